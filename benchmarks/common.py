@@ -1,0 +1,95 @@
+"""The tiny runner every benchmark shares: seeds, timing, data lookup, JSON + markdown output."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import platform
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from autofm.core.io import atomic_write_json, atomic_write_text
+from autofm.data.paths import shared_data_dir
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+class Timer:
+    """Accumulates wall-clock seconds per label; use `with timer("fit"): ...`."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def __call__(self, label: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - started
+
+
+def require_data(subfolder: str) -> Path:
+    """../shared/data/<subfolder>, or exit with a clear message saying the data is missing."""
+    root = shared_data_dir(required=False)
+    path = root / subfolder if root else None
+    if path is None or not path.exists():
+        sys.exit(
+            f"benchmark data {subfolder!r} not found (looked under {root or '../shared/data'}); "
+            "set AUTOFM_DATA to the folder holding it"
+        )
+    return path
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value), ignoring NaN."""
+    array = np.asarray(values, dtype=float)
+    array = array[~np.isnan(array)]
+    if array.size == 0:
+        return float("nan"), float("nan")
+    return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0
+
+
+def markdown_table(
+    rows: list[dict[str, Any]], columns: Sequence[str] | None = None, digits: int = 3
+) -> str:
+    """A GitHub markdown table from row dicts (floats rounded to `digits`)."""
+    if not rows:
+        return ""
+    columns = list(columns or rows[0].keys())
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float | np.floating):
+            return "nan" if np.isnan(value) else f"{value:.{digits}f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c, "")) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def environment() -> dict[str, Any]:
+    """Machine and versions, recorded with every result."""
+    return {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "machine": platform.machine(),
+        "cpu_threads": torch.get_num_threads(),
+    }
+
+
+def save_results(system: str, results: dict[str, Any], markdown: str, seeds: Sequence[int]) -> Path:
+    """Write benchmarks/results/<system>.json and <system>.md; return the JSON path."""
+    payload = {"system": system, "seeds": list(seeds), "environment": environment(), **results}
+    json_path = atomic_write_json(RESULTS_DIR / f"{system}.json", payload)
+    atomic_write_text(RESULTS_DIR / f"{system}.md", markdown)
+    print(markdown)
+    print(f"seeds: {list(seeds)}; results written to {json_path}", file=sys.stderr)
+    return json_path

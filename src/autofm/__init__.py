@@ -1,0 +1,3 @@
+"""autofm: AutoML research systems as installable, tested, benchmarked software."""
+
+__version__ = "0.1.0"

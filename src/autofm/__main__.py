@@ -1,0 +1,5 @@
+import sys
+
+from autofm.cli import main
+
+sys.exit(main())

@@ -1,0 +1,199 @@
+"""Checkpoints: safetensors weights plus a JSON file with the config, provenance and sha256.
+
+A checkpoint named `stem` is two files, `stem.safetensors` and `stem.json`. Loading verifies the
+sha256 recorded in the JSON against the weights file and refuses a mismatch. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from autofm import __version__
+from autofm.core.errors import CheckpointError
+from autofm.core.io import atomic_path, atomic_write_json
+
+FORMAT_VERSION = 1
+PACKAGE_CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
+ENV_CHECKPOINT_DIR = "AUTOFM_CHECKPOINTS"
+
+
+def _stem(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if path.suffix in (".safetensors", ".json"):
+        path = path.with_suffix("")
+    return path
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def git_commit() -> str | None:
+    """The current git commit of the working directory, or None outside a repository."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def default_provenance(**extra: Any) -> dict[str, Any]:
+    """Provenance every checkpoint records: command, commit, versions, time; plus `extra`."""
+    return {
+        "command": " ".join(sys.argv),
+        "git_commit": git_commit(),
+        "autofm_version": __version__,
+        "torch_version": torch.__version__,
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        **extra,
+    }
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    tensors: dict[str, torch.Tensor] | torch.nn.Module,
+    config: dict[str, Any],
+    provenance: dict[str, Any] | None = None,
+) -> Path:
+    """Write `path.safetensors` and `path.json` atomically; return the stem path.
+
+    `config` must be JSON-serialisable and hold everything needed to rebuild the model.
+    """
+    stem = _stem(path)
+    if isinstance(tensors, torch.nn.Module):
+        tensors = tensors.state_dict()
+    # safetensors refuses shared or non-contiguous storage: store independent contiguous copies
+    tensors = {name: t.detach().cpu().contiguous().clone() for name, t in tensors.items()}
+    weights_path = stem.with_suffix(".safetensors")
+    with atomic_path(weights_path) as tmp:
+        save_file(tensors, str(tmp))
+        digest = sha256_file(tmp)
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "config": config,
+        "provenance": provenance if provenance is not None else default_provenance(),
+        "weights_file": weights_path.name,
+        "sha256": digest,
+        "n_parameters": int(sum(t.numel() for t in tensors.values())),
+    }
+    atomic_write_json(stem.with_suffix(".json"), meta)
+    return stem
+
+
+def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and check the JSON half of a checkpoint."""
+    stem = _stem(path)
+    meta_path = stem.with_suffix(".json")
+    if not meta_path.is_file():
+        raise CheckpointError(f"checkpoint metadata {meta_path} not found; expected {stem}.json")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise CheckpointError(f"checkpoint metadata {meta_path} is not valid JSON: {err}") from err
+    if not isinstance(meta, dict) or "sha256" not in meta or "config" not in meta:
+        raise CheckpointError(f"{meta_path} is not an autofm checkpoint (no sha256/config keys)")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(
+            f"{meta_path} has format version {meta['format_version']}, newer than this autofm "
+            f"supports ({FORMAT_VERSION}); upgrade autofm"
+        )
+    return meta
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Load `(tensors, meta)`; raise CheckpointError if files are missing or the hash differs."""
+    stem = _stem(path)
+    meta = read_checkpoint_meta(stem)
+    weights_path = stem.with_suffix(".safetensors")
+    if not weights_path.is_file():
+        raise CheckpointError(f"checkpoint weights {weights_path} not found")
+    digest = sha256_file(weights_path)
+    if digest != meta["sha256"]:
+        raise CheckpointError(
+            f"checkpoint {weights_path} does not match the sha256 in {stem}.json "
+            f"(expected {meta['sha256'][:12]}…, got {digest[:12]}…): the file was modified or "
+            "corrupted; re-download or retrain it"
+        )
+    try:
+        tensors = load_file(str(weights_path))
+    except Exception as err:  # safetensors raises its own error types
+        raise CheckpointError(f"cannot read weights {weights_path}: {err}") from err
+    return tensors, meta
+
+
+def load_state_into(module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
+    """Load `tensors` into `module`, raising CheckpointError on missing/extra keys or shapes."""
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(tensors))
+    extra = sorted(set(tensors) - set(expected))
+    wrong = sorted(
+        name for name in set(expected) & set(tensors) if expected[name].shape != tensors[name].shape
+    )
+    if missing or extra or wrong:
+        details = []
+        if missing:
+            details.append(f"missing {missing[:3]}")
+        if extra:
+            details.append(f"unexpected {extra[:3]}")
+        if wrong:
+            name = wrong[0]
+            details.append(
+                f"shape of {name} is {tuple(tensors[name].shape)}, model expects "
+                f"{tuple(expected[name].shape)}"
+            )
+        raise CheckpointError(
+            "checkpoint weights do not match the model built from its config: " + "; ".join(details)
+        )
+    module.load_state_dict(tensors)
+
+
+def checkpoint_dirs() -> list[Path]:
+    """Folders searched for pretrained checkpoints: $AUTOFM_CHECKPOINTS first, then the package."""
+    dirs = []
+    if os.environ.get(ENV_CHECKPOINT_DIR):
+        dirs.append(Path(os.environ[ENV_CHECKPOINT_DIR]))
+    dirs.append(PACKAGE_CHECKPOINT_DIR)
+    return dirs
+
+
+def list_pretrained() -> list[str]:
+    """Names of all pretrained checkpoints found in `checkpoint_dirs()`."""
+    names: set[str] = set()
+    for folder in checkpoint_dirs():
+        if folder.is_dir():
+            names.update(
+                p.stem for p in folder.glob("*.json") if p.with_suffix(".safetensors").exists()
+            )
+    return sorted(names)
+
+
+def find_pretrained(name: str) -> Path:
+    """Stem path of the pretrained checkpoint `name`; CheckpointError listing the known names."""
+    for folder in checkpoint_dirs():
+        stem = folder / name
+        if stem.with_suffix(".json").is_file():
+            return stem
+    known = ", ".join(list_pretrained()) or "none"
+    raise CheckpointError(f"no pretrained checkpoint named {name!r}; available: {known}")
+
+
+def load_pretrained(name: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Load the shipped (or $AUTOFM_CHECKPOINTS) checkpoint `name`: `(tensors, meta)`."""
+    return load_checkpoint(find_pretrained(name))

@@ -1,0 +1,161 @@
+"""Time series in long format (`unique_id, ds, y`), as statsforecast and the Nixtla tools use."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from autofm.core.errors import DataNotFoundError, ValidationError
+from autofm.core.validation import check_columns
+
+LONG_COLUMNS = ("unique_id", "ds", "y")
+
+# season length per pandas frequency alias (after stripping anchors such as "-DEC")
+_SEASON_LENGTH = {
+    "min": 60, "T": 60, "h": 24, "H": 24, "D": 7, "B": 5, "W": 52,
+    "MS": 12, "ME": 12, "M": 12, "QS": 4, "QE": 4, "Q": 4, "YS": 1, "YE": 1, "Y": 1, "A": 1, "AS": 1,
+}  # fmt: skip
+
+
+def validate_long(frame: pd.DataFrame, *, allow_nan: bool = False) -> pd.DataFrame:
+    """Check a long frame and return it sorted by (unique_id, ds) with a fresh index.
+
+    Raises ValidationError on missing columns, duplicated timestamps, non-numeric or infinite y,
+    and NaN in y unless `allow_nan`.
+    """
+    if not isinstance(frame, pd.DataFrame):
+        raise ValidationError("time series must be a DataFrame with columns unique_id, ds, y")
+    check_columns(frame, LONG_COLUMNS, "time-series frame")
+    if frame.empty:
+        raise ValidationError("time-series frame has no rows")
+    if not pd.api.types.is_numeric_dtype(frame["y"]):
+        raise ValidationError("column y must be numeric")
+    y = frame["y"].to_numpy(dtype=float)
+    if np.isinf(y).any():
+        raise ValidationError(f"column y has {int(np.isinf(y).sum())} infinite values")
+    if not allow_nan and np.isnan(y).any():
+        raise ValidationError(f"column y has {int(np.isnan(y).sum())} NaN values")
+    duplicated = frame.duplicated(subset=["unique_id", "ds"])
+    if duplicated.any():
+        first = frame.loc[duplicated, ["unique_id", "ds"]].iloc[0].tolist()
+        raise ValidationError(
+            f"{int(duplicated.sum())} duplicated (unique_id, ds) pairs, first {first}; "
+            "aggregate duplicates before forecasting"
+        )
+    return frame.sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
+
+
+def infer_freq(frame: pd.DataFrame) -> str | None:
+    """The pandas frequency alias shared by the series' timestamps, or None (integer/irregular)."""
+    if not pd.api.types.is_datetime64_any_dtype(frame["ds"]):
+        return None
+    for _, group in frame.groupby("unique_id", sort=False):
+        if len(group) >= 3:
+            freq = pd.infer_freq(pd.DatetimeIndex(group["ds"].sort_values()))
+            if freq is not None:
+                return freq
+    return None
+
+
+def season_length(freq: str | None) -> int:
+    """Usual season length for a frequency alias (1 when unknown)."""
+    if not freq:
+        return 1
+    base = freq.split("-")[0].lstrip("0123456789")
+    return _SEASON_LENGTH.get(base, 1)
+
+
+def train_test_split(frame: pd.DataFrame, h: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hold out the last `h` points of each series as the test window."""
+    if h < 1:
+        raise ValidationError(f"horizon h must be ≥ 1, got {h}")
+    frame = validate_long(frame, allow_nan=True)
+    position_from_end = frame.groupby("unique_id").cumcount(ascending=False)
+    short = frame.groupby("unique_id").size()
+    if (short <= h).any():
+        raise ValidationError(
+            f"{int((short <= h).sum())} series have ≤ h={h} points; need more than h to split"
+        )
+    return frame[position_from_end >= h].reset_index(drop=True), frame[
+        position_from_end < h
+    ].reset_index(drop=True)
+
+
+def rolling_windows(frame: pd.DataFrame, h: int, n_windows: int, step: int | None = None):
+    """Yield (train, test) pairs for `n_windows` back-tests ending `step` points apart."""
+    frame = validate_long(frame, allow_nan=True)
+    step = step or h
+    for window in range(n_windows - 1, -1, -1):
+        cut = frame.groupby("unique_id").cumcount(ascending=False) >= window * step
+        yield train_test_split(frame[cut], h)
+
+
+def load_timeseries_folder(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(train, test, meta) from a folder in the shared layout: train.csv, test.csv, meta.json."""
+    folder = Path(path)
+    missing = [n for n in ("train.csv", "test.csv", "meta.json") if not (folder / n).is_file()]
+    if missing:
+        raise DataNotFoundError(
+            f"{folder} is not a time-series folder: missing {', '.join(missing)} "
+            "(expected train.csv, test.csv in long format and meta.json)"
+        )
+    meta = json.loads((folder / "meta.json").read_text())
+    parts = []
+    for name in ("train.csv", "test.csv"):
+        frame = pd.read_csv(folder / name)
+        check_columns(frame, LONG_COLUMNS, str(folder / name))
+        frame["unique_id"] = frame["unique_id"].astype(str)
+        if meta.get("freq", "unknown") not in (
+            "unknown",
+            None,
+        ) and not pd.api.types.is_numeric_dtype(frame["ds"]):
+            frame["ds"] = pd.to_datetime(frame["ds"])
+        parts.append(validate_long(frame))
+    meta.setdefault("season_length", season_length(meta.get("freq")))
+    return parts[0], parts[1], meta
+
+
+def to_long(
+    values, start=None, freq: str | None = None, unique_id: str = "series_0"
+) -> pd.DataFrame:
+    """A long frame from one 1-D array (integer steps when `start` is None)."""
+    values = np.asarray(values, dtype=float)
+    ds = (
+        np.arange(len(values))
+        if start is None
+        else pd.date_range(start, periods=len(values), freq=freq)
+    )
+    return pd.DataFrame({"unique_id": unique_id, "ds": ds, "y": values})
+
+
+def series_arrays(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """{unique_id: y values in time order} from a long frame."""
+    frame = validate_long(frame, allow_nan=True)
+    return {str(uid): g["y"].to_numpy(float) for uid, g in frame.groupby("unique_id", sort=False)}
+
+
+def statsmodels_series() -> pd.DataFrame:
+    """A few real series bundled with statsmodels, as one long frame (for tours and examples)."""
+    import statsmodels.api as sm
+
+    co2 = sm.datasets.co2.load_pandas().data["co2"].resample("MS").mean().interpolate()
+    macro = sm.datasets.macrodata.load_pandas().data
+    quarters = pd.date_range("1959-01-01", periods=len(macro), freq="QS")
+    sunspots = sm.datasets.sunspots.load_pandas().data
+    frames = [
+        pd.DataFrame({"unique_id": "co2", "ds": co2.index, "y": co2.to_numpy()}),
+        pd.DataFrame({"unique_id": "realgdp", "ds": quarters, "y": macro["realgdp"].to_numpy()}),
+        pd.DataFrame({"unique_id": "cpi", "ds": quarters, "y": macro["cpi"].to_numpy()}),
+        pd.DataFrame(
+            {
+                "unique_id": "sunspots",
+                "ds": pd.to_datetime(sunspots["YEAR"].astype(int).astype(str)),
+                "y": sunspots["SUNACTIVITY"].to_numpy(),
+            }
+        ),
+    ]
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,78 @@
+import json
+
+import pytest
+import torch
+
+from autofm.core.checkpoint import (
+    list_pretrained,
+    load_checkpoint,
+    load_pretrained,
+    load_state_into,
+    save_checkpoint,
+)
+from autofm.core.errors import CheckpointError
+
+
+def _model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+
+
+def test_round_trip_restores_identical_weights_and_config(tmp_path):
+    model = _model()
+    stem = save_checkpoint(tmp_path / "m", model, {"width": 4}, {"note": "test"})
+    tensors, meta = load_checkpoint(stem)
+    assert meta["config"] == {"width": 4}
+    assert meta["provenance"] == {"note": "test"}
+    assert meta["n_parameters"] == sum(p.numel() for p in model.parameters())
+    fresh = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
+    load_state_into(fresh, tensors)
+    x = torch.randn(5, 3)
+    assert torch.equal(fresh(x), model(x))
+    assert not list(tmp_path.glob(".*tmp")), "temporary files left behind"
+
+
+def test_tampered_weights_are_refused(tmp_path):
+    stem = save_checkpoint(tmp_path / "m", _model(), {})
+    weights = stem.with_suffix(".safetensors")
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="sha256"):
+        load_checkpoint(stem)
+
+
+def test_metadata_from_newer_version_or_other_program_is_refused(tmp_path):
+    stem = save_checkpoint(tmp_path / "m", _model(), {})
+    meta_path = stem.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    meta["format_version"] = 99
+    meta_path.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match="newer"):
+        load_checkpoint(stem)
+    meta_path.write_text('{"something": "else"}')
+    with pytest.raises(CheckpointError, match="not an autofm checkpoint"):
+        load_checkpoint(stem)
+    meta_path.write_text("not json")
+    with pytest.raises(CheckpointError, match="not valid JSON"):
+        load_checkpoint(stem)
+
+
+def test_missing_files_and_mismatched_shapes(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "absent")
+    stem = save_checkpoint(tmp_path / "m", _model(), {})
+    tensors, _ = load_checkpoint(stem)
+    wider = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.ReLU(), torch.nn.Linear(5, 2))
+    with pytest.raises(CheckpointError, match="shape"):
+        load_state_into(wider, tensors)
+
+
+def test_pretrained_registry_uses_env_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUTOFM_CHECKPOINTS", str(tmp_path))
+    save_checkpoint(tmp_path / "tiny-test-model", _model(), {"kind": "test"})
+    assert "tiny-test-model" in list_pretrained()
+    tensors, meta = load_pretrained("tiny-test-model")
+    assert meta["config"]["kind"] == "test"
+    with pytest.raises(CheckpointError, match="available"):
+        load_pretrained("no-such-model")
