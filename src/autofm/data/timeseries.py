@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -55,9 +56,12 @@ def infer_freq(frame: pd.DataFrame) -> str | None:
         return None
     for _, group in frame.groupby("unique_id", sort=False):
         if len(group) >= 3:
-            freq = pd.infer_freq(pd.DatetimeIndex(group["ds"].sort_values()))
+            index = pd.DatetimeIndex(group["ds"].sort_values())
+            with warnings.catch_warnings():  # pandas 3 warns that infer_freq will return an offset
+                warnings.simplefilter("ignore")
+                freq = pd.infer_freq(index)
             if freq is not None:
-                return freq
+                return pd.tseries.frequencies.to_offset(freq).freqstr
     return None
 
 
