@@ -1,0 +1,187 @@
+"""`autofm fair`: run a search, show conflicts, select a model with weights, write a report."""
+
+from __future__ import annotations
+
+import argparse
+
+from autofm.core.output import emit
+from autofm.fairness.metrics import OBJECTIVES
+from autofm.fairness.spaces import MODELS
+
+DEFAULT_WEIGHTS = "f1=0.5,dsp=0.3,deop=0.2"
+
+
+def _study_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", help="run folder, study .db file, or storage URL")
+    parser.add_argument(
+        "--name", default="fair", help="study name inside the storage (default fair)"
+    )
+
+
+def _cmd_run(args: argparse.Namespace) -> None:
+    from autofm.core.validation import check_columns
+    from autofm.data.tables import read_table
+    from autofm.fairness.search import ManyFairHPO
+
+    frame = read_table(args.table)
+    check_columns(frame, [args.label, args.protected], "table")
+    search = ManyFairHPO(
+        model=args.model,
+        objectives=[o.strip() for o in args.objectives.split(",") if o.strip()],
+        sampler=args.sampler,
+        n_folds=args.folds,
+        test_size=args.test_size,
+        keep_protected=args.keep_protected,
+        bi_objective_trials=args.bi_trials,
+        max_epochs=args.max_epochs,
+        study_name=args.name,
+        workdir=args.out,
+        random_state=args.seed,
+    )
+    search.run(
+        frame.drop(columns=[args.label]),
+        frame[args.label],
+        args.protected,
+        n_trials=args.trials,
+        storage=args.storage,
+        privileged=args.privileged,
+        positive=args.positive,
+    )
+    front = search.pareto_front()
+    best = {o: float(front[f"val_{o}"].min()) for o in search.objectives_}
+    result = {
+        "storage": search.storage_url_,
+        "study": args.name,
+        "trials": len(search.trials()),
+        "bi_objective_runs": {m: len(f) for m, f in search.bi_objective_runs().items()},
+        "pareto_size": len(front),
+        "best_val": best,
+    }
+    if args.report:
+        from autofm.fairness.report import build_report
+
+        result["report"] = str(build_report(search, args.weights).save(args.report))
+    human = [
+        f"study {args.name} in {search.storage_url_}",
+        f"{result['trials']} trials, {len(front)} Pareto-optimal on validation",
+        "best on validation: " + ", ".join(f"{k}={v:.4f}" for k, v in best.items()),
+    ]
+    if args.report:
+        human.append(f"report: {result['report']}")
+    emit(result, args.json, "\n".join(human))
+
+
+def _cmd_conflicts(args: argparse.Namespace) -> None:
+    from autofm.fairness.search import ManyFairHPO
+
+    search = ManyFairHPO.load(args.study, args.name)
+    conflicts = search.conflicts(split=args.split)
+    contrast, regret = conflicts["contrast"], conflicts["regret"]
+    result = {
+        "split": args.split,
+        "contrast": {i: contrast.loc[i].to_dict() for i in contrast.index},
+        "regret": {m: regret.loc[m].to_dict() for m in regret.index},
+        "best": conflicts["best"],
+    }
+    human = [
+        "hypervolume contrast C(i, j) (rows: measured in (1-F1, f_i); columns: run optimised for f_j)",
+        contrast.round(3).to_string(),
+        "",
+        "many- vs bi-objective hypervolume (regret = HV(bi) - HV(many))",
+        regret.round(3).to_string(),
+        "",
+        f"best {args.split} values: "
+        + ", ".join(f"{k}={v:.4f}" for k, v in conflicts["best"].items()),
+    ]
+    emit(result, args.json, "\n".join(human))
+
+
+def _cmd_select(args: argparse.Namespace) -> None:
+    from autofm.fairness.search import ManyFairHPO
+
+    selection = ManyFairHPO.load(args.study, args.name).select(args.weights)
+    human = [
+        f"selected trial {selection.trial} (score {selection.score:.3f}) with weights "
+        + ", ".join(f"{k}={v:.2f}" for k, v in selection.weights.items()),
+        f"params: {selection.params}",
+        "test: " + ", ".join(f"{k}={v:.4f}" for k, v in selection.test.items()),
+        "group rates (test): "
+        + ", ".join(
+            f"{name} selection {selection.rates[f'selection_rate_{s}']:.2f} "
+            f"TPR {selection.rates[f'tpr_{s}']:.2f} base {selection.base_rates[f'base_rate_{s}']:.2f}"
+            for s, name in (("priv", "privileged"), ("unpriv", "unprivileged"))
+        ),
+    ]
+    human += [f"RISK {r['risk']}: {r['why']}" for r in selection.risks] or ["no risks flagged"]
+    emit(selection.to_dict(), args.json, "\n".join(human))
+
+
+def _cmd_report(args: argparse.Namespace) -> None:
+    from autofm.fairness.report import build_report
+    from autofm.fairness.search import ManyFairHPO
+
+    search = ManyFairHPO.load(args.study, args.name)
+    path = build_report(search, args.weights, title=f"ManyFairHPO: {args.name}").save(args.out)
+    emit({"report": str(path)}, args.json, f"report: {path}")
+
+
+def register(subparsers, common: argparse.ArgumentParser) -> None:
+    """Add the `fair` command group."""
+    fair = subparsers.add_parser(
+        "fair", parents=[common], help="ManyFairHPO: many-objective fairness-aware HPO"
+    )
+    commands = fair.add_subparsers(dest="fair_command", metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run", parents=[common], help="search hyperparameters for error + fairness"
+    )
+    run.add_argument("table", help="CSV/TSV/Parquet file")
+    run.add_argument("--label", required=True, help="binary label column")
+    run.add_argument("--protected", required=True, help="protected attribute column")
+    run.add_argument("--privileged", help="privileged value of the protected column (default 1)")
+    run.add_argument("--positive", help="favourable label value (default 1)")
+    run.add_argument("--model", default="rf", choices=MODELS)
+    run.add_argument("--trials", type=int, default=200, help="trials of the many-objective run")
+    run.add_argument(
+        "--bi-trials",
+        type=int,
+        default=None,
+        help="trials of each bi-objective (1-F1, f) run for conflicts (default: --trials; 0: none)",
+    )
+    run.add_argument("--objectives", default=",".join(OBJECTIVES), help="comma-separated, with f1")
+    run.add_argument(
+        "--sampler", default="auto", choices=("auto", "nsga2", "nsga3", "random", "tpe")
+    )
+    run.add_argument("--folds", type=int, default=3)
+    run.add_argument("--test-size", type=float, default=0.25)
+    run.add_argument("--keep-protected", action="store_true", help="keep it as a feature")
+    run.add_argument("--max-epochs", type=int, default=200, help="MLP epoch cap")
+    run.add_argument("--storage", help="storage URL (default: SQLite study.db in --out)")
+    run.add_argument("--out", default="runs/fair", help="run folder (default runs/fair)")
+    run.add_argument("--name", default="fair", help="study name (default fair)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--report", help="also write an HTML report here")
+    run.add_argument(
+        "--weights", default=DEFAULT_WEIGHTS, help="weights for the report's selection"
+    )
+    run.set_defaults(func=_cmd_run)
+
+    conflicts = commands.add_parser(
+        "conflicts", parents=[common], help="hypervolume contrast between fairness metrics"
+    )
+    _study_arguments(conflicts)
+    conflicts.add_argument("--split", default="val", choices=("val", "test"))
+    conflicts.set_defaults(func=_cmd_conflicts)
+
+    select = commands.add_parser(
+        "select", parents=[common], help="pick a Pareto model with stakeholder weights"
+    )
+    _study_arguments(select)
+    select.add_argument("--weights", required=True, help="e.g. dsp=0.3,deop=0.2,f1=0.5")
+    select.set_defaults(func=_cmd_select)
+
+    report = commands.add_parser("report", parents=[common], help="write an HTML report")
+    _study_arguments(report)
+    report.add_argument("out", help="output HTML file")
+    report.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weights for the selection")
+    report.set_defaults(func=_cmd_report)
