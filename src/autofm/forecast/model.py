@@ -1,0 +1,208 @@
+"""The Mamba4Cast network: one forward pass maps a context to a whole horizon.
+
+Tokens are the context steps (scaled value, observed flag, time features) followed by H target
+tokens (time features only). A causal dilated-convolution input block embeds them, Mamba2 blocks
+each followed by a causal dilated-convolution block mix them along time, and a linear head reads
+the last H positions: a point forecast (trained with MSE on scaled targets, as in the paper) and
+quantiles (trained with the pinball loss; our addition, for intervals).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from autofm.core.errors import ValidationError
+from autofm.forecast.features import N_TIME_FEATURES, fit_scaler
+from autofm.forecast.mamba2 import Mamba2, Mamba2Config
+from autofm.icl.prior import TaskBatch
+
+TARGET_CLIP = 10.0  # scaled targets beyond ±this are clipped in the loss (exploding trends)
+
+
+@dataclass
+class Mamba4CastConfig:
+    """Architecture of the forecaster; `paper()` gives the published 27M-parameter sizes."""
+
+    d_model: int = 128
+    n_layers: int = 3
+    d_state: int = 32
+    headdim: int = 32
+    expand: int = 2
+    d_conv: int = 4
+    chunk_size: int = 64
+    input_dilations: tuple[int, ...] = (1, 2, 4, 8)
+    input_kernel: int = 3
+    block_kernel: int = 3
+    n_time_features: int = N_TIME_FEATURES
+    scaler: str = "minmax"
+    quantiles: tuple[float, ...] = field(default=(0.1, 0.5, 0.9))
+
+    @classmethod
+    def preset(cls, name: str) -> Mamba4CastConfig:
+        """'cpu' (about 0.5M parameters) or 'paper' (d_model 1024, 2 layers, state 128)."""
+        if name == "cpu":
+            return cls()
+        if name == "paper":
+            return cls(d_model=1024, n_layers=2, d_state=128, headdim=64, chunk_size=256)
+        raise ValidationError(f"unknown preset {name!r}; choose 'cpu' or 'paper'")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["input_dilations"] = list(self.input_dilations)
+        out["quantiles"] = list(self.quantiles)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Mamba4CastConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValidationError(f"unknown Mamba4Cast config keys {sorted(unknown)}")
+        values = dict(values)
+        for key in ("input_dilations", "quantiles"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.weight
+
+
+class CausalConv(nn.Module):
+    """Conv1d over time on [B, L, C] that sees only the current and earlier steps."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, dilation: int):
+        super().__init__()
+        self.left_pad = (kernel - 1) * dilation
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel, dilation=dilation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(x.transpose(1, 2), (self.left_pad, 0))
+        return self.conv(x).transpose(1, 2)
+
+
+class InputBlock(nn.Module):
+    """A linear value/time embedding plus parallel causal dilated convolutions, concatenated."""
+
+    def __init__(self, in_channels: int, config: Mamba4CastConfig):
+        super().__init__()
+        branches = len(config.input_dilations)
+        if config.d_model % branches:
+            raise ValidationError("d_model must be divisible by the number of input dilations")
+        self.embed = nn.Linear(in_channels, config.d_model)
+        self.convs = nn.ModuleList(
+            CausalConv(in_channels, config.d_model // branches, config.input_kernel, d)
+            for d in config.input_dilations
+        )
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.embed(tokens) + torch.cat([conv(tokens) for conv in self.convs], dim=-1)
+
+
+class Block(nn.Module):
+    """Mamba2 mixer then a causal dilated convolution, each pre-normed and residual."""
+
+    def __init__(self, config: Mamba4CastConfig, dilation: int):
+        super().__init__()
+        self.mixer_norm = RMSNorm(config.d_model)
+        self.mixer = Mamba2(
+            Mamba2Config(
+                d_model=config.d_model,
+                d_state=config.d_state,
+                d_conv=config.d_conv,
+                expand=config.expand,
+                headdim=config.headdim,
+                chunk_size=config.chunk_size,
+            )
+        )
+        self.conv_norm = RMSNorm(config.d_model)
+        self.conv = CausalConv(config.d_model, config.d_model, config.block_kernel, dilation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.mixer(self.mixer_norm(x))
+        return x + F.gelu(self.conv(self.conv_norm(x)))
+
+
+class Mamba4Cast(nn.Module):
+    """Context values + time features → point forecast and quantiles for H steps, in one pass."""
+
+    def __init__(self, config: Mamba4CastConfig | None = None):
+        super().__init__()
+        self.config = config or Mamba4CastConfig()
+        c = self.config
+        self.input = InputBlock(2 + c.n_time_features, c)
+        self.blocks = nn.ModuleList(Block(c, dilation=2 ** (i % 4)) for i in range(c.n_layers))
+        self.norm = RMSNorm(c.d_model)
+        self.head = nn.Linear(c.d_model, 1 + len(c.quantiles))
+
+    def forward(
+        self, x_context: torch.Tensor, y_context: torch.Tensor, x_query: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Scaled predictions for the H query steps.
+
+        x_context [B, N, F], y_context [B, N] (NaN = missing or left padding), x_query [B, H, F].
+        Returns point [B, H], quantiles [B, H, Q] (scaled units), loc and scale [B, 1].
+        """
+        loc, scale = fit_scaler(y_context, self.config.scaler)
+        observed = ~torch.isnan(y_context)
+        scaled = torch.where(observed, (y_context - loc) / scale, torch.zeros_like(y_context))
+        context_tokens = torch.cat(
+            [scaled.unsqueeze(-1), observed.unsqueeze(-1).to(scaled.dtype), x_context], dim=-1
+        )
+        horizon = x_query.shape[1]
+        query_tokens = torch.cat([x_query.new_zeros(*x_query.shape[:2], 2), x_query], dim=-1)
+        hidden = self.input(torch.cat([context_tokens, query_tokens], dim=1))
+        for block in self.blocks:
+            hidden = block(hidden)
+        out = self.head(self.norm(hidden[:, -horizon:]))
+        return {"point": out[..., 0], "quantiles": out[..., 1:], "loc": loc, "scale": scale}
+
+    def loss(self, output: dict[str, torch.Tensor], batch: TaskBatch) -> torch.Tensor:
+        """MSE of the point forecast plus the pinball loss of the quantiles, on scaled targets."""
+        target = (batch.y_query - output["loc"]) / output["scale"]
+        target = target.clamp(-TARGET_CLIP, TARGET_CLIP)
+        mask = batch.metadata.get("target_mask")
+        if mask is None:
+            mask = torch.ones_like(target, dtype=torch.bool)
+        mask = mask & ~torch.isnan(target)
+        target = torch.where(mask, target, torch.zeros_like(target))
+        weight = mask.to(target.dtype)
+        total = weight.sum().clamp(min=1.0)
+        mse = (((output["point"] - target) ** 2) * weight).sum() / total
+        levels = torch.tensor(self.config.quantiles, dtype=target.dtype, device=target.device)
+        error = target.unsqueeze(-1) - output["quantiles"]
+        pinball = torch.maximum(levels * error, (levels - 1.0) * error).mean(-1)
+        return mse + 2.0 * (pinball * weight).sum() / total
+
+    @torch.no_grad()
+    def predict(
+        self, x_context: torch.Tensor, y_context: torch.Tensor, x_query: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Point forecast [B, H] and sorted quantiles [B, H, Q] in the series' own units."""
+        output = self(x_context, y_context, x_query)
+        point = output["loc"] + output["scale"] * output["point"]
+        quantiles = (
+            output["loc"].unsqueeze(-1)
+            + output["scale"].unsqueeze(-1) * torch.sort(output["quantiles"], dim=-1).values
+        )
+        return point, quantiles
+
+
+def forecast_loss(model: nn.Module, batch: TaskBatch) -> torch.Tensor:
+    """Loss for `autofm.icl.train`: calls `model(...)` itself so DDP synchronises gradients."""
+    output = model(batch.x_context, batch.y_context, batch.x_query)
+    inner = model.module if hasattr(model, "module") else model
+    return inner.loss(output, batch)
