@@ -1,0 +1,178 @@
+"""The shipped PFNs: one recipe (prior + architecture + training budget) per prior, how to train
+one with the shared loop, and how to load the shipped checkpoints `icl-<prior>`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from autofm.core.checkpoint import load_checkpoint, load_pretrained, load_state_into
+from autofm.core.errors import ValidationError
+from autofm.core.progress import status
+from autofm.icl.bar_distribution import borders_from_samples
+from autofm.icl.prior import Prior, TaskBatch
+from autofm.icl.priors import PRIORS
+from autofm.icl.train import TrainConfig, save_model, train, unwrap
+from autofm.icl.transformer import PFN, PFNConfig
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How the shipped PFN for one prior is built and trained."""
+
+    prior: str
+    model: PFNConfig
+    min_context: int = 0
+    batch_size: int = 32
+    n_query: int = 32
+    lr: float = 1e-3
+
+
+_SMALL = dict(d_model=64, n_layers=4, n_heads=4, d_hidden=128)
+RECIPES: dict[str, Recipe] = {
+    "steps": Recipe("steps", PFNConfig(n_outputs=100, max_context=100, **_SMALL)),
+    "sine-line": Recipe("sine-line", PFNConfig(n_outputs=100, max_context=100, **_SMALL)),
+    "gp": Recipe("gp", PFNConfig(n_outputs=100, max_context=50, **_SMALL)),
+    "counting": Recipe(
+        "counting",
+        PFNConfig(task="classification", n_outputs=2, max_context=100, **_SMALL),
+    ),
+}
+
+
+def make_prior(name: str) -> Prior:
+    """The prior registered under `name` (see `autofm.icl.priors.PRIORS`)."""
+    if name not in PRIORS:
+        raise ValidationError(f"unknown prior {name!r}; choose one of {', '.join(PRIORS)}")
+    return PRIORS[name]()
+
+
+def pfn_loss(model: torch.nn.Module, batch: TaskBatch) -> torch.Tensor:
+    """Training loss for `train`: calls the (possibly DDP-wrapped) model on the batch tensors."""
+    logits = model(batch.x_context, batch.y_context, batch.x_query)
+    return unwrap(model).loss(logits, batch)
+
+
+def prior_borders(prior: Prior, n_buckets: int, max_context: int, seed: int = 0) -> torch.Tensor:
+    """Bucket borders at quantiles of y values drawn from the prior."""
+    batch = prior.sample(2000, 0, max(1, max_context), 1, torch.Generator().manual_seed(seed))
+    return borders_from_samples(batch.y_query, n_buckets)
+
+
+def build_pfn(recipe: Recipe, seed: int = 0) -> PFN:
+    """A freshly initialised PFN for `recipe` (with borders from its prior, for regression)."""
+    torch.manual_seed(seed)
+    borders = None
+    if recipe.model.task == "regression":
+        prior = make_prior(recipe.prior)
+        borders = prior_borders(prior, recipe.model.n_outputs, recipe.model.max_context, seed)
+        if len(borders) != recipe.model.n_outputs + 1:
+            raise ValidationError(f"prior {recipe.prior} yields repeated bucket borders")
+    return PFN(recipe.model, borders)
+
+
+def _seconds_per_step(model: PFN, prior: Prior, recipe: Recipe, n_context: int) -> float:
+    # time a few training steps on a throwaway copy of the model
+    probe = PFN(model.config, model.distribution.borders if model.distribution else None)
+    optimizer = torch.optim.AdamW(probe.parameters(), lr=recipe.lr)
+    generator = torch.Generator().manual_seed(12345)
+    timings = []
+    for _ in range(6):
+        started = time.perf_counter()
+        batch = prior.sample(recipe.batch_size, n_context, recipe.n_query, 1, generator)
+        loss = pfn_loss(probe, batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        timings.append(time.perf_counter() - started)
+    return sorted(timings[1:])[len(timings[1:]) // 2]
+
+
+def train_pfn(
+    prior_name: str,
+    run_dir: str | os.PathLike,
+    *,
+    seconds: float | None = 600.0,
+    steps: int | None = None,
+    seed: int = 0,
+    threads: int | None = None,
+) -> tuple[PFN, dict[str, Any]]:
+    """Train the recipe PFN for `prior_name` and save it as `run_dir/model.safetensors/json`.
+
+    With `steps=None` the number of steps is chosen so that training fits in `seconds` (measured
+    on this machine, now); `seconds` is also a hard stop.
+    """
+    if prior_name not in RECIPES:
+        raise ValidationError(
+            f"no PFN recipe for {prior_name!r}; choose one of {', '.join(RECIPES)}"
+        )
+    recipe = RECIPES[prior_name]
+    prior = make_prior(prior_name)
+    model = build_pfn(recipe, seed)
+    if threads is not None:
+        torch.set_num_threads(threads)
+    if steps is None:
+        if seconds is None:
+            raise ValidationError("give a number of steps or a time budget in seconds")
+        per_step = _seconds_per_step(model, prior, recipe, recipe.model.max_context // 2)
+        steps = max(10, int(0.9 * seconds / per_step))
+        status(
+            f"{prior_name}: {per_step * 1000:.0f} ms per step → {steps} steps in {seconds:.0f} s"
+        )
+    config = TrainConfig(
+        steps=steps,
+        batch_size=recipe.batch_size,
+        n_context=(recipe.min_context, recipe.model.max_context),
+        n_query=recipe.n_query,
+        lr=recipe.lr,
+        warmup_steps=max(1, steps // 20),
+        seed=seed,
+        checkpoint_every=max(50, steps // 10),
+        max_seconds=None if seconds is None else 1.2 * seconds,
+        threads=threads,
+    )
+    model_config = {"pfn": dataclasses.asdict(recipe.model), "prior": prior_name}
+    run_path = Path(run_dir)
+    result = train(
+        model, prior, config, run_dir=run_path, loss_fn=pfn_loss, model_config=model_config
+    )
+    final_losses = result.losses[-100:]
+    provenance = {
+        "prior": repr(prior),
+        "steps": result.steps_done,
+        "planned_steps": steps,
+        "train_seconds": round(result.seconds, 1),
+        "batch_size": recipe.batch_size,
+        "n_query": recipe.n_query,
+        "final_loss_mean_last_100": sum(final_losses) / max(1, len(final_losses)),
+        "seed": seed,
+    }
+    save_model(run_path / "model", result.model, model_config, **provenance)
+    return result.model, provenance
+
+
+def pfn_from_checkpoint(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> PFN:
+    """Rebuild a PFN from checkpoint tensors and metadata."""
+    config = PFNConfig.from_dict(meta["config"]["pfn"])
+    model = PFN(config)
+    load_state_into(model, tensors)
+    model.eval()
+    return model
+
+
+def load_pfn(name_or_path: str | os.PathLike) -> tuple[PFN, dict[str, Any]]:
+    """Load a PFN: a prior name (`steps`, `gp`, ...) gives the shipped `icl-<prior>` checkpoint,
+    anything else is read as a checkpoint path (stem, .json or .safetensors)."""
+    name = str(name_or_path)
+    if name in RECIPES:
+        tensors, meta = load_pretrained(f"icl-{name}")
+    else:
+        tensors, meta = load_checkpoint(name_or_path)
+    return pfn_from_checkpoint(tensors, meta), meta
