@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,23 +77,6 @@ def build_pfn(recipe: Recipe, seed: int = 0) -> PFN:
     return PFN(recipe.model, borders)
 
 
-def _seconds_per_step(model: PFN, prior: Prior, recipe: Recipe, n_context: int) -> float:
-    # time a few training steps on a throwaway copy of the model
-    probe = PFN(model.config, model.distribution.borders if model.distribution else None)
-    optimizer = torch.optim.AdamW(probe.parameters(), lr=recipe.lr)
-    generator = torch.Generator().manual_seed(12345)
-    timings = []
-    for _ in range(6):
-        started = time.perf_counter()
-        batch = prior.sample(recipe.batch_size, n_context, recipe.n_query, 1, generator)
-        loss = pfn_loss(probe, batch)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        timings.append(time.perf_counter() - started)
-    return sorted(timings[1:])[len(timings[1:]) // 2]
-
-
 def train_pfn(
     prior_name: str,
     run_dir: str | os.PathLike,
@@ -106,8 +88,9 @@ def train_pfn(
 ) -> tuple[PFN, dict[str, Any]]:
     """Train the recipe PFN for `prior_name` and save it as `run_dir/model.safetensors/json`.
 
-    With `steps=None` the number of steps is chosen so that training fits in `seconds` (measured
-    on this machine, now); `seconds` is also a hard stop.
+    With `steps=None` the warmup + cosine schedule runs over `seconds` of wall-clock time (as
+    many steps as the machine manages); with `steps`, over that many steps (`seconds`, if given,
+    is then a hard stop).
     """
     if prior_name not in RECIPES:
         raise ValidationError(
@@ -118,26 +101,24 @@ def train_pfn(
     model = build_pfn(recipe, seed)
     if threads is not None:
         torch.set_num_threads(threads)
-    if steps is None:
-        if seconds is None:
-            raise ValidationError("give a number of steps or a time budget in seconds")
-        per_step = _seconds_per_step(model, prior, recipe, recipe.model.max_context // 2)
-        steps = max(10, int(0.9 * seconds / per_step))
-        status(
-            f"{prior_name}: {per_step * 1000:.0f} ms per step → {steps} steps in {seconds:.0f} s"
-        )
+    if steps is None and seconds is None:
+        raise ValidationError("give a number of steps or a time budget in seconds")
+    time_schedule = steps is None
+    max_steps = steps or 10_000_000
     config = TrainConfig(
-        steps=steps,
+        steps=max_steps,
         batch_size=recipe.batch_size,
         n_context=(recipe.min_context, recipe.model.max_context),
         n_query=recipe.n_query,
         lr=recipe.lr,
-        warmup_steps=max(1, steps // 20),
+        warmup_steps=max(1, max_steps // 20),
         seed=seed,
-        checkpoint_every=max(50, steps // 10),
-        max_seconds=None if seconds is None else 1.2 * seconds,
+        checkpoint_every=200 if time_schedule else max(50, max_steps // 10),
+        max_seconds=seconds,
         threads=threads,
+        time_schedule=time_schedule,
     )
+    status(f"training the {prior_name} PFN: {steps or 'time-scheduled'} steps, {seconds} s budget")
     model_config = {"pfn": dataclasses.asdict(recipe.model), "prior": prior_name}
     run_path = Path(run_dir)
     result = train(
@@ -147,7 +128,8 @@ def train_pfn(
     provenance = {
         "prior": repr(prior),
         "steps": result.steps_done,
-        "planned_steps": steps,
+        "schedule": "time" if time_schedule else "steps",
+        "time_budget_seconds": seconds,
         "train_seconds": round(result.seconds, 1),
         "batch_size": recipe.batch_size,
         "n_query": recipe.n_query,

@@ -54,6 +54,10 @@ class TrainConfig:
     max_seconds: float | None = None
     device: str = "auto"
     threads: int | None = None
+    # schedule warmup + cosine over max_seconds of wall-clock time instead of over `steps` (which
+    # then only caps the number of steps): the schedule ends annealed however fast the machine is;
+    # a resumed run starts its time schedule anew
+    time_schedule: bool = False
 
     def lr_at(self, step: int) -> float:
         """Learning rate at `step` (0-based): linear warmup, then cosine to lr·min_lr_ratio."""
@@ -61,6 +65,17 @@ class TrainConfig:
             return self.lr * (step + 1) / self.warmup_steps
         span = max(1, self.steps - self.warmup_steps)
         progress_ = min(1.0, (step - self.warmup_steps) / span)
+        cosine = 0.5 * (1.0 + math.cos(math.pi * progress_))
+        return self.lr * (self.min_lr_ratio + (1.0 - self.min_lr_ratio) * cosine)
+
+    def lr_at_fraction(self, fraction: float) -> float:
+        """Learning rate when `fraction` of the run is done (time schedule): warmup over the first
+        warmup_steps/steps of it, then cosine to lr·min_lr_ratio."""
+        warmup = min(1.0, self.warmup_steps / max(1, self.steps))
+        fraction = min(1.0, max(0.0, fraction))
+        if fraction < warmup:
+            return self.lr * max(fraction / warmup, 1.0 / max(1, self.warmup_steps))
+        progress_ = (fraction - warmup) / max(1e-12, 1.0 - warmup)
         cosine = 0.5 * (1.0 + math.cos(math.pi * progress_))
         return self.lr * (self.min_lr_ratio + (1.0 - self.min_lr_ratio) * cosine)
 
@@ -203,6 +218,8 @@ def train(
         raise ValidationError(
             f"steps and batch_size must be ≥ 1, got {config.steps}, {config.batch_size}"
         )
+    if config.time_schedule and not config.max_seconds:
+        raise ValidationError("time_schedule=True needs max_seconds (the length of the schedule)")
     rank, world_size = _distributed()
     device = setup_torch(config.threads, config.device)
     if device.type == "cuda" and world_size > 1:
@@ -244,7 +261,10 @@ def train(
     quiet_rank = {"disable": True} if rank else {}
     with progress(total=config.steps, initial=start_step, desc="train", **quiet_rank) as bar:
         while step < config.steps:
-            lr = config.lr_at(step)
+            if config.time_schedule:
+                lr = config.lr_at_fraction((time.perf_counter() - started) / config.max_seconds)
+            else:
+                lr = config.lr_at(step)
             for group in optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_multiplier", 1.0)
             if isinstance(config.n_context, tuple):
