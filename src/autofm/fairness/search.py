@@ -79,11 +79,22 @@ def storage_url(location: str | os.PathLike, create: bool = False) -> str:
 
 def open_storage(url: str) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage with heartbeats, so trials of a killed worker are marked failed."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
-    try:
+
+    def connect() -> optuna.storages.RDBStorage:
         return optuna.storages.RDBStorage(
             url, engine_kwargs=engine_kwargs, heartbeat_interval=30, grace_period=120
         )
+
+    try:
+        for delay in (0.5, 1.0, 2.0):
+            try:
+                return connect()
+            except (IntegrityError, OperationalError):
+                time.sleep(delay)  # workers starting together race to create the schema
+        return connect()
     except Exception as err:  # SQLAlchemy and Optuna raise many types for a foreign file
         raise ValidationError(
             f"{url} is not an Optuna storage this version can open ({type(err).__name__}: "
@@ -135,9 +146,10 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         row: dict[str, Any] = {"number": trial.number}
         row.update({f"params_{k}": v for k, v in trial.params.items()})
+        result = trial.user_attrs.get("result", {})
         for prefix, key in (("val_", "val"), ("test_", "test"), ("rate_", "rates")):
-            row.update({prefix + k: v for k, v in trial.user_attrs.get(key, {}).items()})
-        row["seconds"] = trial.user_attrs.get("seconds", float("nan"))
+            row.update({prefix + k: v for k, v in result.get(key, {}).items()})
+        row["seconds"] = result.get("seconds", float("nan"))
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -258,10 +270,8 @@ class ManyFairHPO:
             result = evaluate(
                 self.model, params, data, self.random_state + trial.number, self.max_epochs
             )
-            trial.set_user_attr("val", result["val"])
-            trial.set_user_attr("test", result["test"])
-            trial.set_user_attr("rates", result["rates"])
-            trial.set_user_attr("seconds", time.perf_counter() - started)
+            # one attribute, one database write
+            trial.set_user_attr("result", {**result, "seconds": time.perf_counter() - started})
             return tuple(result["val"][o] for o in objectives)
 
         try:
