@@ -16,7 +16,9 @@ and the best state is kept, and p can be chosen by cross-validation on the valid
 
 from __future__ import annotations
 
+import contextlib
 import copy
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -119,6 +121,19 @@ class NeuralEnsembler(BaseEnsembler):
             raise ValidationError(
                 f"holdout_fraction must be in [0, 1), got {self.holdout_fraction}"
             )
+
+    def fit(self, P, y) -> NeuralEnsembler:
+        """Train on validation predictions P [N, M, C] and labels y [N] (on one CPU thread)."""
+        with _single_thread():
+            return super().fit(P, y)
+
+    def predict_proba(self, P) -> np.ndarray:
+        with _single_thread():
+            return super().predict_proba(P)
+
+    def weights(self, P) -> np.ndarray:
+        with _single_thread():
+            return super().weights(P)
 
     def _fit(self, predictions, labels):
         self._check_params()
@@ -255,6 +270,17 @@ class NeuralEnsembler(BaseEnsembler):
         ensembler.classes_ = np.arange(ensembler.n_classes_)
         ensembler.dropout_rate_ = config["dropout_rate_"]
         return ensembler
+
+
+@contextlib.contextmanager
+def _single_thread() -> Iterator[None]:
+    """Run torch on one thread: for a network this small, more threads only add overhead."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _tensors(predictions: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,7 +2,7 @@
 
 Each round scores every candidate ensemble "current members + model m" for all M models at once
 from a running sum of the members' predictions, so a round costs O(N M) for NLL (only the true
-class's probability matters) and O(N M C) for Brier and error.
+class's probability matters; scored in float32) and O(N M C) for Brier and error.
 """
 
 from __future__ import annotations
@@ -24,6 +24,11 @@ class _CandidateScorer:
         self.predictions = predictions
         self.n = len(labels)
         self.true = true_class_probabilities(predictions, labels)
+        if metric == "nll":
+            # float32 halves the memory traffic of the O(N M) pass that dominates a round
+            # model-major layout: the per-model sum is a contiguous (pairwise, accurate) reduction
+            self.true32 = np.ascontiguousarray(self.true.T, dtype=np.float32)
+            self.buffer = np.empty_like(self.true32)
         if metric == "brier":
             self.squared_norms = np.sum(predictions**2, axis=2)
 
@@ -31,8 +36,12 @@ class _CandidateScorer:
         scale = 1.0 / (size + 1)
         running_true = running_sum[np.arange(self.n), self.labels]
         if self.metric == "nll":
-            mixed = (running_true[:, None] + self.true) * scale
-            return -np.mean(np.log(np.maximum(mixed, PROBABILITY_FLOOR)), axis=0)
+            # -mean log((S_y + P_my) / k) = -mean log(S_y + P_my) + log k, computed in place
+            np.add(self.true32, running_true[None, :].astype(np.float32), out=self.buffer)
+            np.maximum(self.buffer, PROBABILITY_FLOOR * (size + 1), out=self.buffer)
+            np.log(self.buffer, out=self.buffer)
+            log_sums = self.buffer.sum(axis=1).astype(np.float64)
+            return np.log(size + 1) - log_sums / self.n
         if self.metric == "brier":
             # ||(S + P_m)/k - e_y||^2 = (|S|^2 + 2 S.P_m + |P_m|^2)/k^2 - 2 (S_y + P_my)/k + 1
             cross = np.einsum("nc,nmc->nm", running_sum, self.predictions)
@@ -66,8 +75,10 @@ def greedy_selection(
     _check_metric(metric)
     n, m, c = predictions.shape
     scorer = _CandidateScorer(predictions, labels, metric)
-    order = np.argsort(member_losses(predictions, labels, metric), kind="stable")
-    selections: list[int] = [int(i) for i in order[: min(int(init_size), m)]]
+    selections: list[int] = []
+    if init_size > 0:
+        order = np.argsort(member_losses(predictions, labels, metric), kind="stable")
+        selections = [int(i) for i in order[: min(int(init_size), m)]]
     running_sum = predictions[:, selections, :].sum(axis=1) if selections else np.zeros((n, c))
     trajectory: list[float] = []
     for size in range(len(selections)):
