@@ -96,13 +96,26 @@ def _kernel_matrix(
 
 
 class GPPrior:
-    """KernelSynth-like GP series [B, T], vectorised over the batch."""
+    """KernelSynth-like GP series [B, T], vectorised over the batch.
 
-    def __init__(self, max_kernels: int = 3):
+    `kernel_weights` ({kernel name: weight}) restricts or reweights the kernel bank (for tests
+    and ablations); the default mixes all of KERNELS.
+    """
+
+    def __init__(self, max_kernels: int = 3, kernel_weights: dict[str, float] | None = None):
         self.max_kernels = max_kernels
+        self.kernel_weights = kernel_weights
 
     def __repr__(self) -> str:
         return f"GPPrior(max_kernels={self.max_kernels})"
+
+    def _weights(self) -> torch.Tensor:
+        if self.kernel_weights is None:
+            return _KERNEL_WEIGHTS
+        unknown = set(self.kernel_weights) - set(KERNELS)
+        if unknown:
+            raise ValueError(f"unknown kernels {sorted(unknown)}; known: {KERNELS}")
+        return torch.tensor([float(self.kernel_weights.get(k, 0.0)) for k in KERNELS])
 
     def _kernel_params(
         self, batch_size: int, periods: torch.Tensor, generator: torch.Generator
@@ -129,8 +142,8 @@ class GPPrior:
         names: list[list[str]] = [[] for _ in range(batch_size)]
         n_kernels = torch.randint(1, self.max_kernels + 1, (batch_size,), generator=generator)
         for slot in range(self.max_kernels):
-            kinds = torch.multinomial(_KERNEL_WEIGHTS, batch_size, True, generator=generator)
-            if slot == 0:  # every series has a smooth or periodic component first
+            kinds = torch.multinomial(self._weights(), batch_size, True, generator=generator)
+            if slot == 0 and self.kernel_weights is None:  # start with a smooth/periodic part
                 kinds = torch.where(kinds == KERNELS.index("white"), 1, kinds)
             period_choice = torch.tensor(
                 [p[int(torch.randint(len(p), (1,), generator=generator))] for p in periods],

@@ -1,0 +1,151 @@
+"""`autofm forecast`: zero-shot forecasts (predict), training on the prior (train), evaluation."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from autofm.core.errors import DataNotFoundError, ValidationError
+from autofm.core.output import emit
+from autofm.core.progress import status
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add the `forecast` command group."""
+    group = subparsers.add_parser(
+        "forecast", parents=[common], help="Mamba4Cast: zero-shot forecasting of time series"
+    )
+    commands = group.add_subparsers(dest="forecast_command", metavar="COMMAND")
+
+    predict = commands.add_parser(
+        "predict", parents=[common], help="forecast every series of a long CSV (unique_id, ds, y)"
+    )
+    predict.add_argument("series", help="CSV/Parquet in long format: unique_id, ds, y")
+    predict.add_argument("--h", type=int, required=True, help="forecast horizon (steps)")
+    predict.add_argument("--freq", help="pandas frequency alias (default: inferred)")
+    predict.add_argument("--model", default="mamba4cast-cpu", help="checkpoint name or path stem")
+    predict.add_argument("--context-length", type=int, default=512)
+    predict.add_argument("--out", help="write the forecasts to this CSV")
+    predict.add_argument("--report", help="write an HTML report with plots here")
+    predict.set_defaults(func=_cmd_predict)
+
+    train = commands.add_parser(
+        "train", parents=[common], help="train Mamba4Cast on the synthetic prior"
+    )
+    train.add_argument("--preset", default="cpu", choices=("cpu", "paper"))
+    train.add_argument("--run-dir", default="runs/forecast", help="run folder (resumes if present)")
+    train.add_argument("--steps", type=int, help="training steps (default: the preset's)")
+    train.add_argument("--max-seconds", type=float, help="stop (and anneal) by this time budget")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--out", help="export the trained weights to this checkpoint stem")
+    train.set_defaults(func=_cmd_train)
+
+    evaluate = commands.add_parser(
+        "evaluate", parents=[common], help="last-window MASE/sMAPE on a time-series folder"
+    )
+    evaluate.add_argument("folder", help="folder with train.csv, test.csv, meta.json")
+    evaluate.add_argument("--model", default="mamba4cast-cpu", help="checkpoint name or path stem")
+    evaluate.add_argument("--context-length", type=int, default=512)
+    evaluate.add_argument("--max-series", type=int, help="evaluate a random subset of series")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.set_defaults(func=_cmd_evaluate)
+    group.set_defaults(func=lambda args: group.print_help())
+
+
+def read_long(path: str) -> pd.DataFrame:
+    """A long frame from CSV/Parquet with `ds` parsed as datetimes unless it is numeric."""
+    import pandas as pd
+
+    file = Path(path)
+    if not file.is_file():
+        raise DataNotFoundError(f"series file {path} not found")
+    frame = pd.read_parquet(file) if file.suffix == ".parquet" else pd.read_csv(file)
+    missing = [c for c in ("unique_id", "ds", "y") if c not in frame.columns]
+    if missing:
+        raise ValidationError(
+            f"{path} lacks column(s) {', '.join(missing)}; expected long format unique_id, ds, y "
+            f"(found {', '.join(map(str, frame.columns))})"
+        )
+    frame["unique_id"] = frame["unique_id"].astype(str)
+    if not pd.api.types.is_numeric_dtype(frame["ds"]):
+        try:
+            frame["ds"] = pd.to_datetime(frame["ds"])
+        except (ValueError, TypeError) as err:
+            raise ValidationError(
+                f"column ds of {path} is neither numeric nor dates: {err}"
+            ) from err
+    return frame
+
+
+def _forecaster(args: argparse.Namespace):
+    from autofm.core.runtime import setup_torch
+    from autofm.forecast.forecaster import Mamba4CastForecaster
+
+    setup_torch()
+    return Mamba4CastForecaster.from_pretrained(args.model, context_length=args.context_length)
+
+
+def _cmd_predict(args: argparse.Namespace) -> None:
+    from autofm.core.io import atomic_path
+
+    history = read_long(args.series)
+    forecaster = _forecaster(args)
+    forecasts = forecaster.predict(history, args.h, freq=args.freq)
+    if args.out:
+        with atomic_path(args.out) as tmp:
+            forecasts.to_csv(tmp, index=False)
+    if args.report:
+        from autofm.forecast.report import forecast_report
+
+        forecast_report(history, forecasts, forecaster.alias).save(args.report)
+        status(f"report written to {args.report}")
+    result = {
+        "n_series": int(forecasts["unique_id"].nunique()),
+        "h": args.h,
+        "out": args.out,
+        "report": args.report,
+        "forecasts": forecasts.astype({"ds": str}).to_dict(orient="records"),
+    }
+    human = forecasts.to_string(index=False, max_rows=40)
+    emit(result, args.json, human)
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from autofm.forecast.training import export, train_forecaster
+
+    result = train_forecaster(
+        args.preset, args.run_dir, steps=args.steps, max_seconds=args.max_seconds, seed=args.seed
+    )
+    out = str(export(args.run_dir, args.out)) if args.out else None
+    summary = {
+        "steps": result.steps_done,
+        "final_loss": result.losses[-1] if result.losses else None,
+        "seconds": result.seconds,
+        "run_dir": str(args.run_dir),
+        "checkpoint": out,
+    }
+    emit(summary, args.json)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from autofm.forecast.evaluate import evaluate_folder
+
+    forecaster = _forecaster(args)
+    result = evaluate_folder(
+        args.folder,
+        lambda context, h, freq: forecaster.predict(context, h, freq=freq),
+        forecaster.alias,
+        context_length=args.context_length,
+        max_series=args.max_series,
+        seed=args.seed,
+    )
+    emit(
+        {k: result[k] for k in ("mase", "smape", "n_series", "seconds")},
+        args.json,
+        f"MASE {result['mase']:.3f}  sMAPE {result['smape']:.2f}  "
+        f"series {result['n_series']}  {result['seconds']:.1f} s",
+    )

@@ -1,0 +1,287 @@
+"""Mamba4CastForecaster: zero-shot forecasts from a pretrained Mamba4Cast, statsforecast style.
+
+    forecaster = Mamba4CastForecaster.from_pretrained("mamba4cast-cpu")
+    forecasts = forecaster.predict(df, h=12)   # unique_id, ds, Mamba4Cast, Mamba4Cast-lo-80, -hi-80
+
+Handling of awkward input (documented in docs/forecast.md):
+  - rows are sorted by (unique_id, ds); duplicated (unique_id, ds) pairs, inf, non-numeric y,
+    missing columns, h < 1 raise ValidationError;
+  - datetime `ds` must be regular: the frequency is `freq` or inferred; irregular series raise;
+    integer `ds` must have a constant step; with `freq` it is mapped to synthetic dates (calendar
+    phase unknown), without it the model gets position-only features;
+  - NaN values are masked (the model sees an "observed" flag), leading NaNs are dropped, an
+    all-NaN series raises;
+  - series shorter than the context are left-padded (masked); a constant series (including a
+    single point) is forecast as that constant with a zero-width interval;
+  - only the last `context_length` (default 512, the paper's) points are used.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from autofm.core.checkpoint import find_pretrained, load_checkpoint, load_state_into
+from autofm.core.errors import ValidationError
+from autofm.core.progress import progress
+from autofm.core.runtime import resolve_device
+from autofm.data.timeseries import infer_freq, validate_long
+from autofm.forecast.features import time_features
+from autofm.forecast.model import Mamba4Cast, Mamba4CastConfig
+
+DEFAULT_MODEL = "mamba4cast-cpu"
+
+
+def normalise_freq(freq: str | None) -> str | None:
+    """A pandas offset alias in its current spelling ('H' → 'h'), or None."""
+    if freq in (None, "", "unknown"):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return pd.tseries.frequencies.to_offset(freq).freqstr
+    except ValueError as err:
+        raise ValidationError(f"unknown frequency {freq!r}: {err}") from err
+
+
+def _interval_level(lower: float, upper: float) -> int:
+    return round(100 * (upper - lower))
+
+
+class Mamba4CastForecaster:
+    """Zero-shot forecaster; `predict(df, h)` needs no fitting.
+
+    Parameters: `model` (a Mamba4Cast), `context_length` (points of history used),
+    `batch_size` (series per forward pass), `alias` (forecast column name), `device`.
+    """
+
+    def __init__(
+        self,
+        model: Mamba4Cast,
+        *,
+        context_length: int = 512,
+        batch_size: int = 64,
+        alias: str = "Mamba4Cast",
+        device: str = "cpu",
+    ):
+        self.model = model
+        self.context_length = context_length
+        self.batch_size = batch_size
+        self.alias = alias
+        self.device = device
+
+    @classmethod
+    def from_pretrained(
+        cls, name_or_path: str | os.PathLike = DEFAULT_MODEL, **kwargs
+    ) -> Mamba4CastForecaster:
+        """Load a shipped checkpoint by name, or one at a path stem (`.json` + `.safetensors`)."""
+        path = Path(name_or_path)
+        stem = path if path.with_suffix(".json").is_file() else find_pretrained(str(name_or_path))
+        tensors, meta = load_checkpoint(stem)
+        model = Mamba4Cast(Mamba4CastConfig.from_dict(meta["config"]))
+        load_state_into(model, tensors)
+        forecaster = cls(model, **kwargs)
+        forecaster.checkpoint_meta_ = meta
+        return forecaster
+
+    @property
+    def quantile_levels(self) -> tuple[float, ...]:
+        return self.model.config.quantiles
+
+    def _interval_columns(self) -> list[tuple[str, int]]:
+        """(column, quantile index) for each symmetric pair of quantiles (e.g. 0.1/0.9 → 80)."""
+        levels = self.quantile_levels
+        columns = []
+        for i in range(len(levels) // 2):
+            lower, upper = levels[i], levels[-1 - i]
+            level = _interval_level(lower, upper)
+            columns += [
+                (f"{self.alias}-lo-{level}", i),
+                (f"{self.alias}-hi-{level}", len(levels) - 1 - i),
+            ]
+        return columns
+
+    # ---- arrays ------------------------------------------------------------------------------
+
+    def forecast_arrays(
+        self,
+        values: list[np.ndarray] | np.ndarray,
+        h: int,
+        dates: list[pd.DatetimeIndex | None] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Point forecasts [B, h] and quantiles [B, h, Q] for B series given as 1-D arrays.
+
+        `dates[i]` (optional) ends with series i's last context dates followed by its h future
+        dates; it needs at least min(len(series), context_length) + h entries (more when the
+        series is left-padded within a batch: context_length + h always suffices). None gives
+        position-only features.
+        """
+        h = _check_horizon(h)
+        series = [np.asarray(v, dtype=float).ravel() for v in _as_list(values)]
+        if dates is not None and len(dates) != len(series):
+            raise ValidationError(f"got {len(dates)} date indexes for {len(series)} series")
+        n_quantiles = len(self.quantile_levels)
+        point = np.empty((len(series), h))
+        quantiles = np.empty((len(series), h, n_quantiles))
+        contexts = []
+        for index, y in enumerate(series):
+            if np.isinf(y).any():
+                raise ValidationError(f"series {index} has infinite values")
+            observed = np.flatnonzero(~np.isnan(y))
+            if len(observed) == 0:
+                raise ValidationError(f"series {index} has no observed (non-NaN) value")
+            y = y[observed[0] :][-self.context_length :]
+            contexts.append(y)
+        model = self.model.to(resolve_device(self.device)).eval()
+        device = next(model.parameters()).device
+        order = np.argsort([len(y) for y in contexts], kind="stable")  # similar lengths together
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        for batch in progress(batches, desc="forecast", disable=len(batches) < 3 or None):
+            n_context = max(len(contexts[i]) for i in batch)
+            y_context = np.full((len(batch), n_context), np.nan)
+            features = []
+            for row, i in enumerate(batch):
+                y_context[row, n_context - len(contexts[i]) :] = contexts[i]
+                features.append(
+                    time_features(
+                        _window_dates(dates[i], n_context, h)
+                        if dates is not None and dates[i] is not None
+                        else None,
+                        n_context + h,
+                        n_context,
+                    )
+                )
+            x = torch.from_numpy(np.stack(features)).to(device)
+            with torch.inference_mode():
+                batch_point, batch_quantiles = model.predict(
+                    x[:, :n_context],
+                    torch.from_numpy(y_context).float().to(device),
+                    x[:, n_context:],
+                )
+            point[batch] = batch_point.double().cpu().numpy()
+            quantiles[batch] = batch_quantiles.double().cpu().numpy()
+        for i, y in enumerate(contexts):  # a constant series is forecast as that constant
+            observed = y[~np.isnan(y)]
+            if np.ptp(observed) == 0:
+                point[i] = observed[0]
+                quantiles[i] = observed[0]
+        return point, quantiles
+
+    # ---- long frames -------------------------------------------------------------------------
+
+    def predict(
+        self, df: pd.DataFrame | np.ndarray | list, h: int, freq: str | None = None
+    ) -> pd.DataFrame | np.ndarray:
+        """Forecast h steps after each series.
+
+        A long DataFrame (`unique_id, ds, y`) gives a DataFrame `unique_id, ds, <alias>` plus
+        interval columns; an array [T] or [B, T] (or a list of 1-D arrays) gives point forecasts
+        [h] or [B, h] (position-only features; use `forecast_arrays` for quantiles).
+        """
+        if not isinstance(df, pd.DataFrame):
+            single = not isinstance(df, list | tuple) and np.ndim(df) == 1
+            point, _ = self.forecast_arrays(df, h)
+            return point[0] if single else point
+        h = _check_horizon(h)
+        frame = validate_long(df, allow_nan=True)
+        is_datetime = pd.api.types.is_datetime64_any_dtype(frame["ds"])
+        if not is_datetime and not pd.api.types.is_numeric_dtype(frame["ds"]):
+            raise ValidationError(
+                "column ds must hold datetimes or integer steps; convert it with pd.to_datetime"
+            )
+        freq = normalise_freq(freq)
+        shared_freq = freq or (infer_freq(frame) if is_datetime else None)
+        ids, values, all_dates, future_ds = [], [], [], []
+        for uid, group in frame.groupby("unique_id", sort=False):
+            ds = group["ds"]
+            y = group["y"].to_numpy(float)
+            if is_datetime:
+                index = pd.DatetimeIndex(ds)
+                this_freq = freq or series_freq(index) or shared_freq
+                if this_freq is None:
+                    raise ValidationError(
+                        f"cannot infer a regular frequency for series {uid!r} (irregular "
+                        "timestamps or too few points); pass freq=, e.g. freq='MS'"
+                    )
+                expected = pd.date_range(index[0], periods=len(index), freq=this_freq)
+                if not index.equals(expected):
+                    raise ValidationError(
+                        f"series {uid!r} has timestamps that are not regular at freq "
+                        f"{this_freq!r}; fill gaps with NaN rows or pass the right freq"
+                    )
+                future = pd.date_range(index[-1], periods=h + 1, freq=this_freq)[1:]
+                window = pd.date_range(
+                    end=index[-1], periods=self.context_length, freq=this_freq, unit="s"
+                )
+                dates = window.append(future.as_unit("s"))
+            else:
+                steps = ds.to_numpy()
+                step = steps[1] - steps[0] if len(steps) > 1 else 1
+                if len(steps) > 1 and (step <= 0 or np.any(np.diff(steps) != step)):
+                    raise ValidationError(
+                        f"series {uid!r} has integer ds that are not evenly spaced"
+                    )
+                future = steps[-1] + step * np.arange(1, h + 1)
+                dates = None
+                if freq is not None:  # synthetic calendar (phase unknown)
+                    dates = pd.date_range(
+                        "2000-01-03", periods=self.context_length + h, freq=freq, unit="s"
+                    )
+            ids.append(uid)
+            values.append(y)
+            all_dates.append(dates)
+            future_ds.append(future)
+        point, quantiles = self.forecast_arrays(values, h, all_dates)
+        out = pd.DataFrame(
+            {
+                "unique_id": np.repeat(ids, h),
+                "ds": np.concatenate([np.asarray(f) for f in future_ds]),
+                self.alias: point.ravel(),
+            }
+        )
+        for column, q in self._interval_columns():
+            out[column] = quantiles[:, :, q].ravel()
+        return out
+
+
+def _window_dates(dates: pd.DatetimeIndex, n_context: int, h: int) -> pd.DatetimeIndex:
+    """The last n_context context dates and the h future dates of `dates`."""
+    if len(dates) < n_context + h:
+        raise ValidationError(
+            f"got {len(dates)} dates, need at least {n_context + h} (the context window and h)"
+        )
+    return dates[len(dates) - n_context - h :]
+
+
+def series_freq(index: pd.DatetimeIndex) -> str | None:
+    """The frequency alias of one series' timestamps (None if irregular or < 3 points)."""
+    if len(index) < 3:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        freq = pd.infer_freq(index)
+    return normalise_freq(freq) if freq else None
+
+
+def _check_horizon(h) -> int:
+    if isinstance(h, bool) or not isinstance(h, int | np.integer) or h < 1:
+        raise ValidationError(f"horizon h must be a positive integer, got {h!r}")
+    return int(h)
+
+
+def _as_list(values) -> list[np.ndarray]:
+    if isinstance(values, list | tuple):
+        if len(values) == 0:
+            raise ValidationError("no series given")
+        return list(values)
+    array = np.asarray(values, dtype=float)
+    if array.ndim == 1:
+        return [array]
+    if array.ndim != 2 or array.shape[1] == 0:
+        raise ValidationError(f"series array must be 1-D or 2-D [series, time], got {array.shape}")
+    return list(array)

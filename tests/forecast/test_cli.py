@@ -1,0 +1,60 @@
+import json
+
+import numpy as np
+import pandas as pd
+
+from autofm.cli import main
+from autofm.icl.train import save_model
+
+from .helpers import one_thread, tiny_model  # noqa: F401 (autouse fixture)
+from .test_evaluate import write_folder
+
+
+def tiny_checkpoint(tmp_path):
+    model = tiny_model()
+    return str(save_model(tmp_path / "tiny", model, model.config.to_dict()))
+
+
+def series_csv(tmp_path):
+    ds = pd.date_range("2015-01-01", periods=36, freq="MS")
+    frame = pd.concat(
+        pd.DataFrame({"unique_id": uid, "ds": ds, "y": np.sin(np.arange(36) / 2) + k})
+        for k, uid in enumerate(["a", "b"])
+    )
+    path = tmp_path / "series.csv"
+    frame.to_csv(path, index=False)
+    return str(path)
+
+
+def test_predict_json_csv_and_report(tmp_path, capsys):
+    out, report = tmp_path / "f.csv", tmp_path / "r.html"
+    code = main(
+        ["forecast", "predict", series_csv(tmp_path), "--h", "5", "--model",
+         tiny_checkpoint(tmp_path), "--out", str(out), "--report", str(report), "--json"]
+    )  # fmt: skip
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_series"] == 2 and len(result["forecasts"]) == 10
+    assert set(result["forecasts"][0]) >= {"unique_id", "ds", "Mamba4Cast", "Mamba4Cast-lo-80"}
+    assert len(pd.read_csv(out)) == 10
+    assert "<img" in report.read_text()
+
+
+def test_predict_bad_input_exits_2(tmp_path, capsys):
+    path = tmp_path / "bad.csv"
+    pd.DataFrame({"id": ["a"], "time": [1], "value": [1.0]}).to_csv(path, index=False)
+    assert main(["forecast", "predict", str(path), "--h", "3"]) == 2
+    assert "unique_id" in capsys.readouterr().err
+    model = tiny_checkpoint(tmp_path)
+    assert main(["forecast", "predict", series_csv(tmp_path), "--h", "0", "--model", model]) == 2
+
+
+def test_evaluate_json(tmp_path, capsys):
+    folder = write_folder(tmp_path / "data")
+    code = main(
+        ["forecast", "evaluate", str(folder), "--model", tiny_checkpoint(tmp_path), "--json"]
+    )
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) == {"mase", "smape", "n_series", "seconds"}
+    assert result["n_series"] == 4 and result["mase"] > 0

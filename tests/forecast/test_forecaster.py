@@ -1,0 +1,158 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autofm.core.errors import CheckpointError, ValidationError
+from autofm.forecast.forecaster import Mamba4CastForecaster
+from autofm.icl.train import save_model
+
+from .helpers import one_thread, tiny_forecaster, tiny_model  # noqa: F401 (autouse fixture)
+
+
+def monthly(n_series=3, length=40, seed=0):
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i in range(n_series):
+        n = length - 5 * i
+        y = 10 + np.sin(np.arange(n) * 2 * np.pi / 12) + rng.normal(0, 0.1, n)
+        ds = pd.date_range("2010-01-01", periods=n, freq="MS")
+        frames.append(pd.DataFrame({"unique_id": f"s{i}", "ds": ds, "y": y}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_predict_long_frame_statsforecast_style():
+    frame = monthly()
+    out = tiny_forecaster().predict(frame, h=6)
+    assert list(out.columns) == [
+        "unique_id", "ds", "Mamba4Cast", "Mamba4Cast-lo-80", "Mamba4Cast-hi-80"
+    ]  # fmt: skip
+    assert len(out) == 18 and out.groupby("unique_id").size().eq(6).all()
+    last = frame.groupby("unique_id")["ds"].max()
+    first_future = out.groupby("unique_id")["ds"].min()
+    assert (first_future == last + pd.DateOffset(months=1)).all()
+    assert (out["Mamba4Cast-lo-80"] <= out["Mamba4Cast-hi-80"]).all()
+    assert np.isfinite(out["Mamba4Cast"]).all()
+
+
+def test_unsorted_input_gives_the_same_forecasts():
+    frame = monthly()
+    forecaster = tiny_forecaster()
+    shuffled = frame.sample(frac=1.0, random_state=0)
+    pd.testing.assert_frame_equal(forecaster.predict(frame, 4), forecaster.predict(shuffled, 4))
+
+
+def test_batching_does_not_change_a_series_forecast():
+    # padding is learned (not exact), so a series' forecast depends only on its batch's padded
+    # length: equal-length neighbours and the batch order leave it unchanged
+    frame = monthly(n_series=1)
+    other = monthly(n_series=1, seed=1).assign(unique_id="t")
+    third = monthly(n_series=1, seed=2).assign(unique_id="u")
+    forecaster = tiny_forecaster(batch_size=2)
+    a = forecaster.predict(pd.concat([frame, other]), 5)
+    b = forecaster.predict(pd.concat([third, frame]), 5)
+    np.testing.assert_allclose(
+        a.loc[a.unique_id == "s0", "Mamba4Cast"], b.loc[b.unique_id == "s0", "Mamba4Cast"],
+        rtol=1e-5,
+    )  # fmt: skip
+
+
+def test_numpy_arrays():
+    forecaster = tiny_forecaster()
+    y = np.sin(np.arange(30) / 3)
+    single = forecaster.predict(y, 5)
+    assert single.shape == (5,)
+    many = forecaster.predict(np.stack([y, 2 * y]), 5)
+    assert many.shape == (2, 5)
+    np.testing.assert_allclose(many[0], single, rtol=1e-5)
+    ragged = forecaster.predict([y, y[:10]], 3)
+    assert ragged.shape == (2, 3)
+    point, quantiles = forecaster.forecast_arrays([y], 5)
+    assert quantiles.shape == (1, 5, 3) and (np.diff(quantiles, axis=-1) >= 0).all()
+
+
+def test_nan_short_and_constant_series():
+    forecaster = tiny_forecaster()
+    y = np.r_[np.nan, np.nan, np.arange(20.0), np.nan, 3.0]
+    assert np.isfinite(forecaster.predict(y, 4)).all()
+    np.testing.assert_array_equal(forecaster.predict(np.full(15, 7.5), 3), 7.5)
+    np.testing.assert_array_equal(forecaster.predict(np.array([2.0]), 3), 2.0)
+    one_point = pd.DataFrame({"unique_id": "a", "ds": pd.to_datetime(["2020-01-01"]), "y": [4.0]})
+    out = forecaster.predict(one_point, 2, freq="D")
+    assert out["Mamba4Cast"].tolist() == [4.0, 4.0]
+    assert out["ds"].tolist() == list(pd.to_datetime(["2020-01-02", "2020-01-03"]))
+    with pytest.raises(ValidationError, match="no observed"):
+        forecaster.predict(np.full(5, np.nan), 3)
+
+
+def test_only_the_last_context_length_points_matter():
+    forecaster = tiny_forecaster(context_length=16)
+    y = np.sin(np.arange(40) / 2)
+    changed = y.copy()
+    changed[:20] += 50.0
+    np.testing.assert_allclose(forecaster.predict(y, 3), forecaster.predict(changed, 3))
+
+
+def test_integer_ds_position_only_or_with_freq():
+    forecaster = tiny_forecaster()
+    frame = pd.DataFrame({"unique_id": "a", "ds": np.arange(5, 65, 2), "y": np.arange(30.0) % 7})
+    out = forecaster.predict(frame, 3)
+    assert out["ds"].tolist() == [65, 67, 69]
+    with_calendar = forecaster.predict(frame, 3, freq="H")
+    assert not np.allclose(out["Mamba4Cast"], with_calendar["Mamba4Cast"])
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda f: f.rename(columns={"y": "value"}), "y"),
+        (lambda f: pd.concat([f, f.iloc[:1]]), "duplicated"),
+        (lambda f: f.assign(y=f["y"].where(f.index != 3, np.inf)), "infinite"),
+        (lambda f: f.drop(index=[5, 9]), "regular"),
+        (lambda f: f.assign(ds=f["ds"].astype(str) + "x"), "datetimes or integer"),
+    ],
+)
+def test_bad_frames_raise(mutate, message):
+    with pytest.raises(ValidationError, match=message):
+        tiny_forecaster().predict(mutate(monthly(n_series=1)), 3)
+
+
+@pytest.mark.parametrize("h", [0, -2, 1.5, True])
+def test_bad_horizon(h):
+    with pytest.raises(ValidationError, match="horizon"):
+        tiny_forecaster().predict(monthly(n_series=1), h)
+
+
+def test_irregular_integer_steps_raise():
+    frame = pd.DataFrame({"unique_id": "a", "ds": [0, 1, 3, 4], "y": [1.0, 2.0, 3.0, 4.0]})
+    with pytest.raises(ValidationError, match="evenly"):
+        tiny_forecaster().predict(frame, 2)
+
+
+def test_checkpoint_round_trip_and_tampering(tmp_path):
+    model = tiny_model()
+    stem = save_model(tmp_path / "tiny", model, model.config.to_dict())
+    loaded = Mamba4CastForecaster.from_pretrained(stem)
+    frame = monthly()
+    pd.testing.assert_frame_equal(
+        loaded.predict(frame, 4), Mamba4CastForecaster(model).predict(frame, 4)
+    )
+    weights = stem.with_suffix(".safetensors")
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\x00\x00\x00\x00")
+    with pytest.raises(CheckpointError, match="sha256"):
+        Mamba4CastForecaster.from_pretrained(stem)
+    with pytest.raises(CheckpointError, match="no pretrained"):
+        Mamba4CastForecaster.from_pretrained("no-such-model")
+
+
+def test_shipped_checkpoint_loads_if_present():
+    from autofm.core.checkpoint import PACKAGE_CHECKPOINT_DIR
+
+    meta_path = PACKAGE_CHECKPOINT_DIR / "mamba4cast-cpu.json"
+    if not meta_path.exists():
+        pytest.skip("mamba4cast-cpu not shipped in this checkout")
+    meta = json.loads(meta_path.read_text())
+    assert meta["provenance"]["data"].startswith("synthetic")
+    forecaster = Mamba4CastForecaster.from_pretrained("mamba4cast-cpu")
+    assert np.isfinite(forecaster.predict(np.sin(np.arange(48) / 2), 12)).all()

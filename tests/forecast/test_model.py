@@ -1,0 +1,96 @@
+import pytest
+import torch
+
+from autofm.core.errors import ValidationError
+from autofm.forecast.features import N_TIME_FEATURES
+from autofm.forecast.model import Mamba4Cast, Mamba4CastConfig, forecast_loss
+from autofm.forecast.priors import Mamba4CastPrior
+from autofm.icl.prior import TaskBatch
+
+from .helpers import TINY, one_thread, tiny_model  # noqa: F401 (autouse fixture)
+
+
+def inputs(batch=3, n=24, h=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (
+        torch.randn(batch, n, N_TIME_FEATURES, generator=g),
+        torch.randn(batch, n, generator=g).cumsum(1),
+        torch.randn(batch, h, N_TIME_FEATURES, generator=g),
+    )
+
+
+def test_output_shapes():
+    model = tiny_model()
+    out = model(*inputs())
+    assert out["point"].shape == (3, 6)
+    assert out["quantiles"].shape == (3, 6, 3)
+    assert out["loc"].shape == out["scale"].shape == (3, 1)
+
+
+def test_forecast_of_step_k_ignores_later_target_tokens():
+    # the network is causal, so the first k forecasts do not depend on the horizon length
+    model = tiny_model().eval()
+    x, y, xq = inputs(h=8)
+    long_point, _ = model.predict(x, y, xq)
+    short_point, _ = model.predict(x, y, xq[:, :3])
+    assert torch.allclose(long_point[:, :3], short_point, atol=1e-5)
+
+
+def test_predictions_are_affine_equivariant():
+    # min-max scaling: forecasting a + b·y gives a + b·forecast(y) for b > 0
+    model = tiny_model().eval()
+    x, y, xq = inputs()
+    point, quantiles = model.predict(x, y, xq)
+    point2, quantiles2 = model.predict(x, 100.0 + 7.0 * y, xq)
+    assert torch.allclose(point2, 100.0 + 7.0 * point, rtol=1e-4, atol=1e-3)
+    assert torch.allclose(quantiles2, 100.0 + 7.0 * quantiles, rtol=1e-4, atol=1e-3)
+
+
+def test_quantiles_are_sorted_and_nan_context_is_masked():
+    model = tiny_model().eval()
+    x, y, xq = inputs()
+    y[:, :5] = float("nan")
+    y[0, 10] = float("nan")
+    point, quantiles = model.predict(x, y, xq)
+    assert torch.isfinite(point).all() and torch.isfinite(quantiles).all()
+    assert (quantiles.diff(dim=-1) >= 0).all()
+
+
+def test_loss_decreases_when_fitting_one_batch():
+    torch.manual_seed(0)
+    model = tiny_model()
+    batch = Mamba4CastPrior().sample(8, 32, 10, N_TIME_FEATURES, torch.Generator().manual_seed(1))
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    first = float(forecast_loss(model, batch).detach())
+    for _ in range(40):
+        optimizer.zero_grad()
+        loss = forecast_loss(model, batch)
+        loss.backward()
+        optimizer.step()
+    assert float(loss.detach()) < 0.6 * first
+
+
+def test_loss_respects_target_mask():
+    model = tiny_model()
+    x, y, xq = inputs(batch=2, h=4)
+    target = torch.randn(2, 4)
+    mask = torch.tensor([[False, False, True, True]] * 2)
+    output = model(x, y, xq)
+    changed = target.clone()
+    changed[:, :2] += 100.0
+    a = model.loss(output, TaskBatch(x, y, xq, target, {"target_mask": mask}))
+    b = model.loss(output, TaskBatch(x, y, xq, changed, {"target_mask": mask}))
+    assert torch.allclose(a, b)
+
+
+def test_config_round_trip_and_presets():
+    config = Mamba4CastConfig(**TINY)
+    assert Mamba4CastConfig.from_dict(config.to_dict()) == config
+    cpu = Mamba4Cast(Mamba4CastConfig.preset("cpu"))
+    n_parameters = sum(p.numel() for p in cpu.parameters())
+    assert 3e5 < n_parameters < 1.5e6
+    assert Mamba4CastConfig.preset("paper").d_model == 1024
+    with pytest.raises(ValidationError):
+        Mamba4CastConfig.preset("huge")
+    with pytest.raises(ValidationError, match="unknown"):
+        Mamba4CastConfig.from_dict({"width": 3})

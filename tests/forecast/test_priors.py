@@ -1,0 +1,128 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from autofm.forecast.features import N_TIME_FEATURES
+from autofm.forecast.priors import (
+    KERNELS,
+    ForecastPFNPrior,
+    GPPrior,
+    Mamba4CastPrior,
+    _kernel_matrix,
+    sample_dates,
+)
+
+from .helpers import one_thread  # noqa: F401 (autouse fixture)
+
+
+def lag_correlation(series: torch.Tensor, lag: int) -> float:
+    x = series - series.mean(dim=1, keepdim=True)
+    return float(((x[:, lag:] * x[:, :-lag]).mean(1) / (x**2).mean(1)).mean())
+
+
+@pytest.mark.parametrize("kind", KERNELS)
+def test_kernel_matrices_are_valid_covariances(kind):
+    t = torch.arange(40, dtype=torch.float64)
+    params = {
+        "period": torch.tensor([12.0]),
+        "length": torch.tensor([0.3]),
+        "alpha": torch.tensor([1.0]),
+        "offset": torch.tensor([0.5]),
+        "noise": torch.tensor([0.1]),
+    }
+    matrix = _kernel_matrix(kind, t, 40, {k: v.double() for k, v in params.items()})[0]
+    assert torch.allclose(matrix, matrix.T)
+    eigenvalues = torch.linalg.eigvalsh(matrix)
+    assert eigenvalues.min() > -1e-8 * eigenvalues.max()
+
+
+def test_periodic_gp_repeats_at_its_period():
+    prior = GPPrior(max_kernels=1, kernel_weights={"periodic": 1.0})
+    series = prior.sample(64, 60, [(12.0,)] * 64, torch.Generator().manual_seed(0))
+    assert lag_correlation(series, 12) > 0.9
+    assert lag_correlation(series, 12) > lag_correlation(series, 6) + 0.2
+
+
+def test_white_noise_gp_is_uncorrelated_with_its_variance():
+    prior = GPPrior(max_kernels=1, kernel_weights={"white": 1.0})
+    generator = torch.Generator().manual_seed(1)
+    series = prior.sample(200, 50, [(12.0,)] * 200, generator)
+    assert abs(lag_correlation(series, 1)) < 0.05
+    # noise variance is log-uniform on [1e-3, 0.3]: its mean is (0.3 - 1e-3) / ln(300)
+    expected = (0.3 - 1e-3) / math.log(300)
+    assert float(series.var()) == pytest.approx(expected, rel=0.25)
+
+
+def test_smooth_gp_is_strongly_autocorrelated():
+    prior = GPPrior(max_kernels=1, kernel_weights={"rbf": 1.0})
+    series = prior.sample(64, 80, [(12.0,)] * 64, torch.Generator().manual_seed(2))
+    assert lag_correlation(series, 1) > 0.9
+
+
+def test_gp_sample_is_reproducible_and_finite():
+    a = GPPrior().sample(8, 100, [(24.0, 168.0)] * 8, torch.Generator().manual_seed(3))
+    b = GPPrior().sample(8, 100, [(24.0, 168.0)] * 8, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and torch.isfinite(a).all()
+
+
+def test_forecastpfn_series_positive_with_calendar_seasonality():
+    rng = np.random.default_rng(0)
+    dates = [sample_dates("MS", 120, rng) for _ in range(100)]
+    series = ForecastPFNPrior().sample(dates, ["MS"] * 100, rng)
+    assert (series > 0).all()
+    log = torch.log(series)
+    # the same calendar month a year apart differs less than half a year apart
+    year_apart = (log[:, 12:] - log[:, :-12]).var(dim=1).mean()
+    half_year_apart = (log[:, 6:] - log[:, :-6]).var(dim=1).mean()
+    assert year_apart < 0.7 * half_year_apart
+    # yearly series have no seasonal cycle: no such gap
+    yearly_dates = [sample_dates("YS", 60, rng) for _ in range(100)]
+    yearly = torch.log(ForecastPFNPrior().sample(yearly_dates, ["YS"] * 100, rng))
+    assert (yearly[:, 2:] - yearly[:, :-2]).var(dim=1).mean() > 0.8 * (
+        yearly[:, 1:] - yearly[:, :-1]
+    ).var(dim=1).mean()
+
+
+def test_mamba4cast_prior_batch_statistics():
+    prior = Mamba4CastPrior()
+    generator = torch.Generator().manual_seed(0)
+    batch = prior.sample(300, 64, 30, N_TIME_FEATURES, generator)
+    h = batch.n_query
+    assert 10 <= h <= 30
+    assert batch.x_context.shape == (300, 64, N_TIME_FEATURES)
+    assert batch.x_query.shape == (300, h, N_TIME_FEATURES)
+    assert torch.isfinite(batch.y_query).all()
+    assert not torch.isnan(batch.y_context[:, -1]).any()  # the last context point is observed
+    # 70% GP (binomial: 3 sd ≈ 0.08)
+    assert abs(float(batch.metadata["is_gp"].float().mean()) - 0.7) < 0.08
+    # ~30% short contexts, padded with NaN on the left to at least min_context observed points
+    lengths = batch.metadata["context_lengths"]
+    assert abs(float((lengths < 64).float().mean()) - 0.3) < 0.1
+    assert (lengths >= prior.min_context).all()
+    observed = (~torch.isnan(batch.y_context)).sum(1)
+    assert (observed <= lengths).all()
+    # sub-window targets: masks are a suffix of the horizon, ~20% of them shortened
+    mask = batch.metadata["target_mask"]
+    assert mask[:, -1].all() and (mask.int().diff(dim=1) >= 0).all()
+    assert 0.05 < float((~mask[:, 0]).float().mean()) < 0.3
+    # position-only features for about 10% of the series
+    position_only = (batch.x_context[:, :, :-1] == 0).all(dim=(1, 2))
+    assert 0.03 < float(position_only.float().mean()) < 0.2
+
+
+def test_prior_is_reproducible():
+    a = Mamba4CastPrior().sample(4, 40, 12, N_TIME_FEATURES, torch.Generator().manual_seed(5))
+    b = Mamba4CastPrior().sample(4, 40, 12, N_TIME_FEATURES, torch.Generator().manual_seed(5))
+    assert torch.equal(a.y_query, b.y_query)
+    assert torch.equal(torch.nan_to_num(a.y_context), torch.nan_to_num(b.y_context))
+
+
+def test_step_augmentation_shifts_level():
+    prior = Mamba4CastPrior(step_prob=1.0, spike_prob=0.0)
+    flat = torch.zeros(50, 100)
+    augmented = prior.augment(flat + torch.linspace(0, 1, 100), torch.Generator().manual_seed(0))
+    jumps = (augmented - torch.linspace(0, 1, 100)).diff(dim=1).abs()
+    assert ((jumps > 1e-6).sum(dim=1) <= 1).all()  # exactly one level shift per series at most
+    assert (jumps > 1e-6).any(dim=1).float().mean() > 0.9

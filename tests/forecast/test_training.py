@@ -1,0 +1,30 @@
+import numpy as np
+
+from autofm.forecast.forecaster import Mamba4CastForecaster
+from autofm.forecast.model import Mamba4CastConfig
+from autofm.forecast.training import TimedTrainConfig, export, train_config, train_forecaster
+
+from .helpers import TINY, one_thread  # noqa: F401 (autouse fixture)
+
+
+def test_train_resume_and_export(tmp_path):
+    run = tmp_path / "run"
+    kwargs = dict(
+        model_config=Mamba4CastConfig(**TINY), batch_size=4, n_context=(16, 24), n_query=10,
+        warmup_steps=1, checkpoint_every=2, threads=1,
+    )  # fmt: skip
+    first = train_forecaster("cpu", run, steps=3, **kwargs)
+    assert first.steps_done == 3 and all(np.isfinite(first.losses))
+    resumed = train_forecaster("cpu", run, steps=5, **kwargs)
+    assert len(resumed.losses) == 2  # continued from step 3
+    stem = export(run, tmp_path / "model")
+    forecaster = Mamba4CastForecaster.from_pretrained(stem)
+    assert forecaster.checkpoint_meta_["provenance"]["steps"] == 5
+    assert np.isfinite(forecaster.predict(np.arange(30.0), 4)).all()
+
+
+def test_time_budget_anneals_learning_rate():
+    config = TimedTrainConfig(steps=1000, warmup_steps=0, lr=1.0, max_seconds=1e-9)
+    config.lr_at(0)
+    assert config.lr_at(10) == 0.0  # the time budget is spent: the schedule is at its end
+    assert train_config("cpu").lr_at(5000) < 0.05 * train_config("cpu").lr
