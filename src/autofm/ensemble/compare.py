@@ -146,7 +146,9 @@ def comparison_report(comparison: Comparison, title: str = "ensemble comparison"
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.35 * len(names) + 1.5), sharey=True)
     for axis, key in zip(axes, ("normalized_nll", "normalized_error")):
         values = [comparison.results[n][key] for n in names]
-        axis.barh(names, values, color=["#3a7" if v < 1 else "#c55" for v in values])
+        axis.barh(
+            names, values, color=["#3a7" if v < 1 else "#c55" if v > 1 else "#999" for v in values]
+        )
         axis.axvline(1.0, color="k", lw=0.8)
         axis.set_title(f"test {key.replace('_', ' ')} (SingleBest = 1)")
     axes[0].invert_yaxis()
