@@ -6,10 +6,12 @@ import torch
 from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
+from autofm.core.errors import ValidationError
 from autofm.icl.prior import Prior
 from autofm.icl.priors import (
     CountingPrior,
     GPPrior,
+    GridPrior,
     PhaseSinePrior,
     SineLinePrior,
     StepPrior,
@@ -63,7 +65,7 @@ def test_vectorised_ppd_equals_brute_force(prior):
 
 
 def test_chunked_ppd_equals_unchunked():
-    prior = StepPrior(n_jumps=5, n_levels=3)
+    prior = PhaseSinePrior(n_amplitudes=2, n_phases=4)
     batch = prior.sample(7, 5, 3, 1, torch.Generator().manual_seed(1))
     whole = prior.posterior_predictive(batch.x_context, batch.y_context, batch.x_query)
     expected_mean, expected_log = whole.mean.clone(), whole.log_density(batch.y_query)
@@ -71,6 +73,20 @@ def test_chunked_ppd_equals_unchunked():
     chunked = prior.posterior_predictive(batch.x_context, batch.y_context, batch.x_query)
     assert torch.allclose(chunked.mean, expected_mean)
     assert torch.allclose(chunked.log_density(batch.y_query), expected_log)
+
+
+def test_fast_step_ppd_equals_the_generic_grid_computation():
+    prior = StepPrior()
+    batch = prior.sample(3, 15, 10, 1, torch.Generator().manual_seed(10))
+    fast = prior.posterior_predictive(batch.x_context, batch.y_context, batch.x_query)
+    generic = GridPrior.posterior_predictive(prior, batch.x_context, batch.y_context, batch.x_query)
+    assert torch.allclose(fast.mean, generic.mean, atol=1e-10)
+    assert torch.allclose(fast.variance, generic.variance, atol=1e-10)
+    assert torch.allclose(
+        fast.log_density(batch.y_query), generic.log_density(batch.y_query), atol=1e-9
+    )
+    with pytest.raises(ValidationError, match="odd"):
+        StepPrior(n_levels=4)
 
 
 def test_mixture_density_integrates_to_one_and_variance_matches():

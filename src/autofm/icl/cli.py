@@ -6,7 +6,6 @@ import argparse
 import time
 
 from autofm.core.output import emit
-from autofm.core.report import Report
 from autofm.core.runtime import setup_torch
 
 PFN_PRIORS = ("steps", "gp", "sine-line", "counting")
@@ -56,6 +55,7 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 
 
 def _cmd_experiments(args: argparse.Namespace) -> None:
+    from autofm.core.report import Report
     from autofm.icl.experiments import run_all
     from autofm.icl.pretrained import load_pfn
 

@@ -9,7 +9,12 @@ from autofm.icl.priors.discrete import (
     StepPrior,
 )
 from autofm.icl.priors.gp import GPPrior
-from autofm.icl.priors.predictive import BernoulliPredictive, GaussianPredictive, MixturePredictive
+from autofm.icl.priors.predictive import (
+    BernoulliPredictive,
+    DiscreteMixturePredictive,
+    GaussianPredictive,
+    MixturePredictive,
+)
 
 PRIORS = {
     "steps": StepPrior,
@@ -24,6 +29,7 @@ __all__ = [
     "PRIORS",
     "BernoulliPredictive",
     "CountingPrior",
+    "DiscreteMixturePredictive",
     "GPPrior",
     "GaussianPredictive",
     "GridPrior",

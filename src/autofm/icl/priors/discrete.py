@@ -13,8 +13,13 @@ import math
 
 import torch
 
+from autofm.core.errors import ValidationError
 from autofm.icl.prior import TaskBatch
-from autofm.icl.priors.predictive import BernoulliPredictive, MixturePredictive
+from autofm.icl.priors.predictive import (
+    BernoulliPredictive,
+    DiscreteMixturePredictive,
+    MixturePredictive,
+)
 
 NOISE_STD = 0.1
 
@@ -104,18 +109,77 @@ class GridPrior:
 
 
 class StepPrior(GridPrior):
-    """Step functions y0 + h·1[x > x0] on a grid of jump points x0, levels y0 and heights h."""
+    """Step functions y0 + h·1[x > x0] on a grid of jump points x0, levels y0 and heights h.
 
-    def __init__(self, n_jumps: int = 41, n_levels: int = 15, span: float = 1.0):
-        jumps = torch.linspace(0.0, 1.0, n_jumps)
-        levels = torch.linspace(-span, span, n_levels)
-        grid = torch.cartesian_prod(jumps, levels, levels)  # (x0, y0, h)
-        self.parameters = grid.double()
+    The exact PPD uses the structure of the grid: per jump point, the context's likelihood of
+    every (y0, h) follows from a few sums (counts, Σy, Σy² left and right of x0), and because y0
+    and h share one evenly spaced grid, the values y0 and y0 + h at a query point take only
+    2L − 1 distinct values, so the predictive is a mixture of 2L − 1 Gaussians.
+    """
+
+    def __init__(self, n_jumps: int = 101, n_levels: int = 21, span: float = 1.0):
+        if n_levels % 2 == 0:
+            raise ValidationError(f"n_levels must be odd (0 is a level), got {n_levels}")
+        self.jumps = torch.linspace(0.0, 1.0, n_jumps, dtype=torch.float64)
+        self.levels = torch.linspace(-span, span, n_levels, dtype=torch.float64)
+        self.span = span
+        grid = torch.cartesian_prod(self.jumps, self.levels, self.levels)  # (x0, y0, h)
+        self.parameters = grid
         self.log_prior = torch.full((len(grid),), -math.log(len(grid)), dtype=torch.float64)
 
     def function(self, parameters: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         x0, y0, h = parameters[..., 0], parameters[..., 1], parameters[..., 2]
         return y0 + h * (x > x0).to(x.dtype)
+
+    def posterior_log_weights(
+        self, x_context: torch.Tensor, y_context: torch.Tensor
+    ) -> torch.Tensor:
+        x, y = x_context[..., 0].double(), y_context.double()
+        n_jumps, n_levels = len(self.jumps), len(self.levels)
+        after = (x[:, :, None] > self.jumps).double()  # [B, N, K]
+        n_after = after.sum(1)
+        n_before = x.shape[1] - n_after
+        sum_after = (after * y[:, :, None]).sum(1)
+        sum_before = y.sum(1, keepdim=True) - sum_after
+        sum_squares = (y**2).sum(1)[:, None, None, None]
+        base = self.levels[:, None]  # y0, [L, 1]
+        top = self.levels[:, None] + self.levels[None, :]  # y0 + h, [L, L]
+        expand = lambda t: t[:, :, None, None]  # noqa: E731
+        squared_error = (
+            sum_squares
+            - 2 * base * expand(sum_before)
+            - 2 * top * expand(sum_after)
+            + expand(n_before) * base**2
+            + expand(n_after) * top**2
+        )
+        log_lik = -0.5 * squared_error / self.noise_std**2 - x.shape[1] * math.log(
+            self.noise_std * math.sqrt(2 * math.pi)
+        )
+        log_joint = self.log_prior.view(n_jumps, n_levels, n_levels) + log_lik
+        log_joint = log_joint.reshape(len(x), -1)
+        return log_joint - torch.logsumexp(log_joint, dim=-1, keepdim=True)
+
+    def posterior_predictive(
+        self, x_context: torch.Tensor, y_context: torch.Tensor, x_query: torch.Tensor
+    ) -> DiscreteMixturePredictive:
+        n_jumps, n_levels = len(self.jumps), len(self.levels)
+        weights = self.posterior_log_weights(x_context, y_context).exp()
+        weights = weights.view(-1, n_jumps, n_levels, n_levels)
+        jumped = (x_query[..., 0].double()[:, :, None] > self.jumps).double()  # [B, M, K]
+        weight_top = torch.einsum("bmk,bkij->bmij", jumped, weights)  # value y0 + h
+        weight_base = weights.sum(1)[:, None] - weight_top  # value y0
+        # y0 = −span + i·d = −2·span + (i + (L−1)/2)·d and y0 + h = −2·span + (i + j)·d:
+        # one grid of 2L − 1 values (L is odd)
+        n_values = 2 * n_levels - 1
+        index = torch.arange(n_levels)
+        top_index = (index[:, None] + index[None, :]).flatten()
+        batch, n_query = x_query.shape[:2]
+        value_weights = torch.zeros(batch, n_query, n_values, dtype=torch.float64)
+        value_weights.index_add_(2, top_index, weight_top.reshape(batch, n_query, -1))
+        value_weights.index_add_(2, index + (n_levels - 1) // 2, weight_base.sum(-1))
+        value_weights = value_weights.clamp_min(0.0)  # rounding can leave tiny negatives
+        values = torch.linspace(-2 * self.span, 2 * self.span, n_values, dtype=torch.float64)
+        return DiscreteMixturePredictive(value_weights, values, self.noise_std)
 
     def __repr__(self) -> str:
         return f"StepPrior(n_latent={self.n_latent}, noise_std={self.noise_std})"

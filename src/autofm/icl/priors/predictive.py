@@ -64,6 +64,25 @@ class MixturePredictive:
         return self._per_chunk(log_density)
 
 
+class DiscreteMixturePredictive:
+    """Σ_v w_v N(value_v, σ²) with weights [B, M, V] over a shared set of values [V]."""
+
+    def __init__(self, weights: torch.Tensor, values: torch.Tensor, noise_std: float):
+        self.weights = weights
+        self.values = values
+        self.noise_std = noise_std
+        self.mean = weights @ values
+        second = weights @ values**2
+        self.variance = (second - self.mean**2).clamp_min(0.0) + noise_std**2
+
+    def log_density(self, y: torch.Tensor) -> torch.Tensor:
+        y = y.double()[..., None]
+        log_normal = -0.5 * ((y - self.values) / self.noise_std) ** 2 - math.log(
+            self.noise_std * math.sqrt(2 * math.pi)
+        )
+        return torch.logsumexp(torch.log(self.weights) + log_normal, dim=-1)
+
+
 class GaussianPredictive:
     """Independent Gaussians N(mean, variance) at every query point."""
 

@@ -1,0 +1,194 @@
+"""Benchmark of autofm.icl: the shipped PFNs against the exact posterior predictive of their priors.
+
+For each shipped checkpoint (icl-steps, icl-sine-line, icl-gp, icl-counting) on fresh prior draws
+(seeds below, never used in training, whose generator seeds were 0): the NLL gap to the exact PPD
+in nats per query point, the mean squared difference of the predictive means and the per-task
+maximum absolute mean difference; then the four experiments of the paper (steps on linear data,
+sines + lines on 0.2·sin(3πx)+0.23·x, counting, GP). The exact posterior is the anchor; timings
+are the PFN's forward pass against the exact computation, in the same run.
+
+Targets (issue 4): GP nll_gap ≤ 0.05 nats/point with ≤ 50 context points; step PFN on linear data
+within 0.05 (max abs) of the exact PPD mean on a 100-point grid.
+
+Run: AUTOFM_THREADS=1 python -m benchmarks.icl   (a few minutes on one thread)
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from autofm.core.progress import status
+from autofm.core.report import Report
+from autofm.core.runtime import setup_torch
+from autofm.icl import experiments
+from autofm.icl.pretrained import RECIPES, load_pfn, make_prior
+from benchmarks.common import RESULTS_DIR, markdown_table, mean_std, save_results
+
+SEEDS = (101, 102, 103)
+N_TASKS = 64  # per context size and seed
+N_QUERY = 50
+
+
+def _timing(model, prior, seed: int) -> dict[str, float]:
+    """Seconds per task: the PFN's forward pass vs the exact posterior predictive."""
+    batch = prior.sample(64, 20, N_QUERY, 1, torch.Generator().manual_seed(seed))
+    started = time.perf_counter()
+    model.predict(batch.x_context, batch.y_context, batch.x_query).mean
+    pfn_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    exact = prior.posterior_predictive(batch.x_context, batch.y_context, batch.x_query)
+    exact.mean
+    exact_seconds = time.perf_counter() - started
+    return {"pfn_ms_per_task": 1000 * pfn_seconds / 64, "exact_ms_per_task": 1000 * exact_seconds / 64}
+
+
+def main() -> None:
+    setup_torch()
+    report = Report("autofm icl benchmark: PFNs vs exact posteriors")
+    models, metas = {}, {}
+    for name in RECIPES:
+        models[name], metas[name] = load_pfn(name)
+    results: dict = {"checkpoints": {}, "in_distribution": {}, "experiments": {}, "timing": {}}
+    rows = []
+    for name, model in models.items():
+        provenance = metas[name]["provenance"]
+        results["checkpoints"][name] = {
+            "steps": provenance.get("steps"),
+            "train_seconds": provenance.get("train_seconds"),
+            "n_parameters": metas[name]["n_parameters"],
+        }
+        prior = make_prior(name)
+        per_seed = []
+        for seed in SEEDS:
+            status(f"icl benchmark: {name}, seed {seed}")
+            per_seed.append(
+                experiments.compare(model, prior, n_tasks=N_TASKS, n_query=N_QUERY, seed=seed)
+            )
+        results["in_distribution"][name] = per_seed
+        results["timing"][name] = _timing(model, prior, SEEDS[0])
+        gap, gap_std = mean_std([r["nll_gap"] for r in per_seed])
+        mse, _ = mean_std([r["mean_mse"] for r in per_seed])
+        max_diff, _ = mean_std([r["max_abs_mean_diff"] for r in per_seed])
+        rows.append(
+            {
+                "prior": name,
+                "train steps": provenance.get("steps"),
+                "nll_gap (nats/pt)": gap,
+                "± (seeds)": gap_std,
+                "mean_mse": mse,
+                "max_abs_mean_diff": max_diff,
+                "exact NLL": float(np.mean([r["exact_nll"] for r in per_seed])),
+                "PFN ms/task": results["timing"][name]["pfn_ms_per_task"],
+                "exact ms/task": results["timing"][name]["exact_ms_per_task"],
+            }
+        )
+    by_context_rows = []
+    for name, per_seed in results["in_distribution"].items():
+        for index, row in enumerate(per_seed[0]["by_context"]):
+            gaps = [r["by_context"][index]["nll_gap"] for r in per_seed]
+            by_context_rows.append(
+                {
+                    "prior": name,
+                    "n_context": row["n_context"],
+                    "nll_gap": float(np.mean(gaps)),
+                    "mean_mse": float(np.mean([r["by_context"][index]["mean_mse"] for r in per_seed])),
+                }
+            )
+
+    status("icl benchmark: experiments")
+    report.heading("The four experiments")
+    exp = results["experiments"]
+    exp["steps_on_linear"] = experiments.steps_on_linear(
+        models["steps"], make_prior("steps"), n_datasets=20, seed=SEEDS[0], report=report
+    )
+    exp["sines_and_lines"] = experiments.sines_and_lines(
+        models["sine-line"], make_prior("sine-line"), n_datasets=10, seed=SEEDS[0], report=report
+    )
+    exp["counting"] = experiments.counting(models["counting"], make_prior("counting"), report=report)
+    exp["gp"] = experiments.gp_posterior(
+        models["gp"], make_prior("gp"), n_tasks=N_TASKS, seed=SEEDS[0], report=report
+    )
+
+    steps = exp["steps_on_linear"]
+    gp_gap = rows[[r["prior"] for r in rows].index("gp")]["nll_gap (nats/pt)"]
+    targets = [
+        {
+            "target": "GP nll_gap ≤ 0.05 nats/point (≤ 50 context points)",
+            "measured": gp_gap,
+            "met": bool(gp_gap <= 0.05),
+        },
+        {
+            "target": "steps PFN on linear data: max |PFN − PPD mean| ≤ 0.05 on a 100-point grid",
+            "measured": steps["max_abs_mean_diff"],
+            "met": bool(steps["max_abs_mean_diff"] <= 0.05),
+        },
+    ]
+    results["targets"] = targets
+    sine_rows = [
+        {
+            "n_context": r["n_context"],
+            "P(sine) exact": r["p_sine_exact"],
+            "exact MSE to truth": r["exact_mse_to_truth"],
+            "PFN MSE to truth": r["pfn_mse_to_truth"],
+            "nll_gap": r["nll_gap"],
+            "max_abs_mean_diff": r["max_abs_mean_diff"],
+        }
+        for r in exp["sines_and_lines"]["by_context"]
+    ]
+    counting_rows = [
+        {"k": r["k"], "PFN P(1)": r["pfn"], "exact P(1)": r["exact"], "(k+1)/(k+2)": r["laplace"]}
+        for r in exp["counting"]["by_k"]
+        if r["k"] in (1, 2, 4, 8, 16, 32, 64)
+    ]
+    gp_out = [
+        {
+            "n_context": r["n_context"],
+            "nll_gap": r["nll_gap"],
+            "mean_mse": r["mean_mse"],
+            "max_abs_mean_diff": r["max_abs_mean_diff"],
+        }
+        for r in exp["gp"]["sine_plus_line"]
+    ]
+    markdown = (
+        "### In distribution (fresh prior draws; mean over seeds "
+        f"{list(SEEDS)}, {N_TASKS} tasks × {N_QUERY} queries per context size and seed)\n\n"
+        + markdown_table(rows, digits=4)
+        + "\n### By context size (nll_gap, nats per query point)\n\n"
+        + markdown_table(by_context_rows, digits=4)
+        + "\n### Targets\n\n"
+        + markdown_table(targets, digits=4)
+        + "\n### 1. Steps PFN on linear data y = x − 0.5 + ε, 20 points, 20 datasets\n\n"
+        + markdown_table(
+            [
+                {
+                    "max_abs_mean_diff (mean)": steps["max_abs_mean_diff"],
+                    "max_abs_mean_diff (worst)": steps["max_abs_mean_diff_worst"],
+                    "mean_mse": steps["mean_mse"],
+                    "nll_gap": steps["nll_gap"],
+                    "largest jump, PFN": steps["max_jump_pfn"],
+                    "largest jump, exact": steps["max_jump_exact"],
+                }
+            ],
+            digits=4,
+        )
+        + "\n### 2. Sines + lines on 0.2·sin(3πx) + 0.23·x (10 datasets per size)\n\n"
+        + markdown_table(sine_rows, digits=4)
+        + "\n### 3. Counting: k ones in a row\n\n"
+        + markdown_table(counting_rows, digits=4)
+        + f"\nmax |PFN − exact| over k = 1…64: {exp['counting']['max_abs_mean_diff']:.4f}; "
+        f"mean KL(exact ‖ PFN): {exp['counting']['nll_gap']:.4f} nats\n"
+        + "\n### 4. GP PFN on 0.2·sin(3πx) + 0.23·x (out of the training draws)\n\n"
+        + markdown_table(gp_out, digits=4)
+    )
+    report.heading("Tables")
+    report.table(rows)
+    report.table(targets)
+    report.save(RESULTS_DIR / "icl.html")
+    save_results("icl", results, markdown, SEEDS)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+import dataclasses
+import json
+
+import pytest
+import torch
+
+from autofm.cli import main
+from autofm.core.report import Report
+from autofm.icl.experiments import agreement, compare, counting, steps_on_linear
+from autofm.icl.pretrained import RECIPES, build_pfn, pfn_from_checkpoint
+from autofm.icl.priors import CountingPrior, GPPrior, StepPrior
+from autofm.icl.train import save_model
+
+
+def test_agreement_of_the_exact_ppd_with_itself_is_zero():
+    prior = GPPrior()
+    batch = prior.sample(4, 6, 5, 1, torch.Generator().manual_seed(0))
+    exact = prior.posterior_predictive(batch.x_context, batch.y_context, batch.x_query)
+    numbers = agreement(exact, exact, batch.y_query)
+    assert numbers["nll_gap"] == 0 and numbers["mean_mse"] == 0
+    assert numbers["max_abs_mean_diff"] == 0
+
+
+def test_compare_reports_every_context_size_and_an_untrained_pfn_is_worse():
+    model = build_pfn(RECIPES["gp"])
+    result = compare(model, GPPrior(), n_tasks=4, n_query=5, context_sizes=(0, 3, 60), seed=1)
+    assert [row["n_context"] for row in result["by_context"]] == [0, 3]  # 60 > max_context
+    assert result["nll_gap"] > 0.1
+    again = compare(model, GPPrior(), n_tasks=4, n_query=5, context_sizes=(0, 3, 60), seed=1)
+    assert again["nll_gap"] == result["nll_gap"]
+
+
+def test_counting_experiment_exact_ppd_follows_laplace():
+    model = build_pfn(RECIPES["counting"])
+    result = counting(model, CountingPrior(), max_ones=8)
+    assert len(result["by_k"]) == 8
+    assert result["exact_vs_laplace_max_abs"] < 2e-3
+    assert result["nll_gap"] >= 0  # a KL divergence
+
+
+def test_steps_on_linear_exact_ppd_is_a_smooth_curve():
+    model = build_pfn(RECIPES["steps"])
+    report = Report("t")
+    result = steps_on_linear(model, StepPrior(), n_datasets=2, report=report)
+    # a single step of the prior would jump by ≥ 0.1; the PPD averages many steps
+    assert result["max_jump_exact"] < 0.08
+    assert "<img" in report.to_html()
+
+
+@pytest.fixture
+def untrained_checkpoints(tmp_path, monkeypatch):
+    for name in ("counting", "gp"):
+        recipe = RECIPES[name]
+        model = build_pfn(recipe)
+        config = {"pfn": dataclasses.asdict(recipe.model), "prior": name}
+        save_model(tmp_path / f"icl-{name}", model, config)
+    monkeypatch.setenv("AUTOFM_CHECKPOINTS", str(tmp_path))
+    return tmp_path
+
+
+def test_cli_compare_prints_one_json_object(untrained_checkpoints, capsys):
+    assert main(["icl", "compare", "--prior", "gp", "--json", "--n-tasks", "2", "--seed", "3"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {"nll_gap", "mean_mse", "max_abs_mean_diff"} <= set(result)
+    assert result["seed"] == 3 and result["prior"] == "gp"
+
+
+def test_cli_bad_input_exits_2(untrained_checkpoints, capsys):
+    assert main(["icl", "compare", "--prior", "counting", "--n-tasks", "0"]) == 2
+    assert "--n-tasks" in capsys.readouterr().err
+    assert main(["icl", "compare", "--prior", "gp", "--checkpoint", "/nonexistent/x"]) == 2
+
+
+def test_checkpoint_rebuild_refuses_mismatched_weights(untrained_checkpoints):
+    from autofm.core.checkpoint import load_checkpoint
+    from autofm.core.errors import CheckpointError
+
+    tensors, meta = load_checkpoint(untrained_checkpoints / "icl-gp")
+    meta["config"]["pfn"]["d_model"] = 32
+    with pytest.raises(CheckpointError):
+        pfn_from_checkpoint(tensors, meta)
