@@ -1,0 +1,264 @@
+"""Mamba4Cast benchmark: the paper's last-window protocol on M3, tourism and M4 hourly.
+
+For each dataset in ../shared/data/timeseries: forecast the test horizon from at most the last
+512 training points; MASE (seasonal-naive scale on that context) and sMAPE, averaged over series;
+datasets aggregated by the geometric mean. Anchors run live with statsforecast (SeasonalNaive,
+AutoETS, AutoTheta; one core). To fit ~20 minutes on a shared 2-core machine, every model is
+scored on the same random subset of at most --max-series series per dataset (seed 0).
+
+Also times inference over one set of series for H ∈ {8, 16, 32, 60}, Mamba4Cast vs AutoETS,
+in the same run. Anchors can run first on their own (`--phase anchors`, cached in
+benchmarks/results/forecast.anchors.json) while the model trains; `--phase all` reuses the cache
+when its settings match.
+
+    python -m benchmarks.forecast [--phase anchors|all] [--max-series 300] [--model NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+from autofm.core.io import atomic_write_json
+from autofm.core.runtime import setup_torch
+from autofm.data.timeseries import load_timeseries_folder
+from autofm.forecast.evaluate import geometric_mean, last_window, score_forecasts
+from autofm.forecast.forecaster import Mamba4CastForecaster, normalise_freq
+from benchmarks.common import RESULTS_DIR, markdown_table, require_data, save_results
+
+DATASETS = (
+    "m3_monthly",
+    "m3_quarterly",
+    "m3_yearly",
+    "tourism_monthly",
+    "tourism_quarterly",
+    "tourism_yearly",
+    "m4_hourly",
+)
+ANCHORS = ("SeasonalNaive", "AutoETS", "AutoTheta")
+TIMING_HORIZONS = (8, 16, 32, 60)
+SEED = 0
+# quoted from the paper (arXiv:2410.09385), geometric-mean MASE over its 17 datasets; not re-run
+PUBLISHED = {"Mamba4Cast": 1.126, "SeasonalNaive": 1.307, "AutoARIMA": 1.262}
+
+
+def load_subset(name: str, max_series: int) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(context ≤ 512 points, test, meta) of a random subset of at most max_series series."""
+    train, test, meta = load_timeseries_folder(require_data(f"timeseries/{name}"))
+    ids = np.sort(train["unique_id"].unique())
+    if len(ids) > max_series:
+        ids = np.sort(np.random.default_rng(SEED).choice(ids, size=max_series, replace=False))
+        train = train[train["unique_id"].isin(ids)]
+        test = test[test["unique_id"].isin(ids)]
+    return last_window(train), test.reset_index(drop=True), meta
+
+
+def statsforecast_freq(meta: dict, context: pd.DataFrame):
+    if pd.api.types.is_numeric_dtype(context["ds"]):
+        return 1
+    return normalise_freq(meta["freq"])
+
+
+def run_anchor(model_name: str, context: pd.DataFrame, h: int, meta: dict):
+    """Forecasts of one statsforecast model on one core, and its wall time."""
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoETS, AutoTheta, SeasonalNaive
+
+    models = {"SeasonalNaive": SeasonalNaive, "AutoETS": AutoETS, "AutoTheta": AutoTheta}
+    m = int(meta["season_length"])
+    sf = StatsForecast(
+        models=[models[model_name](season_length=m)],
+        freq=statsforecast_freq(meta, context),
+        n_jobs=1,
+    )
+    started = time.perf_counter()
+    forecasts = sf.forecast(df=context, h=h)
+    seconds = time.perf_counter() - started
+    return forecasts.reset_index() if "unique_id" not in forecasts.columns else forecasts, seconds
+
+
+def warm_up_numba() -> None:
+    """Compile statsforecast's numba code once, so that no model's time includes compilation."""
+    ds = pd.date_range("2000-01-01", periods=48, freq="MS")
+    frame = pd.DataFrame({"unique_id": "w", "ds": ds, "y": np.sin(np.arange(48)) + 5})
+    for name in ANCHORS:
+        run_anchor(name, frame, 4, {"season_length": 12, "freq": "MS"})
+
+
+def anchors_phase(max_series: int) -> dict:
+    """Scores and seconds of the statsforecast anchors on every dataset."""
+    warm_up_numba()
+    results = {}
+    for name in DATASETS:
+        context, test, meta = load_subset(name, max_series)
+        h, m = int(meta["horizon"]), int(meta["season_length"])
+        results[name] = {"n_series": int(context["unique_id"].nunique()), "h": h}
+        for model_name in ANCHORS:
+            forecasts, seconds = run_anchor(model_name, context, h, meta)
+            scores = score_forecasts(context, test, forecasts, model_name, m)
+            results[name][model_name] = {**scores, "seconds": seconds}
+            print(f"{name} {model_name}: MASE {scores['mase']:.3f} ({seconds:.1f} s)", flush=True)
+    return results
+
+
+def mamba_phase(forecaster: Mamba4CastForecaster, max_series: int) -> dict:
+    results = {}
+    for name in DATASETS:
+        context, test, meta = load_subset(name, max_series)
+        h, m = int(meta["horizon"]), int(meta["season_length"])
+        freq = meta.get("freq")
+        started = time.perf_counter()
+        forecasts = forecaster.predict(context, h, freq=None if freq == "unknown" else freq)
+        seconds = time.perf_counter() - started
+        scores = score_forecasts(context, test, forecasts, forecaster.alias, m)
+        lower, upper = forecasts["Mamba4Cast-lo-80"], forecasts["Mamba4Cast-hi-80"]
+        merged = test.merge(forecasts, on=["unique_id", "ds"])
+        coverage = float(
+            ((merged["y"] >= merged[lower.name]) & (merged["y"] <= merged[upper.name])).mean()
+        )
+        results[name] = {**scores, "seconds": seconds, "coverage_80": coverage}
+        print(f"{name} Mamba4Cast: MASE {scores['mase']:.3f} ({seconds:.1f} s)", flush=True)
+    return results
+
+
+def timing_phase(forecaster: Mamba4CastForecaster, n_series: int) -> list[dict]:
+    """Seconds to forecast n_series m3_monthly series at each H: Mamba4Cast vs AutoETS."""
+    context, _, meta = load_subset("m3_monthly", n_series)
+    rows = []
+    for h in TIMING_HORIZONS:
+        started = time.perf_counter()
+        forecaster.predict(context, h, freq=meta["freq"])
+        mamba_seconds = time.perf_counter() - started
+        _, ets_seconds = run_anchor("AutoETS", context, h, meta)
+        rows.append(
+            {
+                "H": h,
+                "series": int(context["unique_id"].nunique()),
+                "Mamba4Cast s": mamba_seconds,
+                "AutoETS s": ets_seconds,
+                "speed-up": ets_seconds / mamba_seconds,
+            }
+        )
+        print(
+            f"timing H={h}: Mamba4Cast {mamba_seconds:.2f} s, AutoETS {ets_seconds:.2f} s",
+            flush=True,
+        )
+    return rows
+
+
+def summarise(anchors: dict, mamba: dict, timing: list[dict], meta: dict) -> tuple[dict, str]:
+    models = ("Mamba4Cast",) + ANCHORS
+    rows, smape_rows = [], []
+    for name in DATASETS:
+        mase = {"Mamba4Cast": mamba[name]["mase"]} | {a: anchors[name][a]["mase"] for a in ANCHORS}
+        smape = {"Mamba4Cast": mamba[name]["smape"]} | {
+            a: anchors[name][a]["smape"] for a in ANCHORS
+        }
+        rows.append(
+            {"dataset": name, "series": anchors[name]["n_series"], "h": anchors[name]["h"]} | mase
+        )
+        smape_rows.append({"dataset": name} | smape)
+    geo = {m: geometric_mean(r[m] for r in rows) for m in models}
+    rows.append({"dataset": "geometric mean", "series": "", "h": ""} | geo)
+    smape_rows.append(
+        {"dataset": "mean"} | {m: float(np.mean([r[m] for r in smape_rows])) for m in models}
+    )
+    ratio = geo["Mamba4Cast"] / geo["SeasonalNaive"]
+    beats_ets = [r["dataset"] for r in rows[:-1] if r["Mamba4Cast"] <= r["AutoETS"]]
+    time_rows = [
+        {
+            "dataset": name,
+            "Mamba4Cast s": mamba[name]["seconds"],
+            "AutoETS s": anchors[name]["AutoETS"]["seconds"],
+            "AutoTheta s": anchors[name]["AutoTheta"]["seconds"],
+            "80% coverage": mamba[name]["coverage_80"],
+        }
+        for name in DATASETS
+    ]
+    flat = max(r["Mamba4Cast s"] for r in timing) / min(r["Mamba4Cast s"] for r in timing)
+    targets = {
+        "geo_mase_ratio_to_seasonal_naive": ratio,
+        "target_ratio_le_0.90": ratio <= 0.90,
+        "datasets_at_least_as_good_as_AutoETS": beats_ets,
+        "target_ets_on_3_of_7": len(beats_ets) >= 3,
+        "timing_max_over_min_across_H": flat,
+        "speedup_vs_AutoETS_min": min(r["speed-up"] for r in timing),
+        "target_speedup_ge_10": min(r["speed-up"] for r in timing) >= 10,
+    }
+    markdown = (
+        f"MASE (last window, context ≤ 512; {meta['subset_note']})\n\n"
+        + markdown_table(rows, ["dataset", "series", "h", *models])
+        + "\nsMAPE (%)\n\n"
+        + markdown_table(smape_rows, ["dataset", *models], digits=2)
+        + "\nForecasting time per dataset subset (s; anchors from the cached anchor phase, one core)"
+        " and Mamba4Cast's 80% interval coverage\n\n"
+        + markdown_table(time_rows, digits=2)
+        + "\nInference time vs horizon, m3_monthly subset, same run\n\n"
+        + markdown_table(timing, digits=2)
+        + "\nPublished geometric-mean MASE over the paper's 17 datasets (not re-run): "
+        + ", ".join(f"{k} {v}" for k, v in PUBLISHED.items())
+        + "\n\nTargets: "
+        + f"geo-mean MASE ratio to SeasonalNaive {ratio:.3f} (target ≤ 0.90: "
+        + f"{'met' if targets['target_ratio_le_0.90'] else 'missed'}); "
+        + f"at least as good as AutoETS on {len(beats_ets)}/7 (target 3: "
+        + f"{'met' if targets['target_ets_on_3_of_7'] else 'missed'}); "
+        + f"min speed-up vs AutoETS {targets['speedup_vs_AutoETS_min']:.1f}× (target 10×: "
+        + f"{'met' if targets['target_speedup_ge_10'] else 'missed'}); "
+        + f"Mamba4Cast time max/min over H {flat:.2f}\n"
+    )
+    results = {
+        "mase": {r["dataset"]: {m: r[m] for m in models} for r in rows},
+        "smape": {r["dataset"]: {m: r[m] for m in models} for r in smape_rows},
+        "anchors": anchors,
+        "mamba4cast": mamba,
+        "timing_vs_h": timing,
+        "targets": targets,
+        "published_not_rerun": PUBLISHED,
+        **meta,
+    }
+    return results, markdown
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--phase", choices=("anchors", "all"), default="all")
+    parser.add_argument("--max-series", type=int, default=300)
+    parser.add_argument("--timing-series", type=int, default=150)
+    parser.add_argument("--model", default="mamba4cast-cpu")
+    args = parser.parse_args(argv)
+    setup_torch(int(os.environ.get("AUTOFM_THREADS", "1")))
+    print(f"seed {SEED}; at most {args.max_series} series per dataset", file=sys.stderr)
+    cache = RESULTS_DIR / "forecast.anchors.json"
+    settings = {"max_series": args.max_series, "seed": SEED, "datasets": list(DATASETS)}
+    anchors = None
+    if cache.exists():
+        cached = json.loads(cache.read_text())
+        if cached.get("settings") == settings:
+            anchors = cached["results"]
+    if anchors is None:
+        anchors = anchors_phase(args.max_series)
+        atomic_write_json(cache, {"settings": settings, "results": anchors})
+    if args.phase == "anchors":
+        return
+    forecaster = Mamba4CastForecaster.from_pretrained(args.model)
+    mamba = mamba_phase(forecaster, args.max_series)
+    timing = timing_phase(forecaster, args.timing_series)
+    meta = {
+        "model": args.model,
+        "model_provenance": forecaster.checkpoint_meta_["provenance"],
+        "max_series": args.max_series,
+        "subset_note": f"every model on the same random subset of ≤ {args.max_series} series "
+        f"per dataset, seed {SEED}",
+    }
+    results, markdown = summarise(anchors, mamba, timing, meta)
+    save_results("forecast", results, markdown, [SEED])
+
+
+if __name__ == "__main__":
+    main()
