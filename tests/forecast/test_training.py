@@ -20,6 +20,7 @@ def test_train_resume_and_export(tmp_path):
     stem = export(run, tmp_path / "model")
     forecaster = Mamba4CastForecaster.from_pretrained(stem)
     assert forecaster.checkpoint_meta_["provenance"]["steps"] == 5
+    assert forecaster.context_length == 24  # the longest context it was trained on
     assert np.isfinite(forecaster.predict(np.arange(30.0), 4)).all()
 
 

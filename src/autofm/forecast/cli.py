@@ -28,7 +28,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     predict.add_argument("--h", type=int, required=True, help="forecast horizon (steps)")
     predict.add_argument("--freq", help="pandas frequency alias (default: inferred)")
     predict.add_argument("--model", default="mamba4cast-cpu", help="checkpoint name or path stem")
-    predict.add_argument("--context-length", type=int, default=512)
+    predict.add_argument(
+        "--context-length", type=int, help="history points used (default: the trained maximum)"
+    )
     predict.add_argument("--out", help="write the forecasts to this CSV")
     predict.add_argument("--report", help="write an HTML report with plots here")
     predict.set_defaults(func=_cmd_predict)
@@ -49,7 +51,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     evaluate.add_argument("folder", help="folder with train.csv, test.csv, meta.json")
     evaluate.add_argument("--model", default="mamba4cast-cpu", help="checkpoint name or path stem")
-    evaluate.add_argument("--context-length", type=int, default=512)
+    evaluate.add_argument(
+        "--context-length", type=int, help="history points used (default: the trained maximum)"
+    )
     evaluate.add_argument("--max-series", type=int, help="evaluate a random subset of series")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.set_defaults(func=_cmd_evaluate)
@@ -139,7 +143,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
         args.folder,
         lambda context, h, freq: forecaster.predict(context, h, freq=freq),
         forecaster.alias,
-        context_length=args.context_length,
         max_series=args.max_series,
         seed=args.seed,
     )

@@ -79,12 +79,18 @@ class Mamba4CastForecaster:
     def from_pretrained(
         cls, name_or_path: str | os.PathLike = DEFAULT_MODEL, **kwargs
     ) -> Mamba4CastForecaster:
-        """Load a shipped checkpoint by name, or one at a path stem (`.json` + `.safetensors`)."""
+        """Load a shipped checkpoint by name, or one at a path stem (`.json` + `.safetensors`).
+
+        Unless `context_length` is given, it is the longest context the checkpoint was trained
+        on (recorded in its provenance), capped at 512: longer windows were never seen.
+        """
         path = Path(name_or_path)
         stem = path if path.with_suffix(".json").is_file() else find_pretrained(str(name_or_path))
         tensors, meta = load_checkpoint(stem)
         model = Mamba4Cast(Mamba4CastConfig.from_dict(meta["config"]))
         load_state_into(model, tensors)
+        if kwargs.get("context_length") is None:
+            kwargs["context_length"] = trained_context_length(meta)
         forecaster = cls(model, **kwargs)
         forecaster.checkpoint_meta_ = meta
         return forecaster
@@ -247,6 +253,13 @@ class Mamba4CastForecaster:
         for column, q in self._interval_columns():
             out[column] = quantiles[:, :, q].ravel()
         return out
+
+
+def trained_context_length(meta: dict, cap: int = 512) -> int:
+    """The longest training context recorded in a checkpoint's metadata (else `cap`)."""
+    n_context = meta.get("provenance", {}).get("train", {}).get("n_context")
+    longest = max(n_context) if isinstance(n_context, list) else n_context
+    return min(cap, int(longest)) if longest else cap
 
 
 def _window_dates(dates: pd.DatetimeIndex, n_context: int, h: int) -> pd.DatetimeIndex:
