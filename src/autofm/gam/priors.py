@@ -1,0 +1,283 @@
+"""Synthetic tasks GAMformer is trained on, and an additive prior with known shape functions.
+
+* `sample_scm_task`: a random MLP structural causal model (as in TabPFN's prior): random causes
+  pass through a random sparse MLP with noise; features and the target are random nodes of it.
+* `sample_gp_task`: a draw from a Gaussian process (random Fourier features, ARD RBF kernel).
+* `sample_additive_task`: y depends on x only through random 1-D shape functions (smooth, steps,
+  monotone or zero) and a logistic (or identity) link; returns each row's true contributions.
+
+Classification targets are cut from the continuous target at random quantiles into 2–10 classes
+whose labels are then permuted. Some features are made categorical (a few values in random order),
+and some tasks get missing values. `GAMPrior` mixes them into `TaskBatch`es for `autofm.icl.train`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from autofm.icl.prior import TaskBatch
+
+ACTIVATIONS = {
+    "tanh": np.tanh,
+    "relu": lambda z: np.maximum(z, 0.0),
+    "leaky_relu": lambda z: np.where(z > 0, z, 0.1 * z),
+    "sin": np.sin,
+    "abs": np.abs,
+    "square": lambda z: np.clip(z, -3, 3) ** 2,
+    "identity": lambda z: z,
+}
+
+
+def _standardise(values: np.ndarray) -> np.ndarray:
+    std = values.std(axis=0)
+    return (values - values.mean(axis=0)) / np.where(std > 1e-12, std, 1.0)
+
+
+def _to_classes(target: np.ndarray, n_classes: int, rng: np.random.Generator) -> np.ndarray:
+    """Cut a continuous target at random quantiles into n_classes labels in random order."""
+    proportions = rng.dirichlet(np.full(n_classes, 2.0))
+    proportions = np.maximum(proportions, 0.3 / n_classes)
+    cuts = np.cumsum(proportions / proportions.sum())[:-1]
+    thresholds = np.quantile(target, cuts)
+    labels = np.searchsorted(thresholds, target, side="right")
+    return rng.permutation(n_classes)[labels]
+
+
+def _make_categorical(x: np.ndarray, rng: np.random.Generator, probability: float) -> np.ndarray:
+    """Replace some columns by 2–10 categories (quantile cuts) numbered in random order."""
+    x = x.copy()
+    for j in range(x.shape[1]):
+        if rng.random() < probability:
+            n_categories = int(rng.integers(2, 11))
+            cuts = np.quantile(x[:, j], np.sort(rng.random(n_categories - 1)))
+            codes = np.searchsorted(cuts, x[:, j])
+            x[:, j] = rng.permutation(n_categories)[codes]
+    return x
+
+
+def sample_causes(n_rows: int, n_causes: int, rng: np.random.Generator) -> np.ndarray:
+    """Independent root causes, each normal or uniform with a random scale."""
+    normal = rng.normal(size=(n_rows, n_causes))
+    uniform = rng.uniform(-1.7, 1.7, size=(n_rows, n_causes))
+    use_normal = rng.random(n_causes) < 0.5
+    return np.where(use_normal, normal, uniform) * rng.uniform(0.5, 1.5, size=n_causes)
+
+
+def sample_scm_task(
+    n_rows: int, n_features: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """(x [n_rows, n_features], continuous target [n_rows]) from a random MLP SCM."""
+    n_layers = int(rng.integers(1, 5))
+    width = int(rng.integers(max(8, n_features + 2), 33))
+    activation = ACTIVATIONS[rng.choice(list(ACTIVATIONS))]
+    noise_std = float(np.exp(rng.uniform(np.log(0.01), np.log(0.3))))
+    keep = rng.uniform(0.3, 1.0)  # edge density of the causal graph
+    h = sample_causes(n_rows, width, rng)
+    nodes = []
+    for _ in range(n_layers):
+        weights = rng.normal(size=(h.shape[1], width)) / np.sqrt(h.shape[1] * keep)
+        weights *= rng.random(weights.shape) < keep
+        h = activation(h @ weights + rng.normal(scale=noise_std, size=(n_rows, width)))
+        h = _standardise(h)
+        nodes.append(h)
+    candidates = np.concatenate(nodes, axis=1)
+    varying = np.flatnonzero(candidates.std(axis=0) > 1e-6)
+    if varying.size < n_features + 1:  # degenerate graph: fall back to fresh causes
+        candidates = np.concatenate([candidates, sample_causes(n_rows, n_features + 1, rng)], 1)
+        varying = np.flatnonzero(candidates.std(axis=0) > 1e-6)
+    chosen = rng.choice(varying, size=n_features + 1, replace=False)
+    return candidates[:, chosen[1:]], candidates[:, chosen[0]]
+
+
+def sample_gp_task(
+    n_rows: int, n_features: int, rng: np.random.Generator, n_frequencies: int = 64
+) -> tuple[np.ndarray, np.ndarray]:
+    """(x, continuous target) with the target a GP draw (ARD RBF kernel via random features)."""
+    x = sample_causes(n_rows, n_features, rng)
+    lengthscales = np.exp(rng.uniform(np.log(0.3), np.log(3.0), size=n_features))
+    frequencies = rng.normal(size=(n_features, n_frequencies)) / lengthscales[:, None]
+    phases = rng.uniform(0, 2 * np.pi, size=n_frequencies)
+    amplitudes = rng.normal(size=n_frequencies) * np.sqrt(2.0 / n_frequencies)
+    target = np.cos(x @ frequencies + phases) @ amplitudes
+    return x, target + rng.normal(scale=0.1 * target.std() + 1e-6, size=n_rows)
+
+
+@dataclass
+class ShapeFunction:
+    """One random 1-D function of a standardised feature: smooth, step, monotone or zero."""
+
+    kind: str
+    parameters: dict
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        p = self.parameters
+        if self.kind == "smooth":
+            return np.cos(np.outer(z, p["frequencies"]) + p["phases"]) @ p["amplitudes"]
+        if self.kind == "step":
+            return p["levels"][np.searchsorted(p["jumps"], z)]
+        if self.kind == "monotone":
+            return np.tanh(p["slope"] * (z - p["center"]))
+        return np.zeros_like(z, dtype=float)
+
+
+def random_shape_function(rng: np.random.Generator) -> ShapeFunction:
+    """A random shape function; about one in six is zero (an irrelevant feature)."""
+    kind = rng.choice(["smooth", "smooth", "step", "monotone", "monotone", "zero"])
+    if kind == "smooth":
+        n = int(rng.integers(1, 4))
+        parameters = {
+            "frequencies": rng.normal(size=n) * rng.uniform(0.5, 2.5),
+            "phases": rng.uniform(0, 2 * np.pi, size=n),
+            "amplitudes": rng.normal(size=n),
+        }
+    elif kind == "step":
+        n = int(rng.integers(1, 4))
+        parameters = {"jumps": np.sort(rng.normal(size=n)), "levels": rng.normal(size=n + 1)}
+    elif kind == "monotone":
+        parameters = {"slope": rng.choice([-1, 1]) * rng.uniform(0.3, 3.0), "center": rng.normal()}
+    else:
+        parameters = {}
+    return ShapeFunction(str(kind), parameters)
+
+
+@dataclass
+class AdditiveTask:
+    """A task of the additive prior and its truth: contributions[i, j] = f_j(x_ij) (centred)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    contributions: np.ndarray
+    shape_functions: list[ShapeFunction]
+    feature_means: np.ndarray
+    feature_stds: np.ndarray
+    scales: np.ndarray
+    offsets: np.ndarray
+
+    def true_shape(self, feature: int, values: np.ndarray) -> np.ndarray:
+        """The true (centred) contribution of `feature` at raw `values`."""
+        z = (np.asarray(values, float) - self.feature_means[feature]) / self.feature_stds[feature]
+        f = self.shape_functions[feature]
+        return self.scales[feature] * f(z) - self.offsets[feature]
+
+
+def sample_additive_task(
+    n_rows: int,
+    n_features: int,
+    rng: np.random.Generator,
+    regression: bool = False,
+    signal: float | None = None,
+) -> AdditiveTask:
+    """x with mixed marginals; binary y ~ Bernoulli(sigmoid(Σ f_j(x_j) + b)) or y = Σ f_j + noise."""
+    raw = sample_causes(n_rows, n_features, rng)
+    skewed = rng.random(n_features) < 0.3
+    raw[:, skewed] = np.exp(raw[:, skewed])
+    discrete = rng.random(n_features) < 0.15
+    raw[:, discrete] = np.round(raw[:, discrete] * rng.uniform(1, 3))
+    means, stds = raw.mean(axis=0), raw.std(axis=0)
+    stds = np.where(stds > 1e-12, stds, 1.0)
+    z = (raw - means) / stds
+    functions = [random_shape_function(rng) for _ in range(n_features)]
+    values = np.stack([f(z[:, j]) for j, f in enumerate(functions)], axis=1)
+    value_std = values.std(axis=0)
+    importance = np.exp(rng.normal(scale=0.7, size=n_features))
+    scales = np.where(value_std > 1e-9, importance / np.where(value_std > 1e-9, value_std, 1), 0)
+    total_std = np.sqrt(np.sum((scales * value_std) ** 2)) or 1.0
+    signal = signal if signal is not None else float(rng.uniform(1.0, 4.0))
+    scales = scales * signal / total_std
+    values = values * scales
+    offsets = values.mean(axis=0)
+    contributions = values - offsets
+    logit = contributions.sum(axis=1)
+    if regression:
+        y = logit + rng.normal(scale=rng.uniform(0.1, 0.5) * signal, size=n_rows)
+    else:
+        intercept = -np.quantile(logit, rng.uniform(0.25, 0.75))
+        y = (rng.random(n_rows) < 1 / (1 + np.exp(-(logit + intercept)))).astype(float)
+    return AdditiveTask(raw, y, contributions, functions, means, stds, scales, offsets)
+
+
+@dataclass
+class GAMPrior:
+    """The training prior: a mix of SCM, GP and additive tasks (see module docstring).
+
+    `sample` draws one number of features in [min_features, n_features] per batch and one task
+    kind per task; with probability `regression_fraction` a whole batch is regression.
+    Metadata: `regression` (bool), `n_classes` [B], `kind` (list of str) and, for additive
+    tasks, `contributions` [B, N + M, F] (zeros for the other tasks; `is_additive` [B] marks them).
+    """
+
+    scm_weight: float = 0.96
+    gp_weight: float = 0.04
+    additive_weight: float = 0.0
+    max_classes: int = 10
+    regression_fraction: float = 0.0
+    categorical_probability: float = 0.3
+    missing_probability: float = 0.1
+    min_features: int = 1
+
+    def sample(
+        self,
+        batch_size: int,
+        n_context: int,
+        n_query: int,
+        n_features: int,
+        generator: torch.Generator,
+    ) -> TaskBatch:
+        seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+        rng = np.random.default_rng(seed)
+        features = int(rng.integers(self.min_features, max(self.min_features, n_features) + 1))
+        regression = bool(rng.random() < self.regression_fraction)
+        n_rows = n_context + n_query
+        weights = np.array([self.scm_weight, self.gp_weight, self.additive_weight], float)
+        kinds = rng.choice(["scm", "gp", "additive"], size=batch_size, p=weights / weights.sum())
+        xs, ys, contributions, classes = [], [], [], []
+        for kind in kinds:
+            x, y, truth, n_classes = self._task(str(kind), n_rows, features, regression, rng)
+            xs.append(x)
+            ys.append(y)
+            contributions.append(truth)
+            classes.append(n_classes)
+        x = torch.tensor(np.stack(xs), dtype=torch.float32)
+        y = torch.tensor(np.stack(ys), dtype=torch.float32)
+        metadata = {
+            "regression": regression,
+            "n_classes": torch.tensor(classes),
+            "kind": [str(k) for k in kinds],
+            "is_additive": torch.tensor([k == "additive" for k in kinds]),
+            "contributions": torch.tensor(np.stack(contributions), dtype=torch.float32),
+        }
+        return TaskBatch(
+            x[:, :n_context], y[:, :n_context], x[:, n_context:], y[:, n_context:], metadata
+        )
+
+    def _task(
+        self, kind: str, n_rows: int, n_features: int, regression: bool, rng: np.random.Generator
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        truth = np.zeros((n_rows, n_features))
+        if kind == "additive":
+            task = sample_additive_task(n_rows, n_features, rng, regression=regression)
+            x, y, truth, n_classes = task.x, task.y, task.contributions, 2
+        else:
+            sampler = sample_scm_task if kind == "scm" else sample_gp_task
+            x, target = sampler(n_rows, n_features, rng)
+            if rng.random() < 0.5:
+                x = _make_categorical(x, rng, self.categorical_probability)
+            if regression:
+                y, n_classes = target, 1
+            else:
+                n_classes = int(rng.integers(2, self.max_classes + 1)) if rng.random() < 0.5 else 2
+                y = _to_classes(target, n_classes, rng).astype(float)
+        if rng.random() < self.missing_probability:
+            column = int(rng.integers(n_features))
+            x = x.copy()
+            x[rng.random(n_rows) < rng.uniform(0.05, 0.3), column] = np.nan
+        return x, y, truth, n_classes
+
+    def __repr__(self) -> str:
+        return (
+            f"GAMPrior(scm={self.scm_weight}, gp={self.gp_weight}, "
+            f"additive={self.additive_weight}, regression_fraction={self.regression_fraction})"
+        )

@@ -1,0 +1,40 @@
+import numpy as np
+import torch
+
+from autofm.gam.binning import apply_bins, bin_batch, bin_edges, bin_table
+
+
+def test_few_distinct_values_get_one_bin_each():
+    values = np.array([3.0, 1.0, 2.0, 3.0, 1.0, np.nan])
+    edges = bin_edges(values, n_bins=8)
+    np.testing.assert_allclose(edges, [1.5, 2.5])
+    np.testing.assert_array_equal(apply_bins(values, edges, 8), [2, 0, 1, 2, 0, 8])
+
+
+def test_continuous_values_fill_quantile_bins_evenly():
+    values = np.random.default_rng(0).normal(size=3200)
+    edges = bin_edges(values, n_bins=32)
+    assert len(edges) == 31 and np.all(np.diff(edges) > 0)
+    counts = np.bincount(apply_bins(values, edges, 32), minlength=32)
+    assert counts.min() >= 99 and counts.max() <= 101
+
+
+def test_all_missing_column_has_no_edges_and_everything_in_the_missing_bin():
+    values = np.full(5, np.nan)
+    edges = bin_edges(values, 16)
+    assert edges.size == 0
+    np.testing.assert_array_equal(apply_bins(values, edges, 16), np.full(5, 16))
+
+
+def test_bin_batch_matches_per_task_binning():
+    generator = torch.Generator().manual_seed(0)
+    context = torch.randn(3, 40, 2, generator=generator)
+    query = torch.randn(3, 10, 2, generator=generator)
+    context_bins, query_bins = bin_batch(context, query, n_bins=8)
+    for b in range(3):
+        _, (expected_context, expected_query) = bin_table(
+            context[b].double().numpy(), [context[b].double().numpy(), query[b].double().numpy()], 8
+        )
+        np.testing.assert_array_equal(context_bins[b].numpy(), expected_context)
+        np.testing.assert_array_equal(query_bins[b].numpy(), expected_query)
+    assert int(context_bins.max()) <= 7

@@ -1,0 +1,69 @@
+import numpy as np
+import torch
+
+from autofm.gam.metrics import per_feature_recovery, recovery_score
+from autofm.gam.priors import GAMPrior, sample_additive_task, sample_gp_task, sample_scm_task
+
+
+def test_prior_batch_shapes_classes_and_determinism():
+    prior = GAMPrior(scm_weight=0.6, gp_weight=0.1, additive_weight=0.3)
+    batch = prior.sample(6, 40, 15, 5, torch.Generator().manual_seed(3))
+    features = batch.x_context.shape[2]
+    assert 1 <= features <= 5
+    assert batch.x_context.shape == (6, 40, features) and batch.x_query.shape == (6, 15, features)
+    labels = torch.cat([batch.y_context, batch.y_query], dim=1)
+    n_classes = batch.metadata["n_classes"]
+    assert torch.all(labels >= 0) and torch.all(labels < n_classes[:, None])
+    assert torch.all(labels == labels.round())
+    again = prior.sample(6, 40, 15, 5, torch.Generator().manual_seed(3))
+    assert torch.equal(torch.nan_to_num(again.x_context), torch.nan_to_num(batch.x_context))
+
+
+def test_regression_batches_have_continuous_targets():
+    prior = GAMPrior(regression_fraction=1.0)
+    batch = prior.sample(4, 50, 10, 3, torch.Generator().manual_seed(0))
+    assert batch.metadata["regression"]
+    assert len(torch.unique(batch.y_context)) > 50
+
+
+def test_scm_and_gp_tasks_are_finite_and_nondegenerate():
+    rng = np.random.default_rng(0)
+    for sampler in (sample_scm_task, sample_gp_task):
+        for _ in range(20):
+            x, target = sampler(100, 6, rng)
+            assert x.shape == (100, 6) and target.shape == (100,)
+            assert np.isfinite(x).all() and np.isfinite(target).all()
+            assert target.std() > 0
+
+
+def test_additive_truth_is_consistent_with_its_shape_functions():
+    task = sample_additive_task(300, 4, np.random.default_rng(1), regression=True, signal=2.0)
+    np.testing.assert_allclose(task.contributions.mean(axis=0), 0.0, atol=1e-9)
+    # signal = sqrt(Σ_j Var f_j(x_j)): the logit's spread if the features were independent
+    np.testing.assert_allclose(np.sqrt((task.contributions.std(axis=0) ** 2).sum()), 2.0)
+    for j in range(4):
+        np.testing.assert_allclose(task.true_shape(j, task.x[:, j]), task.contributions[:, j])
+    # the regression target is the additive signal plus noise
+    assert np.corrcoef(task.y, task.contributions.sum(axis=1))[0, 1] > 0.8
+
+
+def test_additive_binary_labels_follow_the_logit():
+    task = sample_additive_task(2000, 3, np.random.default_rng(2), signal=3.0)
+    logit = task.contributions.sum(axis=1)
+    assert set(np.unique(task.y)) == {0.0, 1.0}
+    assert (
+        task.y[logit > np.quantile(logit, 0.8)].mean()
+        > task.y[logit < np.quantile(logit, 0.2)].mean() + 0.5
+    )
+
+
+def test_recovery_score_known_answers():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=(50, 3))
+    assert np.isclose(recovery_score(3.0 * truth + 5.0, truth), 1.0)
+    assert np.isclose(recovery_score(-truth, truth), -1.0)
+    assert abs(recovery_score(rng.normal(size=(5000, 3)), rng.normal(size=(5000, 3)))) < 0.05
+    flat = truth.copy()
+    flat[:, 1] = 0.0
+    scores = per_feature_recovery(truth, flat)
+    assert np.isnan(scores[1]) and np.isclose(scores[0], 1.0)

@@ -1,0 +1,48 @@
+import numpy as np
+import pytest
+import torch
+
+from autofm.core.checkpoint import load_checkpoint
+from autofm.core.errors import ValidationError
+from autofm.gam.model import GAMformer
+from autofm.gam.training import gam_loss, get_preset, train_gamformer
+from tests.gam.conftest import TINY, tiny_preset
+
+
+def test_loss_is_cross_entropy_of_the_query_rows():
+    preset = tiny_preset()
+    batch = preset.prior.sample(4, 30, 10, 3, torch.Generator().manual_seed(5))
+    torch.manual_seed(0)
+    model = GAMformer(TINY)
+    with torch.no_grad():
+        loss = gam_loss(model, batch)
+    if batch.metadata["regression"]:
+        pytest.skip("drew a regression batch")
+    # an untrained model predicts near-uniform logits over each task's classes
+    expected = torch.log(batch.metadata["n_classes"].double()).mean()
+    assert abs(float(loss) - float(expected)) < 0.1
+
+
+def test_training_reduces_the_loss_and_resumes(tmp_path):
+    result = train_gamformer(tiny_preset(steps=80), tmp_path / "run", device="cpu", seed=1)
+    losses = np.asarray(result.losses)
+    assert result.steps_done == 80
+    assert losses[-25:].mean() < losses[:25].mean()
+    # a longer run in the same folder continues from step 80 instead of starting over
+    resumed = train_gamformer(tiny_preset(steps=85), tmp_path / "run", device="cpu", seed=1)
+    assert resumed.steps_done == 85 and len(resumed.losses) == 5
+
+
+def test_shipped_weights_record_their_provenance(tmp_path):
+    train_gamformer(tiny_preset(steps=3), tmp_path / "run", output=tmp_path / "w", device="cpu")
+    tensors, meta = load_checkpoint(tmp_path / "w")
+    assert meta["config"]["kind"] == "gamformer" and meta["config"]["n_bins"] == TINY.n_bins
+    assert meta["provenance"]["steps_done"] == 3 and "prior" in meta["provenance"]
+    assert not any(name.startswith("optimizer") for name in tensors)
+
+
+def test_presets():
+    assert get_preset("cpu").model.d_model < get_preset("paper").model.d_model
+    assert get_preset("paper").model.n_bins == 64
+    with pytest.raises(ValidationError, match="unknown preset"):
+        get_preset("huge")
