@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 import warnings
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -335,10 +336,11 @@ class ManyFairHPO:
         verbosity = optuna.logging.get_verbosity()
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress bar replaces its log
         try:
-            for index, (role, name, objectives, trials) in enumerate(runs):
+            for role, name, objectives, trials in runs:
                 study = self._open_study(storage_, name, objectives, settings, role)
                 status(f"{name}: {len(objectives)} objectives, {trials} trials ({self.model})")
-                seed = self.random_state + 1000 * index
+                # differently named studies (e.g. a random-search baseline) draw different streams
+                seed = self.random_state + zlib.crc32(name.encode()) % 100_000
                 self._optimize(study, objectives, data, trials, seed, role)
         finally:
             optuna.logging.set_verbosity(verbosity)
