@@ -1,0 +1,237 @@
+"""A plain training loop for the GPT: AdamW (β = 0.9, 0.95) with μP/SP LR multipliers,
+constant or warmup-stable-decay schedule, a budget in tokens or tokens per parameter,
+periodic validation loss, and data parallelism under `torchrun` (DDP; gloo on CPU).
+
+Launch data-parallel training with, e.g.,
+`torchrun --nproc_per_node 2 -m autofm lm train --corpus FILE ...`: every rank samples its own
+blocks and the token budget counts all ranks together.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from autofm.core.errors import ValidationError
+from autofm.core.progress import progress
+from autofm.core.runtime import setup_torch
+from autofm.data.text import sample_blocks
+from autofm.lm.model import GPT
+
+SCHEDULES = ("constant", "wsd")
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of `train`. Set `tokens` or `tokens_per_parameter` (default 20 per param)."""
+
+    lr: float = 3e-3
+    batch_size: int = 16
+    tokens: int | None = None
+    tokens_per_parameter: float | None = None
+    schedule: str = "constant"
+    warmup_fraction: float = 0.05
+    decay_fraction: float = 0.2  # wsd: the last fraction of steps decays linearly to 0
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.95)
+    grad_clip: float | None = None  # off: a global norm clip acts differently at each width
+    eval_every: int | None = None  # steps between validation losses (and at 0); None: at the end
+    eval_blocks: int = 64
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ValidationError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if not self.lr > 0 or self.batch_size < 1:
+            raise ValidationError(
+                f"lr must be > 0 and batch_size ≥ 1, got {self.lr}, {self.batch_size}"
+            )
+        if not (0 <= self.warmup_fraction < 1 and 0 <= self.decay_fraction <= 1):
+            raise ValidationError("warmup_fraction must be in [0, 1) and decay_fraction in [0, 1]")
+        if self.tokens is not None and self.tokens < 1:
+            raise ValidationError(f"tokens must be ≥ 1, got {self.tokens}")
+        if self.tokens_per_parameter is not None and not self.tokens_per_parameter > 0:
+            raise ValidationError(
+                f"tokens_per_parameter must be > 0, got {self.tokens_per_parameter}"
+            )
+
+    def total_tokens(self, n_parameters: int) -> int:
+        """The token budget: `tokens`, else `tokens_per_parameter` (default 20) × parameters."""
+        if self.tokens is not None:
+            return int(self.tokens)
+        per_parameter = self.tokens_per_parameter if self.tokens_per_parameter else 20.0
+        return int(per_parameter * n_parameters)
+
+    def lr_factor(self, step: int, steps: int) -> float:
+        """Multiplier of `lr` at `step` (0-based) of `steps`: linear warmup, then constant or
+        warmup-stable-decay (constant, then linear to 0 over the last `decay_fraction`)."""
+        warmup = int(self.warmup_fraction * steps)
+        if step < warmup:
+            return (step + 1) / warmup
+        if self.schedule == "wsd":
+            decay = int(self.decay_fraction * steps)
+            decay_start = steps - decay
+            if decay and step >= decay_start:
+                return max(0.0, (steps - step) / decay)
+        return 1.0
+
+
+@dataclass
+class TrainResult:
+    """What `train` returns: the trained model, its history and the final validation loss."""
+
+    model: GPT
+    history: list[dict] = field(default_factory=list)
+    final_val_loss: float = float("nan")
+    tokens_seen: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    diverged: bool = False
+
+    def tokens_to_reach(self, target: float) -> int | None:
+        """Tokens at the first validation point with loss ≤ `target` (None if never)."""
+        for row in self.history:
+            if row.get("val_loss") is not None and row["val_loss"] <= target:
+                return int(row["tokens"])
+        return None
+
+
+def validation_starts(n_tokens: int, block_size: int, n_blocks: int) -> np.ndarray:
+    """Evenly spaced, deterministic block starts over a validation stream."""
+    last = n_tokens - block_size - 1
+    if last < 0:
+        raise ValidationError(
+            f"validation text has {n_tokens} tokens; need more than block_size + 1 = "
+            f"{block_size + 1}"
+        )
+    return np.unique(np.linspace(0, last, n_blocks).astype(np.int64))
+
+
+@torch.no_grad()
+def evaluate(model: GPT, tokens: np.ndarray, n_blocks: int = 64, batch_size: int = 32) -> float:
+    """Mean next-byte cross-entropy (nats) on `n_blocks` fixed blocks of `tokens`."""
+    block_size = model.config.block_size
+    starts = validation_starts(len(tokens), block_size, n_blocks)
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    total, count = 0.0, 0
+    offsets = np.arange(block_size + 1)
+    for begin in range(0, len(starts), batch_size):
+        blocks = torch.from_numpy(tokens[starts[begin : begin + batch_size, None] + offsets])
+        blocks = blocks.long().to(device)
+        _, loss = model(blocks[:, :-1], blocks[:, 1:])
+        total += float(loss) * blocks.shape[0]
+        count += blocks.shape[0]
+    model.train(was_training)
+    return total / count
+
+
+def _distributed() -> tuple[int, int]:
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if world_size > 1:
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def train(
+    model: GPT,
+    train_tokens: np.ndarray,
+    valid_tokens: np.ndarray | None,
+    config: TrainConfig,
+) -> TrainResult:
+    """Train `model` in place on random blocks of `train_tokens`; a fresh AdamW every call
+    (so a grown model starts with reset optimizer state). Stops early if the loss diverges."""
+    rank, world_size = _distributed()
+    device = setup_torch(config.threads, config.device)
+    if device.type == "cuda" and world_size > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    block_size = model.config.block_size
+    if len(train_tokens) <= block_size + 1:
+        raise ValidationError(
+            f"training text has {len(train_tokens)} tokens; need more than block_size + 1 = "
+            f"{block_size + 1}"
+        )
+    model = model.to(device)
+    tokens_per_step = config.batch_size * block_size * world_size
+    total = config.total_tokens(model.n_parameters())
+    steps = max(1, math.ceil(total / tokens_per_step))
+    optimizer = torch.optim.AdamW(
+        model.parameter_groups(config.weight_decay), lr=config.lr, betas=config.betas
+    )
+    rng = np.random.default_rng([config.seed, rank])
+    if world_size > 1:
+        for parameter in model.parameters():  # every rank starts from rank 0's weights
+            dist.broadcast(parameter.data, src=0)
+        runner: torch.nn.Module = torch.nn.parallel.DistributedDataParallel(model)
+    else:
+        runner = model
+
+    def validate() -> float | None:
+        if valid_tokens is None:
+            return None
+        return evaluate(model, valid_tokens, config.eval_blocks, config.batch_size)
+
+    result = TrainResult(model=model, steps=steps)
+    started = time.perf_counter()
+    if config.eval_every and valid_tokens is not None:
+        result.history.append({"step": 0, "tokens": 0, "lr": 0.0, "val_loss": validate()})
+    running: list[float] = []
+    model.train()
+    quiet_rank = {"disable": True} if rank else {}
+    with progress(total=steps, desc="train lm", **quiet_rank) as bar:
+        for step in range(steps):
+            lr = config.lr * config.lr_factor(step, steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr * group["lr_multiplier"]
+            inputs, targets = sample_blocks(train_tokens, block_size, config.batch_size, rng)
+            inputs = torch.from_numpy(inputs).to(device)
+            targets = torch.from_numpy(targets).to(device)
+            _, loss = runner(inputs, targets)
+            if not torch.isfinite(loss):
+                result.diverged = True
+                result.history.append(
+                    {"step": step, "tokens": step * tokens_per_step, "train_loss": float("nan")}
+                )
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            running.append(float(loss.detach()))
+            bar.update(1)
+            done = step + 1
+            if done == steps or (config.eval_every and done % config.eval_every == 0):
+                result.history.append(
+                    {
+                        "step": done,
+                        "tokens": done * tokens_per_step,
+                        "lr": lr,
+                        "train_loss": float(np.mean(running)),
+                        "val_loss": validate(),
+                        "seconds": time.perf_counter() - started,
+                    }
+                )
+                running = []
+                bar.set_postfix(loss=f"{result.history[-1]['train_loss']:.3f}")
+    result.seconds = time.perf_counter() - started
+    done_steps = len(result.history) and result.history[-1]["step"]
+    result.tokens_seen = int(done_steps) * tokens_per_step
+    if result.diverged:
+        result.final_val_loss = float("nan")
+    elif result.history and result.history[-1].get("val_loss") is not None:
+        result.final_val_loss = float(result.history[-1]["val_loss"])
+    if world_size > 1:
+        dist.barrier()
+    return result

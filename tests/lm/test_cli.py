@@ -1,0 +1,154 @@
+import json
+
+import pytest
+
+from autofm.cli import main
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out
+
+
+MODEL = ["--width", "32", "--head-size", "16", "--block-size", "16", "--depth", "1"]
+
+
+def test_train_grow_and_continue(tmp_path, capsys):
+    stem = tmp_path / "small"
+    code, out = _run(
+        capsys,
+        "lm",
+        "train",
+        "--corpus",
+        "stdlib",
+        *MODEL,
+        "--tokens",
+        "4096",
+        "--batch-size",
+        "8",
+        "--out",
+        str(stem),
+        "--report",
+        str(tmp_path / "r.html"),
+        "--json",
+    )
+    assert code == 0, out.err
+    result = json.loads(out.out)
+    assert result["tokens"] == 4096 and result["final_val_loss"] < 5.5
+    assert (tmp_path / "r.html").exists() and stem.with_suffix(".safetensors").exists()
+
+    code, out = _run(capsys, "lm", "grow", str(stem), "--width", "64", "--json")
+    assert code == 0, out.err
+    grown = json.loads(out.out)
+    assert grown["to_width"] == 64 and grown["checkpoint"].endswith("small_w64")
+
+    code, out = _run(
+        capsys,
+        "lm",
+        "train",
+        "--init",
+        grown["checkpoint"],
+        "--tokens",
+        "256",
+        "--batch-size",
+        "8",
+        "--out",
+        str(tmp_path / "continued"),
+        "--json",
+    )
+    assert code == 0, out.err
+    assert json.loads(out.out)["n_parameters"] == grown["n_parameters"]
+
+    code, out = _run(capsys, "lm", "grow", str(stem), "--width", "16")
+    assert code == 2 and "smaller than the source" in out.err
+
+
+def test_coord_check_json(capsys):
+    code, out = _run(
+        capsys,
+        "lm",
+        "coord-check",
+        "--widths",
+        "32",
+        "64",
+        "--steps",
+        "2",
+        "--seeds",
+        "1",
+        "--batch-size",
+        "2",
+        "--json",
+    )
+    assert code == 0, out.err
+    result = json.loads(out.out)
+    assert set(result["ratios"]) == {"sp", "mup"} and result["widths"] == [32, 64]
+
+
+def test_sweep_json(tmp_path, capsys):
+    code, out = _run(
+        capsys,
+        "lm",
+        "sweep",
+        *MODEL,
+        "--widths",
+        "16",
+        "32",
+        "--head-size",
+        "8",
+        "--lrs",
+        "1e-3",
+        "1e-2",
+        "--params",
+        "mup",
+        "--tokens",
+        "512",
+        "--batch-size",
+        "4",
+        "--report",
+        str(tmp_path / "s.html"),
+        "--json",
+    )
+    assert code == 0, out.err
+    result = json.loads(out.out)
+    assert set(result["best_lr"]["mup"]) == {"16", "32"} and len(result["rows"]) == 4
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["lm", "train", "--width", "100", "--head-size", "32"], "not divisible by head_size"),
+        (["lm", "train", "--corpus", "EMPTY"], "is empty"),
+        (["lm", "grow", "MISSING", "--width", "64"], "not found"),
+    ],
+)
+def test_bad_input_exits_2(tmp_path, capsys, argv, message):
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    argv = [
+        str(empty) if a == "EMPTY" else str(tmp_path / "x") if a == "MISSING" else a for a in argv
+    ]
+    code, out = _run(capsys, *argv)
+    assert code == 2 and message in out.err
+
+
+def test_non_utf8_corpus_is_accepted_with_a_note(tmp_path, capsys):
+    corpus = tmp_path / "latin1.txt"
+    corpus.write_bytes(("café crème brûlée " * 400).encode("latin-1"))
+    code, out = _run(
+        capsys,
+        "lm",
+        "train",
+        "--corpus",
+        str(corpus),
+        *MODEL,
+        "--tokens",
+        "256",
+        "--batch-size",
+        "4",
+        "--out",
+        str(tmp_path / "m"),
+        "--json",
+    )
+    assert code == 0, out.err
+    assert "not valid UTF-8" in out.err and "fine" in out.err

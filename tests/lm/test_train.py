@@ -1,0 +1,120 @@
+import dataclasses
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from autofm.core.errors import ValidationError
+from autofm.data.text import split_tokens
+from autofm.lm import GPT, GPTConfig, TrainConfig, evaluate, train
+
+TINY = GPTConfig(width=32, depth=1, head_size=8, block_size=16, base_width=32)
+
+
+def test_schedules():
+    constant = TrainConfig(warmup_fraction=0.1)
+    assert [constant.lr_factor(s, 100) for s in (0, 4, 9, 10, 99)] == [0.1, 0.5, 1.0, 1.0, 1.0]
+    wsd = TrainConfig(schedule="wsd", warmup_fraction=0.1, decay_fraction=0.2)
+    assert wsd.lr_factor(50, 100) == 1.0
+    assert wsd.lr_factor(80, 100) == 1.0 and wsd.lr_factor(90, 100) == pytest.approx(0.5)
+    assert wsd.lr_factor(99, 100) == pytest.approx(0.05)
+    with pytest.raises(ValidationError, match="schedule"):
+        TrainConfig(schedule="cosine")
+
+
+def test_token_budget():
+    assert TrainConfig(tokens=1000).total_tokens(10) == 1000
+    assert TrainConfig().total_tokens(10) == 200  # 20 tokens per parameter by default
+    assert TrainConfig(tokens_per_parameter=2.5).total_tokens(10) == 25
+
+
+def test_training_lowers_validation_loss_and_is_reproducible(corpus_tokens):
+    train_tokens, valid_tokens = split_tokens(corpus_tokens, 0.1)
+    config = TrainConfig(lr=1e-2, batch_size=8, tokens=8 * 16 * 30, eval_every=10, eval_blocks=16)
+    first = train(GPT(TINY, seed=0), train_tokens, valid_tokens, config)
+    again = train(GPT(TINY, seed=0), train_tokens, valid_tokens, config)
+    losses = [row["val_loss"] for row in first.history]
+    assert [row["tokens"] for row in first.history] == [0, 1280, 2560, 3840]
+    assert losses[-1] < losses[0] - 1.0
+    assert first.final_val_loss == again.final_val_loss
+    assert first.tokens_to_reach(losses[1]) == 1280 and first.tokens_to_reach(0.0) is None
+    assert evaluate(first.model, valid_tokens, 16) == pytest.approx(first.final_val_loss)
+
+
+def test_mup_learning_rate_multipliers_reach_the_optimizer(corpus_tokens, monkeypatch):
+    seen = {}
+    original = torch.optim.AdamW.step
+
+    def spy(self, *args, **kwargs):
+        seen.update({g["lr_multiplier"]: g["lr"] for g in self.param_groups})
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", spy)
+    model = GPT(TINY.replace(width=128), seed=0)
+    config = TrainConfig(lr=1e-3, batch_size=2, tokens=2 * 16, warmup_fraction=0.0)
+    train(model, corpus_tokens, None, config)
+    assert seen == {0.25: pytest.approx(2.5e-4), 1.0: pytest.approx(1e-3)}
+
+
+def test_divergence_is_reported_not_raised(corpus_tokens):
+    model = GPT(TINY, seed=0)
+    with torch.no_grad():
+        model.wte.weight.fill_(float("nan"))
+    result = train(model, corpus_tokens, corpus_tokens, TrainConfig(tokens=16 * 16 * 3))
+    assert result.diverged and np.isnan(result.final_val_loss)
+
+
+def test_too_short_corpus_is_refused():
+    with pytest.raises(ValidationError, match="need more than block_size"):
+        train(GPT(TINY, seed=0), np.zeros(10, dtype=np.uint8), None, TrainConfig(tokens=100))
+
+
+DDP_SCRIPT = textwrap.dedent(
+    """
+    import torch, torch.distributed as dist
+    from autofm.data.text import encode, stdlib_corpus
+    from autofm.lm import GPT, GPTConfig, TrainConfig, train
+    config = GPTConfig(width=32, depth=1, head_size=8, block_size=16, base_width=32)
+    tokens = encode(stdlib_corpus(50_000))
+    result = train(GPT(config, seed=dist.get_rank() if dist.is_initialized() else 0), tokens, None,
+                   TrainConfig(batch_size=4, tokens=4 * 16 * 2 * 3, threads=1))
+    flat = torch.cat([p.detach().flatten() for p in result.model.parameters()])
+    gathered = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]
+    dist.all_gather(gathered, flat)
+    assert torch.equal(gathered[0], gathered[1]), "ranks disagree"
+    assert result.steps == 3, result.steps
+    print("ok", dist.get_rank())
+    """
+)
+
+
+def test_ddp_with_two_gloo_processes(tmp_path):
+    script = tmp_path / "ddp.py"
+    script.write_text(DDP_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            "29533",
+            str(script),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("ok") == 2
+
+
+def test_train_config_is_a_plain_dataclass():
+    assert dataclasses.asdict(TrainConfig())["betas"] == (0.9, 0.95)
