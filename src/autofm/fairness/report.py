@@ -37,7 +37,7 @@ def pareto_figure(search: ManyFairHPO, selection: Selection | None = None) -> pl
             bi_front = bi[pareto_mask(bi)]
             bi_front = bi_front[np.argsort(bi_front[:, 0])]
             axis.step(
-                *bi_front.T, where="post", c="C1", lw=1.5, label=f"(1−F1, {metric}) run front"
+                *bi_front.T, where="post", c="C1", lw=1.5, label="bi-objective (1−F1, f) run front"
             )
         if selection is not None:
             axis.scatter(
