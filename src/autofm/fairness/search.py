@@ -258,7 +258,7 @@ class ManyFairHPO:
         population = self.population_size or int(np.clip(n_trials // 5, 10, 50))
         # a resumed run or a second worker continues with a fresh random stream
         study.sampler = _make_sampler(
-            "nsga2" if len(objectives) == 2 and self.sampler == "auto" else self.sampler,
+            self.sampler,
             len(objectives),
             seed + len(study.get_trials(deepcopy=False)),
             population,
