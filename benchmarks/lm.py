@@ -1,10 +1,13 @@
 """Benchmark of autofm.lm on tinyshakespeare: coordinate check, μTransfer LR sweeps (SP vs μP at
 three widths) and warm-starting width w → 2w against training from scratch.
 
-Scaled to one (heavily shared) CPU thread, ~25 min: widths 32/64/128 (base width 32), depth 2,
-head size 16, block 64, batch 16, 120 steps per run (123k tokens, about 1/8 of an epoch), one seed;
-warm-starting 32 → 64. Finished runs are cached in runs/bench_lm so a
-killed benchmark resumes. Writes benchmarks/results/lm.{json,md,html} and lm.*.png.
+Scaled to one (heavily shared) CPU thread: widths 32/64/128 (base width 32), depth 2, head size
+16, block 64, batch 16, 120 steps per run (123k tokens, about 1/8 of an epoch), one seed;
+warm-starting 32 → 64. Everything runs under two LR schedules: constant after a 10% warmup
+(tokens-to-target is cleanest there) and warmup-stable-decay (linear decay over the last 25%,
+which makes the final loss of a short run far less noisy). Finished runs are cached in
+runs/bench_lm (one cache file per schedule) so a killed benchmark resumes.
+Writes benchmarks/results/lm.{json,md,html} and lm.*.png.
 """
 
 from __future__ import annotations
@@ -42,152 +45,105 @@ TRAIN = TrainConfig(
     eval_blocks=64,
     device="cpu",
 )
+PROTOCOLS = {
+    "wsd": dataclasses.replace(TRAIN, schedule="wsd", decay_fraction=0.25),
+    "constant": TRAIN,
+}
 GROW_FROM, GROW_TO = 32, 64
 SHRINKS = (0.0, 0.2, 0.4, 0.6, 1.0)
 COORD_WIDTHS = (32, 64, 128, 256)
 COORD_LR = 3e-3
 CACHE = Path("runs/bench_lm")
+NAMES = {"sp": "SP", "mup": "μP"}
 
 
-def _cache() -> dict:
-    path = CACHE / "cache.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+class Cache:
+    """Finished runs as JSON, one file per schedule, so a killed benchmark resumes."""
+
+    def __init__(self, protocol: str):
+        self.path = CACHE / ("cache.json" if protocol == "constant" else f"cache_{protocol}.json")
+        self.prefix = "" if protocol == "constant" else f"{protocol}/"
+
+    def get(self, key: str):
+        data = json.loads(self.path.read_text()) if self.path.exists() else {}
+        return data.get(self.prefix + key)
+
+    def put(self, key: str, value) -> None:
+        data = json.loads(self.path.read_text()) if self.path.exists() else {}
+        data[self.prefix + key] = value
+        atomic_write_json(self.path, data)
 
 
-def _store(key: str, value) -> None:
-    cache = _cache()
-    cache[key] = value
-    atomic_write_json(CACHE / "cache.json", cache)
-
-
-def _sweep(key: str, train_tokens, valid_tokens, config, widths, make_model=None) -> SweepResult:
+def _sweep(cache, key, config, train_config, data, widths, make_model=None) -> SweepResult:
     """One lr_sweep per width, each cached by `key/width`."""
     result = SweepResult(learning_rates=list(LEARNING_RATES))
     for width in widths:
-        cached = _cache().get(f"{key}/{width}")
-        if cached is None:
+        rows = cache.get(f"{key}/{width}")
+        if rows is None:
             sweep = lr_sweep(
-                train_tokens,
-                valid_tokens,
-                config,
-                [width],
-                LEARNING_RATES,
-                TRAIN,
-                seeds=(SEED,),
-                make_model=make_model,
+                *data, config, [width], LEARNING_RATES, train_config, (SEED,), make_model
             )
-            cached = sweep.rows
-            _store(f"{key}/{width}", cached)
-        result.rows.extend(cached)
+            rows = sweep.rows
+            cache.put(f"{key}/{width}", rows)
+        result.rows.extend(rows)
     return result
 
 
-def _curve_run(key: str, make_model, train_tokens, valid_tokens, lr: float) -> dict:
-    cached = _cache().get(key)
+def _curve_run(cache, key, make_model, train_config, data, lr: float) -> dict:
+    cached = cache.get(key)
     if cached is None:
-        config = dataclasses.replace(TRAIN, lr=lr, seed=SEED, eval_every=max(1, STEPS // 20))
-        run = train(make_model(), train_tokens, valid_tokens, config)
+        config = dataclasses.replace(train_config, lr=lr, seed=SEED, eval_every=max(1, STEPS // 20))
+        run = train(make_model(), *data, config)
         cached = {"history": run.history, "final": run.final_val_loss, "seconds": run.seconds}
-        _store(key, cached)
+        cache.put(key, cached)
     return cached
 
 
-def main() -> None:
-    setup_torch(device="cpu")
-    seed_everything(SEED)
-    timer = Timer()
-    corpus = require_data("text") / "tinyshakespeare.txt"
-    tokens = encode(load_text(corpus))
-    train_tokens, valid_tokens = split_tokens(tokens, 0.1)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    report = Report("autofm.lm benchmark: μP, μTransfer and warm-starting on tinyshakespeare")
-    report.text(
-        f"{len(tokens):,} bytes; last 10% held out for validation loss. Depth {BASE.depth}, head "
-        f"size {BASE.head_size}, block {BASE.block_size}, batch {BATCH}, {STEPS} steps "
-        f"({TRAIN.tokens:,} tokens) per run, AdamW β=(0.9, 0.95), constant LR after 10% warmup, "
-        f"seed {SEED}."
-    )
-    results: dict = {"config": {"base": BASE.to_dict(), "train": dataclasses.asdict(TRAIN)}}
-
-    # 1. coordinate check
-    with timer("coord_check"):
-        coords = coord_check(
-            widths=COORD_WIDTHS,
-            steps=5,
-            lr=COORD_LR,
-            n_seeds=3,
-            batch_size=8,
-            seed=SEED,
-            tokens=train_tokens,
-        )
-    results["coord_check"] = {
-        "widths": list(COORD_WIDTHS),
-        "lr": COORD_LR,
-        "ratios": coords.ratios,
-        "layer_ratios": {p: coords.layer_ratios(p) for p in ("sp", "mup")},
-    }
-    report.extend(coord_check_section(coords, COORD_LR))
-    fig = plot_coord_check(coords)
-    fig.savefig(RESULTS_DIR / "lm.coord_check.png", dpi=90, bbox_inches="tight")
-    plt.close(fig)
-    print(f"coord check ratios: {coords.ratios} ({timer.seconds['coord_check']:.0f} s)", flush=True)
-
-    # 2. μTransfer: LR sweeps at three widths, SP and μP
+def run_protocol(protocol: str, train_config: TrainConfig, data, timer: Timer) -> dict:
+    """Experiments 2 and 3 under one LR schedule; returns results and figures."""
+    cache = Cache(protocol)
     sweeps = {}
     for name in ("sp", "mup"):
-        with timer(f"sweep_{name}"):
-            sweeps[name] = _sweep(
-                f"sweep/{name}",
-                train_tokens,
-                valid_tokens,
-                BASE.replace(parametrization=name),
-                WIDTHS,
-            )
-        print(f"{name} best LR per width: {sweeps[name].best_lr()}", flush=True)
-    results["sweeps"] = {
-        name: {
-            "rows": sweep.rows,
-            "best_lr": sweep.best_lr(),
-            "best_index": sweep.best_index(),
-            "best_index_spread": max(sweep.best_index().values())
-            - min(sweep.best_index().values()),
-        }
-        for name, sweep in sweeps.items()
-    }
+        with timer(f"{protocol}/sweep_{name}"):
+            config = BASE.replace(parametrization=name)
+            sweeps[name] = _sweep(cache, f"sweep/{name}", config, train_config, data, WIDTHS)
+        print(f"[{protocol}] {name} best LR per width: {sweeps[name].best_lr()}", flush=True)
 
-    # 3. warm-starting GROW_FROM → GROW_TO in μP
     mup = BASE.replace(parametrization="mup")
     small_lr = sweeps["mup"].best_lr()[GROW_FROM]
     scratch_lr = sweeps["mup"].best_lr()[GROW_TO]
-    small_stem = CACHE / f"small_w{GROW_FROM}"
-    with timer("warm_start"):
+    suffix = "" if protocol == "constant" else f"_{protocol}"
+    small_stem = CACHE / f"small_w{GROW_FROM}{suffix}"
+    large_config = mup.replace(width=GROW_TO)
+    with timer(f"{protocol}/warm_start"):
         if not small_stem.with_suffix(".json").exists():
             small_run = train(
                 GPT(mup.replace(width=GROW_FROM), seed=SEED),
-                train_tokens,
-                valid_tokens,
-                dataclasses.replace(TRAIN, lr=small_lr, seed=SEED),
+                *data,
+                dataclasses.replace(train_config, lr=small_lr, seed=SEED),
             )
             save_model(small_stem, small_run.model, {"final_val_loss": small_run.final_val_loss})
         small, small_meta = load_model(small_stem)
-        large_config = mup.replace(width=GROW_TO)
         scratch = _curve_run(
+            cache,
             "grow/scratch",
             lambda: GPT(large_config, seed=SEED + 1),
-            train_tokens,
-            valid_tokens,
+            train_config,
+            data,
             scratch_lr,
         )
         target = scratch["final"]
-        warm = {}
-        for shrink in SHRINKS:
-            warm[shrink] = _curve_run(
+        warm = {
+            shrink: _curve_run(
+                cache,
                 f"grow/shrink{shrink}",
                 lambda shrink=shrink: grow(small, large_config, shrink=shrink, seed=SEED + 1),
-                train_tokens,
-                valid_tokens,
+                train_config,
+                data,
                 scratch_lr,
             )
+            for shrink in SHRINKS
+        }
     rows = []
     for shrink, run in warm.items():
         reached = next(
@@ -206,7 +162,7 @@ def main() -> None:
                 "tokens_to_scratch_final": reached,
                 "fraction_of_scratch_tokens": math.nan
                 if reached is None
-                else reached / TRAIN.tokens,
+                else reached / train_config.tokens,
             }
         )
     best = min(
@@ -219,118 +175,186 @@ def main() -> None:
     best_shrink = best["shrink"]
     small_params = small.n_parameters()
     large_params = GPT(large_config, seed=0).n_parameters()
-    with timer("warm_sweep"):
+    with timer(f"{protocol}/warm_sweep"):
         warm_sweep = _sweep(
+            cache,
             f"sweep/warm{best_shrink}",
-            train_tokens,
-            valid_tokens,
             large_config,
+            train_config,
+            data,
             [GROW_TO],
             make_model=lambda config, seed: grow(small, config, shrink=best_shrink, seed=seed + 1),
         )
     scratch_index = LEARNING_RATES.index(scratch_lr)
     warm_index = warm_sweep.best_index()[GROW_TO]
-    results["warm_start"] = {
-        "from_width": GROW_FROM,
-        "to_width": GROW_TO,
-        "scratch_lr": scratch_lr,
-        "small_lr": small_lr,
-        "small_val_loss": small_meta["config"]["training"]["final_val_loss"],
-        "small_cost": {
-            "tokens": TRAIN.tokens,
-            "parameters": small_params,
-            "large_parameters": large_params,
-            "large_token_equivalent": TRAIN.tokens * small_params / large_params,
+    print(f"[{protocol}] warm-start rows: {rows}; best λ {best_shrink}", flush=True)
+
+    figures = {
+        "sweeps": plot_lr_sweeps(
+            {
+                f"SP ({protocol})": sweeps["sp"],
+                f"μP ({protocol})": sweeps["mup"],
+                f"μP warm-started, λ={best_shrink}": warm_sweep,
+            }
+        ),
+        "warmstart": plot_curves(
+            {"scratch μP": scratch["history"]}
+            | {f"warm λ={k}": v["history"] for k, v in warm.items()},
+            target,
+        ),
+    }
+    results = {
+        "train": dataclasses.asdict(train_config),
+        "sweeps": {
+            name: {
+                "rows": sweep.rows,
+                "best_lr": sweep.best_lr(),
+                "best_index": sweep.best_index(),
+                "best_index_spread": max(sweep.best_index().values())
+                - min(sweep.best_index().values()),
+            }
+            for name, sweep in sweeps.items()
         },
-        "scratch_final_val_loss": target,
-        "rows": rows,
-        "best_shrink": best_shrink,
-        "shrink0_equals_scratch": warm[0.0]["final"] == target,
-        "warm_sweep_rows": warm_sweep.rows,
-        "warm_best_lr": warm_sweep.best_lr()[GROW_TO],
-        "best_lr_grid_steps_apart": abs(warm_index - scratch_index),
-        "curves": {
-            "scratch": scratch["history"],
-            **{f"λ={k}": v["history"] for k, v in warm.items()},
+        "warm_start": {
+            "from_width": GROW_FROM,
+            "to_width": GROW_TO,
+            "scratch_lr": scratch_lr,
+            "small_lr": small_lr,
+            "small_val_loss": small_meta["config"]["training"]["final_val_loss"],
+            "small_cost": {
+                "tokens": train_config.tokens,
+                "parameters": small_params,
+                "large_parameters": large_params,
+                "large_token_equivalent": train_config.tokens * small_params / large_params,
+            },
+            "scratch_final_val_loss": target,
+            "rows": rows,
+            "best_shrink": best_shrink,
+            "shrink0_equals_scratch": warm[0.0]["final"] == target,
+            "warm_sweep_rows": warm_sweep.rows,
+            "warm_best_lr": warm_sweep.best_lr()[GROW_TO],
+            "best_lr_grid_steps_apart": abs(warm_index - scratch_index),
+            "curves": {"scratch": scratch["history"]}
+            | {f"shrink={k}": v["history"] for k, v in warm.items()},
         },
     }
-    results["seconds"] = timer.seconds
-    print(f"warm-start rows: {rows}; best λ {best_shrink}", flush=True)
+    return results, figures
 
-    # figures and report
-    fig = plot_lr_sweeps(
-        {"SP": sweeps["sp"], "μP": sweeps["mup"], f"μP warm-start λ={best_shrink}": warm_sweep}
+
+def main() -> None:
+    setup_torch(device="cpu")
+    seed_everything(SEED)
+    timer = Timer()
+    corpus = require_data("text") / "tinyshakespeare.txt"
+    tokens = encode(load_text(corpus))
+    data = split_tokens(tokens, 0.1)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    report = Report("autofm.lm benchmark: μP, μTransfer and warm-starting on tinyshakespeare")
+    report.text(
+        f"{len(tokens):,} bytes; last 10% held out for validation loss. Depth {BASE.depth}, head "
+        f"size {BASE.head_size}, block {BASE.block_size}, batch {BATCH}, {STEPS} steps "
+        f"({TRAIN.tokens:,} tokens) per run, AdamW β=(0.9, 0.95), 10% warmup, then constant LR "
+        f"or warmup-stable-decay (last 25% linear to 0); seed {SEED}."
     )
-    fig.savefig(RESULTS_DIR / "lm.sweeps.png", dpi=90, bbox_inches="tight")
-    report.heading("μTransfer: learning-rate sweeps")
-    report.figure(fig, "final validation loss vs LR; ★ best per width")
-    curves = {
-        "scratch μP": scratch["history"],
-        **{f"warm λ={k}": v["history"] for k, v in warm.items()},
-    }
-    fig = plot_curves(curves, target)
-    fig.savefig(RESULTS_DIR / "lm.warmstart.png", dpi=90, bbox_inches="tight")
-    report.heading(f"Warm-starting width {GROW_FROM} → {GROW_TO}")
-    report.table(rows)
-    report.figure(fig, "validation loss vs tokens: scratch and warm-started")
-    report.save(RESULTS_DIR / "lm.html")
+    results: dict = {"config": {"base": BASE.to_dict(), "learning_rates": LEARNING_RATES}}
 
-    markdown = _markdown(results)
-    save_results("lm", results, markdown, [SEED])
+    with timer("coord_check"):
+        coords = coord_check(
+            widths=COORD_WIDTHS,
+            steps=5,
+            lr=COORD_LR,
+            n_seeds=3,
+            batch_size=8,
+            seed=SEED,
+            tokens=data[0],
+        )
+    results["coord_check"] = {
+        "widths": list(COORD_WIDTHS),
+        "lr": COORD_LR,
+        "ratios": coords.ratios,
+        "layer_ratios": {p: coords.layer_ratios(p) for p in ("sp", "mup")},
+    }
+    report.extend(coord_check_section(coords, COORD_LR))
+    _save_figure(plot_coord_check(coords), "coord_check")
+    print(f"coord check ratios: {coords.ratios}", flush=True)
+
+    results["protocols"] = {}
+    for protocol, train_config in PROTOCOLS.items():
+        protocol_results, figures = run_protocol(protocol, train_config, data, timer)
+        results["protocols"][protocol] = protocol_results
+        report.heading(f"Schedule: {protocol}")
+        report.figure(figures["sweeps"], "final validation loss vs LR; ★ best per width")
+        report.table(protocol_results["warm_start"]["rows"])
+        report.figure(figures["warmstart"], "validation loss vs tokens, scratch and warm-started")
+        for name, fig in figures.items():
+            _save_figure(fig, f"{name}_{protocol}")
+    results["seconds"] = timer.seconds
+    report.save(RESULTS_DIR / "lm.html")
+    save_results("lm", results, _markdown(results), [SEED])
+
+
+def _save_figure(fig: plt.Figure, name: str) -> None:
+    fig.savefig(RESULTS_DIR / f"lm.{name}.png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
 
 
 def _markdown(results: dict) -> str:
     coord = results["coord_check"]
     lines = [
-        f"### Coordinate check (widths {coord['widths']}, 5 Adam steps, lr {coord['lr']:g})\n",
+        f"### Coordinate check (widths {coord['widths']}, 5 Adam steps, lr {coord['lr']:g})\n\n",
         markdown_table(
             [
-                {"parametrisation": p.upper(), "max/min across widths (worst layer)": v}
+                {"parametrisation": NAMES[p], "max/min across widths (worst layer)": v}
                 for p, v in coord["ratios"].items()
             ],
             digits=2,
         ),
-        "\n### μTransfer: best LR per width (grid "
-        + ", ".join(f"{lr:g}" for lr in LEARNING_RATES)
-        + ")\n",
     ]
-    rows = []
-    for name, sweep in results["sweeps"].items():
-        row = {"parametrisation": name.upper()}
-        for width, lr in sorted(sweep["best_lr"].items(), key=lambda kv: int(kv[0])):
-            losses = {r["lr"]: r["val_loss"] for r in sweep["rows"] if r["width"] == int(width)}
-            row[f"width {width}"] = f"{lr:g} ({losses[lr]:.3f})"
-        row["grid steps spread"] = sweep["best_index_spread"]
-        rows.append(row)
-    lines.append(markdown_table(rows))
-    warm = results["warm_start"]
-    lines.append(
-        f"\n### Warm-starting μP width {warm['from_width']} → {warm['to_width']} "
-        f"(lr {warm['scratch_lr']:g}; scratch final val loss {warm['scratch_final_val_loss']:.3f})\n"
-    )
-    lines.append(
-        markdown_table(
-            [
-                {
-                    "λ (shrink), s=1": r["shrink"],
-                    "final val loss": r["final_val_loss"],
-                    "tokens to scratch's final": "not reached"
-                    if r["tokens_to_scratch_final"] is None
-                    else r["tokens_to_scratch_final"],
-                    "fraction of scratch tokens": r["fraction_of_scratch_tokens"],
-                }
-                for r in warm["rows"]
-            ]
+    grid = ", ".join(f"{lr:g}" for lr in LEARNING_RATES)
+    for protocol, result in results["protocols"].items():
+        lines.append(
+            f"\n### μTransfer, {protocol} schedule: best LR per width (val loss), grid {grid}\n\n"
         )
-    )
-    cost = warm["small_cost"]
-    lines.append(
-        f"\nSmall model: {cost['parameters']:,} parameters, {cost['tokens']:,} tokens "
-        f"(≈ {cost['large_token_equivalent']:,.0f} tokens of the {cost['large_parameters']:,}-"
-        f"parameter model in FLOPs), val loss {warm['small_val_loss']:.3f}. Best LR of the "
-        f"warm-started model (λ={warm['best_shrink']}): {warm['warm_best_lr']:g} vs scratch "
-        f"{warm['scratch_lr']:g} ({warm['best_lr_grid_steps_apart']} grid steps apart).\n"
-    )
+        rows = []
+        for name, sweep in result["sweeps"].items():
+            row = {"parametrisation": NAMES[name]}
+            for width, lr in sorted(sweep["best_lr"].items(), key=lambda kv: int(kv[0])):
+                losses = {r["lr"]: r["val_loss"] for r in sweep["rows"] if r["width"] == int(width)}
+                row[f"width {width}"] = f"{lr:g} ({losses[lr]:.3f})"
+            row["spread (grid steps)"] = sweep["best_index_spread"]
+            rows.append(row)
+        lines.append(markdown_table(rows))
+        warm = result["warm_start"]
+        lines.append(
+            f"\n### Warm-starting μP width {warm['from_width']} → {warm['to_width']}, {protocol} "
+            f"schedule (lr {warm['scratch_lr']:g}; scratch final val loss "
+            f"{warm['scratch_final_val_loss']:.3f})\n\n"
+        )
+        lines.append(
+            markdown_table(
+                [
+                    {
+                        "λ (shrink), s=1": r["shrink"],
+                        "val loss at start": r["start_val_loss"],
+                        "final val loss": r["final_val_loss"],
+                        "tokens to scratch's final": "not reached"
+                        if r["tokens_to_scratch_final"] is None
+                        else r["tokens_to_scratch_final"],
+                        "fraction of scratch tokens": r["fraction_of_scratch_tokens"],
+                    }
+                    for r in warm["rows"]
+                ]
+            )
+        )
+        cost = warm["small_cost"]
+        lines.append(
+            f"\nSmall model: {cost['parameters']:,} parameters, {cost['tokens']:,} tokens "
+            f"(≈ {cost['large_token_equivalent']:,.0f} tokens of the {cost['large_parameters']:,}-"
+            f"parameter model in FLOPs), val loss {warm['small_val_loss']:.3f}. λ=0 reproduces "
+            f"scratch exactly: {warm['shrink0_equals_scratch']}. Best LR of the warm-started "
+            f"model (λ={warm['best_shrink']}): {warm['warm_best_lr']:g} vs scratch "
+            f"{warm['scratch_lr']:g} ({warm['best_lr_grid_steps_apart']} grid steps apart).\n"
+        )
     return "".join(lines)
 
 

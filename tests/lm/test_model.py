@@ -84,7 +84,8 @@ def test_lr_multipliers_cover_every_parameter_once():
             group = next(g for g in groups if any(p is parameter for p in g["params"]))
             expected = hidden_multiplier if kind == "hidden" else 1.0
             assert group["lr_multiplier"] == expected, name
-            assert group["weight_decay"] == (0.0 if kind == "vector" else 0.1)
+            decay = 0.0 if kind == "vector" else 0.1 / expected
+            assert group["weight_decay"] == pytest.approx(decay)
     assert lr_multiplier(TINY.replace(width=128), "readout") == 1.0
     assert init_std(TINY.replace(zero_readout=True), "readout") == 0.0
 
@@ -109,3 +110,36 @@ def test_zero_query_and_generate():
     assert out.shape == (1, 23)
     with pytest.raises(ValidationError, match="longer than block_size"):
         model(torch.zeros(1, 17, dtype=torch.long))
+
+
+def test_mup_multipliers_match_microsofts_mup():
+    """microsoft/mup as an oracle: MuAdam's per-parameter LR and weight decay, MuReadout's logits."""
+    mup = pytest.importorskip("mup")
+    config = TINY.replace(width=128, parametrization="mup")
+    model = GPT(config, seed=0)
+    base, delta = GPT(TINY, seed=0), GPT(TINY.replace(width=64), seed=0)
+    # our readout is a plain matrix with an explicit multiplier, hence no MuReadout assertion
+    mup.set_base_shapes(model, base, delta=delta, rescale_params=False, do_assert=False)
+    oracle = mup.MuAdam(model.parameters(), impl=torch.optim.AdamW, lr=1e-3, weight_decay=0.1)
+    ours = torch.optim.AdamW(model.parameter_groups(weight_decay=0.1), lr=1e-3)
+    for group in ours.param_groups:
+        group["lr"] = 1e-3 * group["lr_multiplier"]
+
+    def settings(optimizer):
+        return {
+            id(p): (g["lr"], g["weight_decay"]) for g in optimizer.param_groups for p in g["params"]
+        }
+
+    expected, got = settings(oracle), settings(ours)
+    for name, parameter in model.named_parameters():
+        assert got[id(parameter)][0] == pytest.approx(expected[id(parameter)][0]), name
+        if parameter.ndim == 2:  # mup also decays vectors; we do not
+            assert got[id(parameter)][1] == pytest.approx(expected[id(parameter)][1]), name
+
+    readout = mup.MuReadout(128, 256, bias=False)
+    readout.weight.data.copy_(model.lm_head.weight.data)
+    readout.weight.infshape = model.lm_head.weight.infshape
+    hidden = {}
+    model.norm_f.register_forward_hook(lambda module, inputs, output: hidden.update(x=output))
+    idx = torch.randint(0, 256, (2, 16))
+    torch.testing.assert_close(model(idx)[0], readout(hidden["x"]))

@@ -67,7 +67,9 @@ def lr_multiplier(config: GPTConfig, kind: Kind) -> float:
 def parameter_groups(model: GPT, weight_decay: float = 0.0) -> list[dict]:
     """AdamW parameter groups, one per (LR multiplier, decayed?) pair, with an `lr_multiplier` key.
 
-    Weight decay applies to matrices only (not to gains, biases).
+    Weight decay applies to matrices only (not to gains and biases). As in microsoft/mup's MuAdam,
+    a group whose LR is divided by the width multiplier gets its weight decay multiplied by it,
+    so the decoupled decay per step (LR × decay) does not depend on the width.
     """
     groups: dict[tuple[float, bool], list[torch.nn.Parameter]] = {}
     for name, parameter in model.named_parameters():
@@ -78,7 +80,7 @@ def parameter_groups(model: GPT, weight_decay: float = 0.0) -> list[dict]:
         {
             "params": params,
             "lr_multiplier": multiplier,
-            "weight_decay": weight_decay if decayed else 0.0,
+            "weight_decay": weight_decay / multiplier if decayed else 0.0,
         }
         for (multiplier, decayed), params in sorted(groups.items())
     ]

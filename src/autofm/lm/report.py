@@ -11,6 +11,8 @@ from autofm.core.report import Report
 from autofm.lm.coord_check import CoordCheckResult
 from autofm.lm.sweep import SweepResult
 
+NAMES = {"sp": "SP", "mup": "μP"}
+
 
 def plot_coord_check(result: CoordCheckResult, max_layers: int = 5) -> plt.Figure:
     """mean |activation| against width, one line per Adam step; a row per parametrisation."""
@@ -36,7 +38,7 @@ def plot_coord_check(result: CoordCheckResult, max_layers: int = 5) -> plt.Figur
                 )
             axis.set_xscale("log", base=2)
             axis.set_yscale("log")
-            axis.set_title(f"{name.upper()}: {layer}", fontsize=9)
+            axis.set_title(f"{NAMES.get(name, name)}: {layer}", fontsize=9)
             if row == len(names) - 1:
                 axis.set_xlabel("width")
             if col == 0:
@@ -92,7 +94,7 @@ def coord_check_section(result: CoordCheckResult, lr: float) -> Report:
         f"Mean |activation| per layer over {result.steps} Adam steps (lr {lr:g}) at widths "
         f"{list(result.widths)}. μP keeps every layer's scale flat in width; SP's grows. "
         "Largest max/min ratio across widths at the last step: "
-        + ", ".join(f"{k.upper()} {v:.2f}" for k, v in result.ratios.items())
+        + ", ".join(f"{NAMES.get(k, k)} {v:.2f}" for k, v in result.ratios.items())
     )
     report.figure(plot_coord_check(result), "mean |activation| vs width; one line per step")
     return report
