@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,7 @@ def train_pfn(
     status(f"training the {prior_name} PFN: {steps or 'time-scheduled'} steps, {seconds} s budget")
     model_config = {"pfn": dataclasses.asdict(recipe.model), "prior": prior_name}
     run_path = Path(run_dir)
+    cpu_started = time.process_time()
     result = train(
         model, prior, config, run_dir=run_path, loss_fn=pfn_loss, model_config=model_config
     )
@@ -131,6 +133,7 @@ def train_pfn(
         "schedule": "time" if time_schedule else "steps",
         "time_budget_seconds": seconds,
         "train_seconds": round(result.seconds, 1),
+        "train_cpu_seconds": round(time.process_time() - cpu_started, 1),
         "batch_size": recipe.batch_size,
         "n_query": recipe.n_query,
         "final_loss_mean_last_100": sum(final_losses) / max(1, len(final_losses)),
