@@ -126,3 +126,19 @@ def test_step_augmentation_shifts_level():
     jumps = (augmented - torch.linspace(0, 1, 100)).diff(dim=1).abs()
     assert ((jumps > 1e-6).sum(dim=1) <= 1).all()  # exactly one level shift per series at most
     assert (jumps > 1e-6).any(dim=1).float().mean() > 0.9
+
+
+def test_nonstationary_gp_series_trend_or_integrate():
+    generator = torch.Generator().manual_seed(0)
+    is_gp = torch.tensor([True] * 20 + [False] * 20)
+    flat = torch.randn(40, 50, generator=generator)
+    lines = Mamba4CastPrior(integrate_prob=0.0, trend_prob=1.0).nonstationary(
+        flat, is_gp, generator
+    )
+    added = lines - flat
+    assert torch.equal(added[20:], torch.zeros(20, 50))  # ForecastPFN rows keep their own trend
+    assert torch.allclose(added[:20].diff(n=2, dim=1), torch.zeros(20, 48), atol=1e-5)
+    walks = Mamba4CastPrior(integrate_prob=1.0, trend_prob=0.0).nonstationary(
+        flat, is_gp, generator
+    )
+    assert lag_correlation(walks[:20], 1) > 0.7 > 0.2 > lag_correlation(flat[:20], 1)

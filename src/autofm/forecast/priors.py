@@ -7,7 +7,9 @@
 - `ForecastPFNPrior`: trend (linear × exponential) × calendar seasonalities (hour-in-day,
   day-in-week, month-in-year; Fourier series with random coefficients, aligned to real dates)
   × Weibull noise, as in ForecastPFN.
-- `Mamba4CastPrior`: both mixed 70/30, plus level-step and spike augmentations, missing values,
+- `Mamba4CastPrior`: both mixed 70/30; some GP series integrated (random-walk-like) or given a
+  linear trend (our addition: stationary GP draws revert to their mean, real series trend);
+  level-step and spike augmentations, missing values,
   short (left-padded) contexts and sub-window targets (the loss covers a later part of the horizon,
   so the model learns to forecast after a gap).
 
@@ -252,6 +254,8 @@ class Mamba4CastPrior:
     missing_prob: float = 0.05
     position_only_prob: float = 0.1
     subwindow_prob: float = 0.2
+    integrate_prob: float = 0.25
+    trend_prob: float = 0.4
 
     def __post_init__(self) -> None:
         self.gp = GPPrior()
@@ -275,10 +279,30 @@ class Mamba4CastPrior:
             series[pfn_rows] = self.pfn.sample(
                 [dates[r] for r in pfn_rows], [freqs[r] for r in pfn_rows], rng
             )
+        series = self.nonstationary(series, is_gp, generator)
         # random affine map, so levels and scales vary as in real data
         level = torch.randn(batch_size, 1, generator=generator) * 3.0
         spread = torch.exp(torch.randn(batch_size, 1, generator=generator))
         return level + spread * series, dates, freqs, is_gp
+
+    def nonstationary(
+        self, series: torch.Tensor, is_gp: torch.Tensor, generator: torch.Generator
+    ) -> torch.Tensor:
+        """Make some GP series trend: integrate them (random-walk-like paths) or add a line.
+
+        Stationary GP draws revert to their mean; real series mostly persist and trend.
+        """
+        batch_size, n_steps = series.shape
+        std = series.std(dim=1, keepdim=True).clamp(min=1e-6)
+        integrated = torch.cumsum(series, dim=1)
+        integrated = integrated / integrated.std(dim=1, keepdim=True).clamp(min=1e-6) * std
+        integrate = is_gp[:, None] & (
+            torch.rand(batch_size, 1, generator=generator) < self.integrate_prob
+        )
+        series = torch.where(integrate, integrated, series)
+        slope = torch.randn(batch_size, 1, generator=generator) * 2.0 * std
+        trend = is_gp[:, None] & (torch.rand(batch_size, 1, generator=generator) < self.trend_prob)
+        return series + trend * slope * torch.linspace(0.0, 1.0, n_steps)[None, :]
 
     def augment(self, series: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Level steps and spikes, in units of each series' standard deviation."""
