@@ -3,7 +3,8 @@ three widths) and warm-starting width w → 2w against training from scratch.
 
 Scaled to one (heavily shared) CPU thread: widths 32/64/128 (base width 32), depth 2, head size
 16, block 64, batch 16, 120 steps per run (123k tokens, about 1/8 of an epoch), one seed;
-warm-starting 32 → 64. Everything runs under two LR schedules: constant after a 10% warmup
+warm-starting 32 → 64, the small model trained for the same tokens per parameter as the large
+one (so about a third of its tokens). Everything runs under two LR schedules: constant after a 10% warmup
 (tokens-to-target is cleanest there) and warmup-stable-decay (linear decay over the last 25%,
 which makes the final loss of a short run far less noisy). Finished runs are cached in
 runs/bench_lm (one cache file per schedule) so a killed benchmark resumes.
@@ -113,14 +114,20 @@ def run_protocol(protocol: str, train_config: TrainConfig, data, timer: Timer) -
     small_lr = sweeps["mup"].best_lr()[GROW_FROM]
     scratch_lr = sweeps["mup"].best_lr()[GROW_TO]
     suffix = "" if protocol == "constant" else f"_{protocol}"
-    small_stem = CACHE / f"small_w{GROW_FROM}{suffix}"
-    large_config = mup.replace(width=GROW_TO)
+    small_stem = CACHE / f"small_w{GROW_FROM}_tpp{suffix}"
+    small_config, large_config = mup.replace(width=GROW_FROM), mup.replace(width=GROW_TO)
+    # the small model gets the same tokens per parameter as the large one (whole steps)
+    small_params = GPT(small_config, seed=0).n_parameters()
+    large_params = GPT(large_config, seed=0).n_parameters()
+    tokens_per_step = train_config.batch_size * BASE.block_size
+    small_steps = round(STEPS * small_params / large_params)
+    small_tokens = small_steps * tokens_per_step
     with timer(f"{protocol}/warm_start"):
         if not small_stem.with_suffix(".json").exists():
             small_run = train(
-                GPT(mup.replace(width=GROW_FROM), seed=SEED),
+                GPT(small_config, seed=SEED),
                 *data,
-                dataclasses.replace(train_config, lr=small_lr, seed=SEED),
+                dataclasses.replace(train_config, lr=small_lr, seed=SEED, tokens=small_tokens),
             )
             save_model(small_stem, small_run.model, {"final_val_loss": small_run.final_val_loss})
         small, small_meta = load_model(small_stem)
@@ -136,7 +143,7 @@ def run_protocol(protocol: str, train_config: TrainConfig, data, timer: Timer) -
         warm = {
             shrink: _curve_run(
                 cache,
-                f"grow/shrink{shrink}",
+                f"grow/tpp/shrink{shrink}",
                 lambda shrink=shrink: grow(small, large_config, shrink=shrink, seed=SEED + 1),
                 train_config,
                 data,
@@ -163,6 +170,9 @@ def run_protocol(protocol: str, train_config: TrainConfig, data, timer: Timer) -
                 "fraction_of_scratch_tokens": math.nan
                 if reached is None
                 else reached / train_config.tokens,
+                "fraction_including_small_model": math.nan
+                if reached is None
+                else (reached + small_tokens * small_params / large_params) / train_config.tokens,
             }
         )
     best = min(
@@ -173,12 +183,10 @@ def run_protocol(protocol: str, train_config: TrainConfig, data, timer: Timer) -
         ),
     )
     best_shrink = best["shrink"]
-    small_params = small.n_parameters()
-    large_params = GPT(large_config, seed=0).n_parameters()
     with timer(f"{protocol}/warm_sweep"):
         warm_sweep = _sweep(
             cache,
-            f"sweep/warm{best_shrink}",
+            f"sweep/tpp/warm{best_shrink}",
             large_config,
             train_config,
             data,
@@ -222,10 +230,10 @@ def run_protocol(protocol: str, train_config: TrainConfig, data, timer: Timer) -
             "small_lr": small_lr,
             "small_val_loss": small_meta["config"]["training"]["final_val_loss"],
             "small_cost": {
-                "tokens": train_config.tokens,
+                "tokens": small_tokens,
                 "parameters": small_params,
                 "large_parameters": large_params,
-                "large_token_equivalent": train_config.tokens * small_params / large_params,
+                "large_token_equivalent": small_tokens * small_params / large_params,
             },
             "scratch_final_val_loss": target,
             "rows": rows,
@@ -341,6 +349,7 @@ def _markdown(results: dict) -> str:
                         if r["tokens_to_scratch_final"] is None
                         else r["tokens_to_scratch_final"],
                         "fraction of scratch tokens": r["fraction_of_scratch_tokens"],
+                        "incl. small model (FLOPs)": r["fraction_including_small_model"],
                     }
                     for r in warm["rows"]
                 ]

@@ -242,6 +242,10 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
     emit(out, args.json, human)
 
 
+def _missing_command(args: argparse.Namespace) -> None:
+    raise ValidationError("`autofm lm` needs a command: train, coord-check, grow or sweep")
+
+
 def register(subparsers, common: argparse.ArgumentParser) -> None:
     """Add `autofm lm` and its subcommands."""
     lm = subparsers.add_parser(
@@ -298,4 +302,4 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     sweep.add_argument("--seeds", type=int, default=1)
     sweep.add_argument("--report", help="write an HTML report here")
     sweep.set_defaults(func=_cmd_sweep)
-    lm.set_defaults(func=lambda args: lm.print_help())
+    lm.set_defaults(func=_missing_command)
