@@ -50,6 +50,7 @@ PROTOCOLS = {
     "wsd": dataclasses.replace(TRAIN, schedule="wsd", decay_fraction=0.25),
     "constant": TRAIN,
 }
+SWEEP_SEEDS = {"wsd": (SEED, SEED + 1), "constant": (SEED,)}
 GROW_FROM, GROW_TO = 32, 64
 SHRINKS = (0.0, 0.2, 0.4, 0.6, 1.0)
 COORD_WIDTHS = (32, 64, 128, 256)
@@ -61,8 +62,10 @@ NAMES = {"sp": "SP", "mup": "μP"}
 class Cache:
     """Finished runs as JSON, one file per schedule, so a killed benchmark resumes."""
 
-    def __init__(self, protocol: str):
-        self.path = CACHE / ("cache.json" if protocol == "constant" else f"cache_{protocol}.json")
+    def __init__(self, protocol: str, seed: int = SEED):
+        name = "cache" if protocol == "constant" else f"cache_{protocol}"
+        name += "" if seed == SEED else f"_seed{seed}"
+        self.path = CACHE / f"{name}.json"
         self.prefix = "" if protocol == "constant" else f"{protocol}/"
 
     def get(self, key: str):
@@ -75,14 +78,16 @@ class Cache:
         atomic_write_json(self.path, data)
 
 
-def _sweep(cache, key, config, train_config, data, widths, make_model=None) -> SweepResult:
+def _sweep(
+    cache, key, config, train_config, data, widths, make_model=None, seed=SEED
+) -> SweepResult:
     """One lr_sweep per width, each cached by `key/width`."""
     result = SweepResult(learning_rates=list(LEARNING_RATES))
     for width in widths:
         rows = cache.get(f"{key}/{width}")
         if rows is None:
             sweep = lr_sweep(
-                *data, config, [width], LEARNING_RATES, train_config, (SEED,), make_model
+                *data, config, [width], LEARNING_RATES, train_config, (seed,), make_model
             )
             rows = sweep.rows
             cache.put(f"{key}/{width}", rows)
@@ -108,13 +113,24 @@ def run_protocol(protocol: str, train_config: TrainConfig, data, timer: Timer) -
         with timer(f"{protocol}/sweep_{name}"):
             config = BASE.replace(parametrization=name)
             sweeps[name] = _sweep(cache, f"sweep/{name}", config, train_config, data, WIDTHS)
+            for seed in SWEEP_SEEDS[protocol][1:]:
+                extra = _sweep(
+                    Cache(protocol, seed),
+                    f"sweep/{name}",
+                    config,
+                    train_config,
+                    data,
+                    WIDTHS,
+                    seed=seed,
+                )
+                sweeps[name].rows.extend(extra.rows)
         print(f"[{protocol}] {name} best LR per width: {sweeps[name].best_lr()}", flush=True)
 
     mup = BASE.replace(parametrization="mup")
     small_lr = sweeps["mup"].best_lr()[GROW_FROM]
     scratch_lr = sweeps["mup"].best_lr()[GROW_TO]
     suffix = "" if protocol == "constant" else f"_{protocol}"
-    small_stem = CACHE / f"small_w{GROW_FROM}_tpp{suffix}"
+    small_stem = CACHE / f"small_w{GROW_FROM}_tpp_lr{small_lr:g}{suffix}"
     small_config, large_config = mup.replace(width=GROW_FROM), mup.replace(width=GROW_TO)
     # the small model gets the same tokens per parameter as the large one (whole steps)
     small_params = GPT(small_config, seed=0).n_parameters()
@@ -133,7 +149,7 @@ def run_protocol(protocol: str, train_config: TrainConfig, data, timer: Timer) -
         small, small_meta = load_model(small_stem)
         scratch = _curve_run(
             cache,
-            "grow/scratch",
+            f"grow/lr{scratch_lr:g}/scratch",
             lambda: GPT(large_config, seed=SEED + 1),
             train_config,
             data,
@@ -143,7 +159,7 @@ def run_protocol(protocol: str, train_config: TrainConfig, data, timer: Timer) -
         warm = {
             shrink: _curve_run(
                 cache,
-                f"grow/tpp/shrink{shrink}",
+                f"grow/tpp/lr{scratch_lr:g}/small{small_lr:g}/shrink{shrink}",
                 lambda shrink=shrink: grow(small, large_config, shrink=shrink, seed=SEED + 1),
                 train_config,
                 data,
@@ -186,7 +202,7 @@ def run_protocol(protocol: str, train_config: TrainConfig, data, timer: Timer) -
     with timer(f"{protocol}/warm_sweep"):
         warm_sweep = _sweep(
             cache,
-            f"sweep/tpp/warm{best_shrink}",
+            f"sweep/tpp/small{small_lr:g}/warm{best_shrink}",
             large_config,
             train_config,
             data,
@@ -218,6 +234,7 @@ def run_protocol(protocol: str, train_config: TrainConfig, data, timer: Timer) -
                 "rows": sweep.rows,
                 "best_lr": sweep.best_lr(),
                 "best_index": sweep.best_index(),
+                "mean_loss": sweep.mean_loss(),
                 "best_index_spread": max(sweep.best_index().values())
                 - min(sweep.best_index().values()),
             }
@@ -298,7 +315,8 @@ def main() -> None:
             _save_figure(fig, f"{name}_{protocol}")
     results["seconds"] = timer.seconds
     report.save(RESULTS_DIR / "lm.html")
-    save_results("lm", results, _markdown(results), [SEED])
+    seeds = sorted({seed for seeds in SWEEP_SEEDS.values() for seed in seeds})
+    save_results("lm", results, _markdown(results), seeds)
 
 
 def _save_figure(fig: plt.Figure, name: str) -> None:
@@ -320,15 +338,16 @@ def _markdown(results: dict) -> str:
     ]
     grid = ", ".join(f"{lr:g}" for lr in LEARNING_RATES)
     for protocol, result in results["protocols"].items():
+        n_seeds = len(SWEEP_SEEDS[protocol])
         lines.append(
-            f"\n### μTransfer, {protocol} schedule: best LR per width (val loss), grid {grid}\n\n"
+            f"\n### μTransfer, {protocol} schedule: best LR per width (val loss, mean of "
+            f"{n_seeds} seed{'s' if n_seeds > 1 else ''}), grid {grid}\n\n"
         )
         rows = []
         for name, sweep in result["sweeps"].items():
             row = {"parametrisation": NAMES[name]}
             for width, lr in sorted(sweep["best_lr"].items(), key=lambda kv: int(kv[0])):
-                losses = {r["lr"]: r["val_loss"] for r in sweep["rows"] if r["width"] == int(width)}
-                row[f"width {width}"] = f"{lr:g} ({losses[lr]:.3f})"
+                row[f"width {width}"] = f"{lr:g} ({sweep['mean_loss'][width][lr]:.3f})"
             row["spread (grid steps)"] = sweep["best_index_spread"]
             rows.append(row)
         lines.append(markdown_table(rows))
@@ -367,7 +386,23 @@ def _markdown(results: dict) -> str:
     return "".join(lines)
 
 
+def extra_seed_sweeps(seed: int) -> None:
+    """Only the SP/μP sweeps of the schedules that use `seed` (to run beside the main run)."""
+    setup_torch(device="cpu")
+    data = split_tokens(encode(load_text(require_data("text") / "tinyshakespeare.txt")), 0.1)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for protocol, train_config in PROTOCOLS.items():
+        if seed in SWEEP_SEEDS[protocol][1:]:
+            for name in ("sp", "mup"):
+                config = BASE.replace(parametrization=name)
+                cache = Cache(protocol, seed)
+                _sweep(cache, f"sweep/{name}", config, train_config, data, WIDTHS, seed=seed)
+
+
 if __name__ == "__main__":
     started = time.perf_counter()
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == "--extra-seed":
+        extra_seed_sweeps(int(sys.argv[2]))
+    else:
+        main()
     print(f"total {time.perf_counter() - started:.0f} s", file=sys.stderr)
