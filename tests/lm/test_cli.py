@@ -62,6 +62,8 @@ def test_train_grow_and_continue(tmp_path, capsys):
 
     code, out = _run(capsys, "lm", "grow", str(stem), "--width", "16")
     assert code == 2 and "smaller than the source" in out.err
+    code, out = _run(capsys, "lm", "grow", str(stem), "--width", "64", "--param", "sp")
+    assert code == 2 and "cannot grow a model trained in μP into SP" in out.err
 
 
 def test_coord_check_json(capsys):
@@ -118,6 +120,7 @@ def test_sweep_json(tmp_path, capsys):
     "argv, message",
     [
         (["lm", "train", "--width", "100", "--head-size", "32"], "not divisible by head_size"),
+        (["lm", "train", "--width", "64", "--heads", "3"], "not divisible by --heads"),
         (["lm", "train", "--corpus", "EMPTY"], "is empty"),
         (["lm", "grow", "MISSING", "--width", "64"], "not found"),
     ],

@@ -30,6 +30,7 @@ def _model_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--width", type=int, default=128)
     group.add_argument("--depth", type=int, default=2)
     group.add_argument("--head-size", type=int, default=32)
+    group.add_argument("--heads", type=int, help="number of heads (sets head size = width/heads)")
     group.add_argument("--block-size", type=int, default=128)
     group.add_argument("--param", choices=("mup", "sp"), default="mup", help="parametrisation")
     group.add_argument("--base-width", type=int, default=64, help="μP's reference width")
@@ -60,10 +61,16 @@ def _train_args(parser: argparse.ArgumentParser) -> None:
 def _model_config(args: argparse.Namespace, width: int | None = None):
     from autofm.lm.model import GPTConfig
 
+    width = width or args.width
+    head_size = args.head_size
+    if args.heads:
+        if args.heads < 1 or width % args.heads:
+            raise ValidationError(f"width {width} is not divisible by --heads {args.heads}")
+        head_size = width // args.heads
     return GPTConfig(
-        width=width or args.width,
+        width=width,
         depth=args.depth,
-        head_size=args.head_size,
+        head_size=head_size,
         block_size=args.block_size,
         parametrization=args.param,
         base_width=args.base_width,
@@ -176,9 +183,12 @@ def _cmd_grow(args: argparse.Namespace) -> None:
     from autofm.lm.grow import grow
 
     small, meta = load_model(args.checkpoint)
+    target = small.config.replace(width=args.width)
+    if args.param:
+        target = target.replace(parametrization=args.param)
     large = grow(
         small,
-        args.width,
+        target,
         shrink=args.shrink,
         perturb=args.perturb,
         seed=args.seed,
@@ -282,6 +292,11 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     grow.add_argument("--shrink", type=float, default=0.4, help="λ: weight of the padded model")
     grow.add_argument("--perturb", type=float, default=1.0, help="s: weight of the fresh init")
     grow.add_argument("--seed", type=int, default=0)
+    grow.add_argument(
+        "--param",
+        choices=("mup", "sp"),
+        help="parametrisation of the perturbation (default: the source's)",
+    )
     grow.add_argument(
         "--no-preserve-function",
         action="store_true",

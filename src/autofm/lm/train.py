@@ -226,8 +226,7 @@ def train(
                 running = []
                 bar.set_postfix(loss=f"{result.history[-1]['train_loss']:.3f}")
     result.seconds = time.perf_counter() - started
-    done_steps = len(result.history) and result.history[-1]["step"]
-    result.tokens_seen = int(done_steps) * tokens_per_step
+    result.tokens_seen = int(result.history[-1]["step"]) * tokens_per_step if result.history else 0
     if result.diverged:
         result.final_val_loss = float("nan")
     elif result.history and result.history[-1].get("val_loss") is not None:
