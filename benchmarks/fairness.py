@@ -1,9 +1,9 @@
 """ManyFairHPO on COMPAS, Law School and German credit, against fairlearn's ExponentiatedGradient.
 
 Scaled to one CPU thread and about 25 minutes (the paper: 10 seeds, ~1,400 evaluations per run,
-5 models): random forest only, 2 seeds, 2-fold CV, 30 trials for the five-objective NSGA-III run,
-16 for each bi-objective NSGA-II run, 30 for random search, and COMPAS and Law School subsampled to
-1,500 rows (the machine was shared by ~6 jobs on 2 cores when this ran). Every knob is an environment variable (FAIR_*) so a bigger machine can run the
+5 models): random forest only, 3 seeds, 2-fold CV, 50 trials for the five-objective NSGA-III run,
+24 for each bi-objective NSGA-II run, 50 for random search, and COMPAS and Law School subsampled to
+2,000 rows (the machine was shared by ~6 jobs on 2 cores when this ran). Every knob is an environment variable (FAIR_*) so a bigger machine can run the
 issue's scale. Writes benchmarks/results/fairness.{json,md}.
 
     AUTOFM_THREADS=1 python -m benchmarks.fairness
@@ -28,14 +28,14 @@ from autofm.fairness.metrics import FAIRNESS_OBJECTIVES
 from autofm.fairness.search import ManyFairHPO
 from benchmarks.common import Timer, markdown_table, mean_std, require_data, save_results
 
-SEEDS = [int(s) for s in os.environ.get("FAIR_SEEDS", "0,1").split(",")]
+SEEDS = [int(s) for s in os.environ.get("FAIR_SEEDS", "0,1,2").split(",")]
 DATASETS = os.environ.get("FAIR_DATASETS", "german,compas,lawschool").split(",")
 MODELS = os.environ.get("FAIR_MODELS", "rf").split(",")
-MAX_ROWS = int(os.environ.get("FAIR_MAX_ROWS", "1500"))
+MAX_ROWS = int(os.environ.get("FAIR_MAX_ROWS", "2000"))
 FOLDS = int(os.environ.get("FAIR_FOLDS", "2"))
-TRIALS = int(os.environ.get("FAIR_TRIALS", "30"))
-BI_TRIALS = int(os.environ.get("FAIR_BI_TRIALS", "16"))
-RANDOM_TRIALS = int(os.environ.get("FAIR_RANDOM_TRIALS", "30"))
+TRIALS = int(os.environ.get("FAIR_TRIALS", "50"))
+BI_TRIALS = int(os.environ.get("FAIR_BI_TRIALS", "24"))
+RANDOM_TRIALS = int(os.environ.get("FAIR_RANDOM_TRIALS", "50"))
 EG_BOUNDS = tuple(float(b) for b in os.environ.get("FAIR_EG_BOUNDS", "0.01,0.05,0.1").split(","))
 EG_ITERATIONS = int(os.environ.get("FAIR_EG_ITERATIONS", "10"))
 RUN_DIR = Path(os.environ.get("FAIR_RUN_DIR", "runs/bench-fairness"))
