@@ -58,10 +58,12 @@ def _is_regression(y, task: str) -> bool:
 
 def _cmd_fit(args: argparse.Namespace) -> None:
     from autofm.core.report import Report
+    from autofm.core.runtime import setup_torch
     from autofm.data.tables import load_table
     from autofm.gam.estimators import GAMformerClassifier, GAMformerRegressor
     from autofm.gam.metrics import score_classifier, score_regressor
 
+    setup_torch(device="cpu")
     X, y = load_table(args.table, args.target)
     regression = _is_regression(y, args.task)
     options = {"random_state": args.seed}
