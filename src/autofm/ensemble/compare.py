@@ -93,7 +93,8 @@ def compare(
     """Fit every method in `methods` (default DEFAULT_METHODS) and normalise by SingleBest.
 
     Failed models are dropped first. normalized_nll/normalized_error are a method's test NLL/error
-    divided by SingleBest's (fitted here even if not asked for); below 1 is better.
+    divided by SingleBest's (fitted here even if not asked for); below 1 is better; NaN where
+    SingleBest's value is 0.
     """
     methods = list(methods or DEFAULT_METHODS)
     for method in methods:
@@ -110,17 +111,18 @@ def compare(
         comparison.test_proba[method] = proba
     reference = comparison.results[REFERENCE]
     for metrics in comparison.results.values():
-        metrics["normalized_nll"] = _ratio(metrics["nll"], reference["nll"])
-        metrics["normalized_error"] = _ratio(metrics["error"], reference["error"])
+        metrics["normalized_nll"] = normalized(metrics["nll"], reference["nll"])
+        metrics["normalized_error"] = normalized(metrics["error"], reference["error"])
     if REFERENCE not in methods:
         for store in (comparison.results, comparison.ensemblers, comparison.test_proba):
             store.pop(REFERENCE)
     return comparison
 
 
-def _ratio(value: float, reference: float) -> float:
+def normalized(value: float, reference: float) -> float:
+    """value / reference; NaN when the reference is 0 (a perfect SingleBest: the ratio is undefined)."""
     if reference == 0:
-        return 1.0 if value == 0 else float("inf")
+        return float("nan")
     return value / reference
 
 
