@@ -94,3 +94,20 @@ def test_config_round_trip_and_presets():
         Mamba4CastConfig.preset("huge")
     with pytest.raises(ValidationError, match="unknown"):
         Mamba4CastConfig.from_dict({"width": 3})
+
+
+def test_residual_head_starts_as_the_naive_forecast(tmp_path):
+    from autofm.forecast.training import initialise_from
+    from autofm.icl.train import save_model
+
+    level_model = tiny_model()
+    stem = save_model(tmp_path / "level", level_model, level_model.config.to_dict())
+    residual = Mamba4Cast(Mamba4CastConfig(**TINY, residual_to_last=True))
+    initialise_from(residual, stem)
+    assert torch.equal(residual.blocks[0].mixer.A_log, level_model.blocks[0].mixer.A_log)
+    x, y, xq = inputs()
+    y[1, -2:] = float("nan")  # the last *observed* value is the anchor
+    point, quantiles = residual.eval().predict(x, y, xq)
+    assert torch.allclose(point[0], y[0, -1].expand(6))
+    assert torch.allclose(point[1], y[1, -3].expand(6))
+    assert torch.allclose(quantiles[2], y[2, -1].expand(6, 3))

@@ -9,7 +9,6 @@ from autofm.forecast.forecaster import Mamba4CastForecaster
 from autofm.forecast.mamba2 import Mamba2, Mamba2Config, sequential_scan, ssd_scan
 from autofm.forecast.model import Mamba4Cast, Mamba4CastConfig
 from autofm.forecast.priors import ForecastPFNPrior, GPPrior, Mamba4CastPrior
-from autofm.forecast.training import train_forecaster
 
 __all__ = [
     "ForecastPFNPrior",
@@ -25,5 +24,4 @@ __all__ = [
     "sequential_scan",
     "smape",
     "ssd_scan",
-    "train_forecaster",
 ]

@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from autofm.core.checkpoint import load_checkpoint, load_state_into
 from autofm.core.errors import ValidationError
 from autofm.core.runtime import seed_everything
@@ -81,13 +83,20 @@ def train_forecaster(
     *,
     model_config: Mamba4CastConfig | None = None,
     prior: Mamba4CastPrior | None = None,
+    init_from: str | os.PathLike | None = None,
     **overrides,
 ) -> TrainResult:
-    """Train a Mamba4Cast model of `preset` on the prior; resumes from `run_dir/last`."""
+    """Train a Mamba4Cast model of `preset` on the prior; resumes from `run_dir/last`.
+
+    `init_from` (a run folder's `last` or a model checkpoint stem) starts from those weights,
+    except the head when its meaning differs (a level head into a residual-to-last model).
+    """
     config = train_config(preset, **overrides)
     seed_everything(config.seed)
     model_config = model_config or Mamba4CastConfig.preset(preset)
     model = Mamba4Cast(model_config)
+    if init_from is not None:
+        initialise_from(model, init_from)
     return train(
         model,
         prior or Mamba4CastPrior(),
@@ -98,8 +107,32 @@ def train_forecaster(
     )
 
 
-def export(run_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
-    """Write the model weights of `run_dir/last` as a shipped checkpoint (weights + provenance)."""
+def initialise_from(model: Mamba4Cast, path: str | os.PathLike) -> None:
+    """Copy weights from a checkpoint into `model` (a new head starts at zero if needed)."""
+    tensors, meta = load_checkpoint(path)
+    if any(k.startswith("model.") for k in tensors):
+        tensors = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+        source = meta["config"]["model"]
+    else:
+        source = meta["config"]
+    state = model.state_dict()
+    same_head = bool(source.get("residual_to_last", False)) == model.config.residual_to_last
+    for name, value in tensors.items():
+        if name in state and state[name].shape == value.shape:
+            if name.startswith("head.") and not same_head:
+                continue
+            state[name] = value
+    if not same_head:
+        state["head.weight"] = torch.zeros_like(state["head.weight"])
+        state["head.bias"] = torch.zeros_like(state["head.bias"])
+    model.load_state_dict(state)
+
+
+def export(run_dir: str | os.PathLike, out: str | os.PathLike, **provenance) -> Path:
+    """Write the model weights of `run_dir/last` as a shipped checkpoint (weights + provenance).
+
+    `provenance` adds entries (e.g. a note on earlier runs the weights were initialised from).
+    """
     tensors, meta = load_checkpoint(Path(run_dir) / "last")
     model_config = Mamba4CastConfig.from_dict(meta["config"]["model"])
     model = Mamba4Cast(model_config)
@@ -116,6 +149,7 @@ def export(run_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
         steps=meta["config"]["step"],
         train=train_meta,
         trained_until=meta["provenance"].get("created"),
+        **provenance,
     )
 
 
@@ -128,9 +162,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-seconds", type=float)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="export the trained model to this checkpoint stem")
+    parser.add_argument("--init-from", help="start from the weights of this checkpoint stem")
+    parser.add_argument("--warmup-steps", type=int)
     args = parser.parse_args(argv)
     train_forecaster(
-        args.preset, args.run_dir, steps=args.steps, max_seconds=args.max_seconds, seed=args.seed
+        args.preset,
+        args.run_dir,
+        steps=args.steps,
+        max_seconds=args.max_seconds,
+        seed=args.seed,
+        init_from=args.init_from,
+        warmup_steps=args.warmup_steps,
     )
     if args.out:
         export(args.run_dir, args.out)
