@@ -51,6 +51,8 @@ PROTOCOLS = {
     "constant": TRAIN,
 }
 SWEEP_SEEDS = {"wsd": (SEED, SEED + 1), "constant": (SEED,)}
+# small model's budget: the large one's tokens per parameter ("tpp") or its tokens ("equal")
+WARM_BUDGETS = {"wsd": ("tpp",), "constant": ("tpp", "equal")}
 GROW_FROM, GROW_TO = 32, 64
 SHRINKS = (0.0, 0.2, 0.4, 0.6, 1.0)
 COORD_WIDTHS = (32, 64, 128, 256)
@@ -105,40 +107,42 @@ def _curve_run(cache, key, make_model, train_config, data, lr: float) -> dict:
     return cached
 
 
-def run_protocol(protocol: str, train_config: TrainConfig, data, timer: Timer) -> dict:
-    """Experiments 2 and 3 under one LR schedule; returns results and figures."""
-    cache = Cache(protocol)
+def run_sweeps(protocol: str, train_config: TrainConfig, data, timer: Timer) -> dict:
+    """Experiment 2 under one schedule: SP and μP LR sweeps at every width, every seed."""
     sweeps = {}
     for name in ("sp", "mup"):
         with timer(f"{protocol}/sweep_{name}"):
             config = BASE.replace(parametrization=name)
-            sweeps[name] = _sweep(cache, f"sweep/{name}", config, train_config, data, WIDTHS)
-            for seed in SWEEP_SEEDS[protocol][1:]:
-                extra = _sweep(
-                    Cache(protocol, seed),
-                    f"sweep/{name}",
-                    config,
-                    train_config,
-                    data,
-                    WIDTHS,
-                    seed=seed,
-                )
-                sweeps[name].rows.extend(extra.rows)
+            sweeps[name] = SweepResult(learning_rates=list(LEARNING_RATES))
+            for seed in SWEEP_SEEDS[protocol]:
+                cache = Cache(protocol, seed)
+                one = _sweep(cache, f"sweep/{name}", config, train_config, data, WIDTHS, seed=seed)
+                sweeps[name].rows.extend(one.rows)
         print(f"[{protocol}] {name} best LR per width: {sweeps[name].best_lr()}", flush=True)
+    return sweeps
 
+
+def warm_start(
+    protocol: str, train_config: TrainConfig, data, sweeps: dict, timer: Timer, small_budget: str
+) -> tuple[dict, dict]:
+    """Experiment 3: grow a trained μP model GROW_FROM → GROW_TO, λ ∈ SHRINKS, against scratch.
+
+    `small_budget`: "tpp" gives the small model the large one's tokens per parameter, "equal"
+    the large one's tokens."""
+    cache = Cache(protocol)
     mup = BASE.replace(parametrization="mup")
     small_lr = sweeps["mup"].best_lr()[GROW_FROM]
     scratch_lr = sweeps["mup"].best_lr()[GROW_TO]
     suffix = "" if protocol == "constant" else f"_{protocol}"
-    small_stem = CACHE / f"small_w{GROW_FROM}_tpp_lr{small_lr:g}{suffix}"
+    small_stem = CACHE / f"small_w{GROW_FROM}_{small_budget}_lr{small_lr:g}{suffix}"
     small_config, large_config = mup.replace(width=GROW_FROM), mup.replace(width=GROW_TO)
-    # the small model gets the same tokens per parameter as the large one (whole steps)
     small_params = GPT(small_config, seed=0).n_parameters()
     large_params = GPT(large_config, seed=0).n_parameters()
     tokens_per_step = train_config.batch_size * BASE.block_size
-    small_steps = round(STEPS * small_params / large_params)
+    small_steps = STEPS if small_budget == "equal" else round(STEPS * small_params / large_params)
     small_tokens = small_steps * tokens_per_step
-    with timer(f"{protocol}/warm_start"):
+    small_cost = small_tokens * small_params / large_params  # in large-model tokens (FLOPs)
+    with timer(f"{protocol}/warm_start_{small_budget}"):
         if not small_stem.with_suffix(".json").exists():
             small_run = train(
                 GPT(small_config, seed=SEED),
@@ -159,7 +163,7 @@ def run_protocol(protocol: str, train_config: TrainConfig, data, timer: Timer) -
         warm = {
             shrink: _curve_run(
                 cache,
-                f"grow/tpp/lr{scratch_lr:g}/small{small_lr:g}/shrink{shrink}",
+                f"grow/{small_budget}/lr{scratch_lr:g}/small{small_lr:g}/shrink{shrink}",
                 lambda shrink=shrink: grow(small, large_config, shrink=shrink, seed=SEED + 1),
                 train_config,
                 data,
@@ -188,7 +192,7 @@ def run_protocol(protocol: str, train_config: TrainConfig, data, timer: Timer) -
                 else reached / train_config.tokens,
                 "fraction_including_small_model": math.nan
                 if reached is None
-                else (reached + small_tokens * small_params / large_params) / train_config.tokens,
+                else (reached + small_cost) / train_config.tokens,
             }
         )
     best = min(
@@ -199,10 +203,10 @@ def run_protocol(protocol: str, train_config: TrainConfig, data, timer: Timer) -
         ),
     )
     best_shrink = best["shrink"]
-    with timer(f"{protocol}/warm_sweep"):
+    with timer(f"{protocol}/warm_sweep_{small_budget}"):
         warm_sweep = _sweep(
             cache,
-            f"sweep/tpp/small{small_lr:g}/warm{best_shrink}",
+            f"sweep/{small_budget}/small{small_lr:g}/warm{best_shrink}",
             large_config,
             train_config,
             data,
@@ -211,22 +215,50 @@ def run_protocol(protocol: str, train_config: TrainConfig, data, timer: Timer) -
         )
     scratch_index = LEARNING_RATES.index(scratch_lr)
     warm_index = warm_sweep.best_index()[GROW_TO]
-    print(f"[{protocol}] warm-start rows: {rows}; best λ {best_shrink}", flush=True)
-
+    print(f"[{protocol}/{small_budget}] warm-start rows: {rows}; best λ {best_shrink}", flush=True)
     figures = {
-        "sweeps": plot_lr_sweeps(
+        f"sweeps_{small_budget}": plot_lr_sweeps(
             {
                 f"SP ({protocol})": sweeps["sp"],
                 f"μP ({protocol})": sweeps["mup"],
                 f"μP warm-started, λ={best_shrink}": warm_sweep,
             }
         ),
-        "warmstart": plot_curves(
+        f"warmstart_{small_budget}": plot_curves(
             {"scratch μP": scratch["history"]}
             | {f"warm λ={k}": v["history"] for k, v in warm.items()},
             target,
         ),
     }
+    results = {
+        "small_budget": small_budget,
+        "from_width": GROW_FROM,
+        "to_width": GROW_TO,
+        "scratch_lr": scratch_lr,
+        "small_lr": small_lr,
+        "small_val_loss": small_meta["config"]["training"]["final_val_loss"],
+        "small_cost": {
+            "tokens": small_tokens,
+            "parameters": small_params,
+            "large_parameters": large_params,
+            "large_token_equivalent": small_cost,
+        },
+        "scratch_final_val_loss": target,
+        "rows": rows,
+        "best_shrink": best_shrink,
+        "shrink0_equals_scratch": warm[0.0]["final"] == target,
+        "warm_sweep_rows": warm_sweep.rows,
+        "warm_best_lr": warm_sweep.best_lr()[GROW_TO],
+        "best_lr_grid_steps_apart": abs(warm_index - scratch_index),
+        "curves": {"scratch": scratch["history"]}
+        | {f"shrink={k}": v["history"] for k, v in warm.items()},
+    }
+    return results, figures
+
+
+def run_protocol(protocol: str, train_config: TrainConfig, data, timer: Timer) -> dict:
+    """Experiments 2 and 3 under one LR schedule; returns results and figures."""
+    sweeps = run_sweeps(protocol, train_config, data, timer)
     results = {
         "train": dataclasses.asdict(train_config),
         "sweeps": {
@@ -240,29 +272,13 @@ def run_protocol(protocol: str, train_config: TrainConfig, data, timer: Timer) -
             }
             for name, sweep in sweeps.items()
         },
-        "warm_start": {
-            "from_width": GROW_FROM,
-            "to_width": GROW_TO,
-            "scratch_lr": scratch_lr,
-            "small_lr": small_lr,
-            "small_val_loss": small_meta["config"]["training"]["final_val_loss"],
-            "small_cost": {
-                "tokens": small_tokens,
-                "parameters": small_params,
-                "large_parameters": large_params,
-                "large_token_equivalent": small_tokens * small_params / large_params,
-            },
-            "scratch_final_val_loss": target,
-            "rows": rows,
-            "best_shrink": best_shrink,
-            "shrink0_equals_scratch": warm[0.0]["final"] == target,
-            "warm_sweep_rows": warm_sweep.rows,
-            "warm_best_lr": warm_sweep.best_lr()[GROW_TO],
-            "best_lr_grid_steps_apart": abs(warm_index - scratch_index),
-            "curves": {"scratch": scratch["history"]}
-            | {f"shrink={k}": v["history"] for k, v in warm.items()},
-        },
+        "warm_start": {},
     }
+    figures = {}
+    for small_budget in WARM_BUDGETS[protocol]:
+        warm, warm_figures = warm_start(protocol, train_config, data, sweeps, timer, small_budget)
+        results["warm_start"][small_budget] = warm
+        figures.update(warm_figures)
     return results, figures
 
 
@@ -279,7 +295,8 @@ def main() -> None:
         f"{len(tokens):,} bytes; last 10% held out for validation loss. Depth {BASE.depth}, head "
         f"size {BASE.head_size}, block {BASE.block_size}, batch {BATCH}, {STEPS} steps "
         f"({TRAIN.tokens:,} tokens) per run, AdamW β=(0.9, 0.95), 10% warmup, then constant LR "
-        f"or warmup-stable-decay (last 25% linear to 0); seed {SEED}."
+        f"or warmup-stable-decay (last 25% linear to 0); sweep seeds {SWEEP_SEEDS}, other runs "
+        f"seed {SEED}."
     )
     results: dict = {"config": {"base": BASE.to_dict(), "learning_rates": LEARNING_RATES}}
 
@@ -308,9 +325,11 @@ def main() -> None:
         protocol_results, figures = run_protocol(protocol, train_config, data, timer)
         results["protocols"][protocol] = protocol_results
         report.heading(f"Schedule: {protocol}")
-        report.figure(figures["sweeps"], "final validation loss vs LR; ★ best per width")
-        report.table(protocol_results["warm_start"]["rows"])
-        report.figure(figures["warmstart"], "validation loss vs tokens, scratch and warm-started")
+        for budget, warm in protocol_results["warm_start"].items():
+            report.heading(f"{protocol}: warm-starting, small model budget '{budget}'", level=3)
+            report.figure(figures[f"sweeps_{budget}"], "final validation loss vs LR; ★ best")
+            report.table(warm["rows"])
+            report.figure(figures[f"warmstart_{budget}"], "validation loss vs tokens")
         for name, fig in figures.items():
             _save_figure(fig, f"{name}_{protocol}")
     results["seconds"] = timer.seconds
@@ -351,38 +370,8 @@ def _markdown(results: dict) -> str:
             row["spread (grid steps)"] = sweep["best_index_spread"]
             rows.append(row)
         lines.append(markdown_table(rows))
-        warm = result["warm_start"]
-        lines.append(
-            f"\n### Warm-starting μP width {warm['from_width']} → {warm['to_width']}, {protocol} "
-            f"schedule (lr {warm['scratch_lr']:g}; scratch final val loss "
-            f"{warm['scratch_final_val_loss']:.3f})\n\n"
-        )
-        lines.append(
-            markdown_table(
-                [
-                    {
-                        "λ (shrink), s=1": r["shrink"],
-                        "val loss at start": r["start_val_loss"],
-                        "final val loss": r["final_val_loss"],
-                        "tokens to scratch's final": "not reached"
-                        if r["tokens_to_scratch_final"] is None
-                        else r["tokens_to_scratch_final"],
-                        "fraction of scratch tokens": r["fraction_of_scratch_tokens"],
-                        "incl. small model (FLOPs)": r["fraction_including_small_model"],
-                    }
-                    for r in warm["rows"]
-                ]
-            )
-        )
-        cost = warm["small_cost"]
-        lines.append(
-            f"\nSmall model: {cost['parameters']:,} parameters, {cost['tokens']:,} tokens "
-            f"(≈ {cost['large_token_equivalent']:,.0f} tokens of the {cost['large_parameters']:,}-"
-            f"parameter model in FLOPs), val loss {warm['small_val_loss']:.3f}. λ=0 reproduces "
-            f"scratch exactly: {warm['shrink0_equals_scratch']}. Best LR of the warm-started "
-            f"model (λ={warm['best_shrink']}): {warm['warm_best_lr']:g} vs scratch "
-            f"{warm['scratch_lr']:g} ({warm['best_lr_grid_steps_apart']} grid steps apart).\n"
-        )
+        for budget, warm in result["warm_start"].items():
+            lines.append(_warm_markdown(protocol, budget, warm))
     return "".join(lines)
 
 
@@ -397,6 +386,44 @@ def extra_seed_sweeps(seed: int) -> None:
                 config = BASE.replace(parametrization=name)
                 cache = Cache(protocol, seed)
                 _sweep(cache, f"sweep/{name}", config, train_config, data, WIDTHS, seed=seed)
+
+
+BUDGET_TEXT = {
+    "tpp": "small model trained for the large one's tokens per parameter",
+    "equal": "small model trained for as many tokens as the large one",
+}
+
+
+def _warm_markdown(protocol: str, budget: str, warm: dict) -> str:
+    cost = warm["small_cost"]
+    table = markdown_table(
+        [
+            {
+                "λ (shrink), s=1": r["shrink"],
+                "val loss at start": r["start_val_loss"],
+                "final val loss": r["final_val_loss"],
+                "tokens to scratch's final": "not reached"
+                if r["tokens_to_scratch_final"] is None
+                else r["tokens_to_scratch_final"],
+                "fraction of scratch tokens": r["fraction_of_scratch_tokens"],
+                "incl. small model (FLOPs)": r["fraction_including_small_model"],
+            }
+            for r in warm["rows"]
+        ]
+    )
+    return (
+        f"\n### Warm-starting μP width {warm['from_width']} → {warm['to_width']}, {protocol} "
+        f"schedule, {BUDGET_TEXT[budget]} (lr {warm['scratch_lr']:g}; scratch final val loss "
+        f"{warm['scratch_final_val_loss']:.3f})\n\n"
+        + table
+        + f"\nSmall model: {cost['parameters']:,} parameters, {cost['tokens']:,} tokens at lr "
+        f"{warm['small_lr']:g} (≈ {cost['large_token_equivalent']:,.0f} tokens of the "
+        f"{cost['large_parameters']:,}-parameter model in FLOPs), val loss "
+        f"{warm['small_val_loss']:.3f}. λ=0 reproduces scratch exactly: "
+        f"{warm['shrink0_equals_scratch']}. Best LR of the warm-started model "
+        f"(λ={warm['best_shrink']}): {warm['warm_best_lr']:g} vs scratch {warm['scratch_lr']:g} "
+        f"({warm['best_lr_grid_steps_apart']} grid steps apart).\n"
+    )
 
 
 if __name__ == "__main__":
