@@ -91,18 +91,24 @@ def warm_up_numba() -> None:
         run_anchor(name, frame, 4, {"season_length": 12, "freq": "MS"})
 
 
-def anchors_phase(max_series: int) -> dict:
-    """Scores and seconds of the statsforecast anchors on every dataset."""
+def anchors_phase(max_series: int, results: dict, save) -> dict:
+    """Scores and seconds of the statsforecast anchors on every dataset; `results` holds those
+    already measured (they are kept) and `save(results)` runs after each new measurement."""
     warm_up_numba()
-    results = {}
     for name in DATASETS:
+        done = results.get(name, {})
+        if all(model_name in done for model_name in ANCHORS):
+            continue
         context, test, meta = load_subset(name, max_series)
         h, m = int(meta["horizon"]), int(meta["season_length"])
-        results[name] = {"n_series": int(context["unique_id"].nunique()), "h": h}
+        results[name] = {**done, "n_series": int(context["unique_id"].nunique()), "h": h}
         for model_name in ANCHORS:
+            if model_name in done:
+                continue
             forecasts, seconds = run_anchor(model_name, context, h, meta)
             scores = score_forecasts(context, test, forecasts, model_name, m)
             results[name][model_name] = {**scores, "seconds": seconds}
+            save(results)
             print(f"{name} {model_name}: MASE {scores['mase']:.3f} ({seconds:.1f} s)", flush=True)
     return results
 
@@ -236,14 +242,16 @@ def main(argv: list[str] | None = None) -> None:
     print(f"seed {SEED}; at most {args.max_series} series per dataset", file=sys.stderr)
     cache = RESULTS_DIR / "forecast.anchors.json"
     settings = {"max_series": args.max_series, "seed": SEED, "datasets": list(DATASETS)}
-    anchors = None
+    anchors: dict = {}
     if cache.exists():
         cached = json.loads(cache.read_text())
         if cached.get("settings") == settings:
             anchors = cached["results"]
-    if anchors is None:
-        anchors = anchors_phase(args.max_series)
-        atomic_write_json(cache, {"settings": settings, "results": anchors})
+
+    def save(results: dict) -> None:
+        atomic_write_json(cache, {"settings": settings, "results": results})
+
+    anchors = anchors_phase(args.max_series, anchors, save)
     if args.phase == "anchors":
         return
     forecaster = Mamba4CastForecaster.from_pretrained(args.model)
