@@ -134,7 +134,9 @@ def warm_start(
     small_lr = sweeps["mup"].best_lr()[GROW_FROM]
     scratch_lr = sweeps["mup"].best_lr()[GROW_TO]
     suffix = "" if protocol == "constant" else f"_{protocol}"
-    small_stem = CACHE / f"small_w{GROW_FROM}_{small_budget}_lr{small_lr:g}{suffix}"
+    # no dots in the stem: the checkpoint helpers treat a dot as the start of a suffix
+    small_lr_index = LEARNING_RATES.index(small_lr)
+    small_stem = CACHE / f"small_w{GROW_FROM}_{small_budget}_lr{small_lr_index}{suffix}"
     small_config, large_config = mup.replace(width=GROW_FROM), mup.replace(width=GROW_TO)
     small_params = GPT(small_config, seed=0).n_parameters()
     large_params = GPT(large_config, seed=0).n_parameters()
