@@ -49,7 +49,9 @@ def plot_coord_check(result: CoordCheckResult, max_layers: int = 5) -> plt.Figur
 
 
 def plot_lr_sweeps(sweeps: dict[str, SweepResult]) -> plt.Figure:
-    """Final validation loss against learning rate, one line per width, a panel per sweep."""
+    """Final validation loss against learning rate, one line per width, a panel per sweep.
+
+    Losses more than 1.5 nats above a panel's best (and diverged runs) are drawn at that level."""
     fig, axes = plt.subplots(1, len(sweeps), figsize=(4.2 * len(sweeps), 3.4), squeeze=False)
     for axis, (label, sweep) in zip(axes[0], sweeps.items()):
         losses = sweep.mean_loss()
@@ -115,5 +117,9 @@ def sweep_section(sweeps: dict[str, SweepResult]) -> Report:
                 }
             )
     report.table(rows)
-    report.figure(plot_lr_sweeps(sweeps), "validation loss vs learning rate; ★ best per width")
+    report.figure(
+        plot_lr_sweeps(sweeps),
+        "validation loss vs learning rate; ★ best per width; losses more than 1.5 nats above the "
+        "best (and diverged runs) are drawn at that level",
+    )
     return report

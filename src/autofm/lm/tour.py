@@ -16,13 +16,13 @@ from autofm.systems import TourStep
 
 
 def step(workdir: Path, seed: int) -> TourStep:
-    """Coordinate check (widths 32-128), then grow a trained width-32 μP GPT to 64 and compare
+    """Coordinate check (widths 32-256), then grow a trained width-32 μP GPT to 64 and compare
     it with training width 64 from scratch on the standard library's source."""
     tokens = encode(stdlib_corpus(1_000_000))
     train_tokens, valid_tokens = split_tokens(tokens, 0.1)
     coords = coord_check(
-        widths=(32, 64, 128),
-        steps=3,
+        widths=(32, 64, 128, 256),
+        steps=4,
         lr=3e-3,
         n_seeds=2,
         batch_size=4,
