@@ -14,6 +14,8 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[dev]"
+	# microsoft's mup is a test oracle for autofm.lm; --no-deps: its torchvision pin pulls CUDA torch
+	$(PY) -m pip install -q --no-deps mup==1.0.0
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -76,3 +76,12 @@ def test_pretrained_registry_uses_env_folder(tmp_path, monkeypatch):
     assert meta["config"]["kind"] == "test"
     with pytest.raises(CheckpointError, match="available"):
         load_pretrained("no-such-model")
+
+
+def test_stem_with_a_dot_keeps_its_name(tmp_path):
+    stem = save_checkpoint(tmp_path / "model_lr0.003", _model(), {"lr": 0.003})
+    assert (tmp_path / "model_lr0.003.json").exists()
+    assert (tmp_path / "model_lr0.003.safetensors").exists()
+    save_checkpoint(tmp_path / "model_lr0.001", _model(), {"lr": 0.001})
+    assert load_checkpoint(stem)[1]["config"] == {"lr": 0.003}
+    assert load_checkpoint(tmp_path / "model_lr0.003.json")[1]["config"] == {"lr": 0.003}

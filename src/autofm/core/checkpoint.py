@@ -34,6 +34,11 @@ def _stem(path: str | os.PathLike) -> Path:
     return path
 
 
+def _with(stem: Path, suffix: str) -> Path:
+    # appended, not Path.with_suffix: a stem such as "model_lr0.003" keeps its dot
+    return stem.parent / f"{stem.name}{suffix}"
+
+
 def sha256_file(path: str | os.PathLike) -> str:
     """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()
@@ -81,7 +86,7 @@ def save_checkpoint(
         tensors = tensors.state_dict()
     # safetensors refuses shared or non-contiguous storage: store independent contiguous copies
     tensors = {name: t.detach().cpu().contiguous().clone() for name, t in tensors.items()}
-    weights_path = stem.with_suffix(".safetensors")
+    weights_path = _with(stem, ".safetensors")
     with atomic_path(weights_path) as tmp:
         save_file(tensors, str(tmp))
         digest = sha256_file(tmp)
@@ -93,14 +98,14 @@ def save_checkpoint(
         "sha256": digest,
         "n_parameters": int(sum(t.numel() for t in tensors.values())),
     }
-    atomic_write_json(stem.with_suffix(".json"), meta)
+    atomic_write_json(_with(stem, ".json"), meta)
     return stem
 
 
 def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
     """Read and check the JSON half of a checkpoint."""
     stem = _stem(path)
-    meta_path = stem.with_suffix(".json")
+    meta_path = _with(stem, ".json")
     if not meta_path.is_file():
         raise CheckpointError(f"checkpoint metadata {meta_path} not found; expected {stem}.json")
     try:
@@ -121,7 +126,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     """Load `(tensors, meta)`; raise CheckpointError if files are missing or the hash differs."""
     stem = _stem(path)
     meta = read_checkpoint_meta(stem)
-    weights_path = stem.with_suffix(".safetensors")
+    weights_path = _with(stem, ".safetensors")
     if not weights_path.is_file():
         raise CheckpointError(f"checkpoint weights {weights_path} not found")
     digest = sha256_file(weights_path)
@@ -179,7 +184,9 @@ def list_pretrained() -> list[str]:
     for folder in checkpoint_dirs():
         if folder.is_dir():
             names.update(
-                p.stem for p in folder.glob("*.json") if p.with_suffix(".safetensors").exists()
+                p.name[: -len(".json")]
+                for p in folder.glob("*.json")
+                if _with(_stem(p), ".safetensors").exists()
             )
     return sorted(names)
 
@@ -188,7 +195,7 @@ def find_pretrained(name: str) -> Path:
     """Stem path of the pretrained checkpoint `name`; CheckpointError listing the known names."""
     for folder in checkpoint_dirs():
         stem = folder / name
-        if stem.with_suffix(".json").is_file():
+        if _with(stem, ".json").is_file():
             return stem
     known = ", ".join(list_pretrained()) or "none"
     raise CheckpointError(f"no pretrained checkpoint named {name!r}; available: {known}")
