@@ -71,6 +71,10 @@ def compare(
         name = next((k for k, v in _PRIOR_TYPES.items() if isinstance(prior, v)), "gp")
         context_sizes = DEFAULT_CONTEXT_SIZES[name]
     context_sizes = [n for n in context_sizes if n <= model.config.max_context]
+    if not context_sizes:
+        raise ValidationError(
+            f"no context size within the PFN's max_context ({model.config.max_context})"
+        )
     generator = torch.Generator().manual_seed(seed)
     rows = []
     for n_context in context_sizes:

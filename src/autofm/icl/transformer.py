@@ -160,8 +160,6 @@ class PFN(nn.Module):
         x_query = torch.as_tensor(x_query, dtype=torch.float32)
         if x_query.ndim == 2:
             x_context, y_context, x_query = x_context[None], y_context[None], x_query[None]
-        if x_context.ndim == 2 and x_context.shape[-1] == 0 and y_context.numel() == 0:
-            x_context = x_context.reshape(x_query.shape[0], 0, x_query.shape[-1])
         if x_context.ndim != 3 or x_query.ndim != 3 or y_context.ndim != 2:
             raise ValidationError(
                 "expected x_context [B, N, F], y_context [B, N], x_query [B, M, F]; got "
