@@ -39,7 +39,9 @@ BI_TRIALS = int(os.environ.get("FAIR_BI_TRIALS", "24"))
 RANDOM_TRIALS = int(os.environ.get("FAIR_RANDOM_TRIALS", "50"))
 EG_BOUNDS = tuple(float(b) for b in os.environ.get("FAIR_EG_BOUNDS", "0.01,0.05,0.1").split(","))
 EG_ITERATIONS = int(os.environ.get("FAIR_EG_ITERATIONS", "10"))
+MAX_EPOCHS = int(os.environ.get("FAIR_MAX_EPOCHS", "30"))
 RUN_DIR = Path(os.environ.get("FAIR_RUN_DIR", "runs/bench-fairness"))
+RESULTS_NAME = os.environ.get("FAIR_RESULTS_NAME", "fairness")
 # ExponentiatedGradient's base learner: a mid-sized forest in the same parametrisation as the search
 EG_PARAMS = {
     "rf": {
@@ -55,6 +57,14 @@ EG_PARAMS = {
         "max_features": 1.0,
         "l2_regularization": 1.0,
         "max_iter": 50,
+    },
+    "mlp": {
+        "depth": 1,
+        "width": 64,
+        "batch_size": 64,
+        "alpha": 1e-4,
+        "learning_rate_init": 1e-3,
+        "n_iter_no_change": 5,
     },
     "logreg": {"C": 1.0, "class_weight": "none"},
 }
@@ -97,7 +107,7 @@ def run_case(name: str, model: str, seed: int, root: Path, timer: Timer) -> dict
         "n_folds": FOLDS,
         "random_state": seed,
         "workdir": folder,
-        "max_epochs": 30,
+        "max_epochs": MAX_EPOCHS,
     }
     kwargs = {"privileged": meta["privileged"], "positive": meta["positive"]}
     with timer(f"{name}/{model}/nsga"):
@@ -263,6 +273,7 @@ def summarise(cases: list[dict], timer: Timer, started: float) -> tuple[dict, st
             "eg_bounds": list(EG_BOUNDS),
             "eg_iterations": EG_ITERATIONS,
             "eg_params": EG_PARAMS,
+            "max_epochs": MAX_EPOCHS,
         },
         "cases": cases,
         "contrast_mean": contrast_summary,
@@ -291,7 +302,7 @@ def main() -> None:
                 )
                 # write what is measured so far, so an interrupted run still leaves results
                 results, markdown = summarise(cases, timer, started)
-                save_results("fairness", results, markdown, SEEDS)
+                save_results(RESULTS_NAME, results, markdown, SEEDS)
 
 
 if __name__ == "__main__":
