@@ -4,17 +4,20 @@ import torch
 from autofm.gam.binning import apply_bins, bin_batch, bin_edges, bin_table
 
 
-def test_few_distinct_values_get_one_bin_each():
-    values = np.array([3.0, 1.0, 2.0, 3.0, 1.0, np.nan])
-    edges = bin_edges(values, n_bins=8)
-    np.testing.assert_allclose(edges, [1.5, 2.5])
-    np.testing.assert_array_equal(apply_bins(values, edges, 8), [2, 0, 1, 2, 0, 8])
+def test_few_distinct_values_sit_at_their_quantile_positions():
+    # 70% zeros, 30% ones: 7 of 9 edges are ≤ 0 and all 9 are ≤ 1
+    values = np.array([0.0] * 7 + [1.0] * 3 + [np.nan])
+    edges = bin_edges(values, n_bins=10)
+    assert len(edges) == 9
+    np.testing.assert_array_equal(apply_bins(values, edges, 10), [7] * 7 + [9] * 3 + [10])
+    three = bin_edges(np.array([1.0, 2.0, 3.0] * 4), n_bins=8)
+    assert len(set(apply_bins(np.array([1.0, 2.0, 3.0]), three, 8))) == 3
 
 
 def test_continuous_values_fill_quantile_bins_evenly():
     values = np.random.default_rng(0).normal(size=3200)
     edges = bin_edges(values, n_bins=32)
-    assert len(edges) == 31 and np.all(np.diff(edges) > 0)
+    assert len(edges) == 31 and np.all(np.diff(edges) > 0)  # distinct values: no repeats
     counts = np.bincount(apply_bins(values, edges, 32), minlength=32)
     assert counts.min() >= 99 and counts.max() <= 101
 

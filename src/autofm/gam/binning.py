@@ -1,8 +1,9 @@
 """Per-feature binning shared by training and inference, so the model sees the same bins in both.
 
-A feature with at most `n_bins` distinct values gets one bin per value (in sorted order); any other
-feature is cut at the quantiles of its training rows. Missing values (NaN) get their own bin,
-index `n_bins`, which the model embeds and gives its own shape value.
+Every feature is cut at the n_bins - 1 quantiles of its training rows; a value's bin index is the
+number of edges at or below it (0 … n_bins - 1). Distinct values never share a bin unless more
+than n_bins of them compete. Missing values (NaN) get their own bin, index `n_bins`, which the
+model embeds and gives its own shape value.
 """
 
 from __future__ import annotations
@@ -12,16 +13,17 @@ import torch
 
 
 def bin_edges(values: np.ndarray, n_bins: int) -> np.ndarray:
-    """Sorted inner edges (at most n_bins - 1) of one feature's training values (NaN ignored)."""
+    """The n_bins - 1 inner edges (quantiles of the training values, NaN ignored; may repeat).
+
+    Repeated edges are kept on purpose: a bin index then always says where a value sits in the
+    training distribution (index ≈ n_bins × its quantile), also for binary and other
+    few-valued features, which land in the bins their frequencies put them in.
+    """
     values = np.asarray(values, dtype=np.float64)
     values = values[~np.isnan(values)]
     if values.size == 0:
         return np.empty(0)
-    distinct = np.unique(values)
-    if distinct.size <= n_bins:
-        return (distinct[:-1] + distinct[1:]) / 2.0
-    quantiles = np.quantile(values, np.linspace(0.0, 1.0, n_bins + 1)[1:-1])
-    return np.unique(quantiles)
+    return np.quantile(values, np.linspace(0.0, 1.0, n_bins + 1)[1:-1], method="lower")
 
 
 def apply_bins(values: np.ndarray, edges: np.ndarray, n_bins: int) -> np.ndarray:

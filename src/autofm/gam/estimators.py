@@ -135,7 +135,7 @@ class _GAMformerBase(BaseEstimator):
     def __init__(
         self,
         checkpoint: str = DEFAULT_CHECKPOINT,
-        max_context_rows: int = 400,
+        max_context_rows: int = 500,
         n_subsamples: int = 8,
         max_cells: int = 2_000_000,
         device: str = "cpu",
@@ -311,19 +311,24 @@ class _GAMformerBase(BaseEstimator):
         """Per-feature curves and importances; with `X`, also each row's contributions.
 
         Returns {"intercept", "importances" {feature: value}, "curves" {feature: {"kind",
-        "bin_edges", "values" [bins, outputs], "missing_value", "counts", "categories"}},
+        "bin_edges", "values" [bins or categories, outputs], "missing_value", "counts",
+        "categories"}},
         "output_names"} and, with X, "contributions" (a DataFrame per output name).
         """
         check_is_fitted(self, "shape_functions_")
         curves = {}
         for j, name in enumerate(self.feature_names_in_):
             categories = self._columns.labels.get(j)
+            values, counts = self.shape_functions_[j], self.bin_counts_[j][:-1]
+            if categories is not None:  # one entry per category (the bin its code falls in)
+                bins = apply_bins(np.arange(len(categories)), self.bin_edges_[j], self._n_bins)
+                values, counts = values[bins], counts[bins]
             curves[name] = {
                 "kind": "categorical" if categories is not None else "numeric",
                 "bin_edges": self.bin_edges_[j],
-                "values": self.shape_functions_[j],
+                "values": values,
                 "missing_value": self.missing_shape_[j],
-                "counts": self.bin_counts_[j][:-1],
+                "counts": counts,
                 "missing_count": self.bin_counts_[j][-1],
                 "categories": categories,
                 "range": tuple(self.feature_ranges_[j]),

@@ -56,7 +56,7 @@ PRESETS: dict[str, Preset] = {
         GAMformerConfig(n_bins=32, d_model=64, n_layers=3, n_heads=4, d_hidden=128),
         GAMPrior(scm_weight=0.67, gp_weight=0.03, additive_weight=0.30, regression_fraction=0.15),
         TrainConfig(
-            steps=2000,
+            steps=3400,
             batch_size=16,
             n_context=(20, 128),
             n_query=64,
