@@ -138,7 +138,7 @@ def main() -> None:
             "met": bool(gp_gap <= 0.05),
         },
         {
-            "target": "steps PFN on linear data (20 points): max |PFN − PPD mean| ≤ 0.05, 100-pt grid",
+            "target": "steps PFN on linear data (20 points): max abs(PFN − PPD mean) ≤ 0.05, 100-pt grid",
             "measured": steps["max_abs_mean_diff"],
             "met": bool(steps["max_abs_mean_diff"] <= 0.05),
         },
