@@ -1,42 +1,41 @@
-"""Plumbing shared by all systems: checkpoints, progress, reports, runtime, validation, errors."""
+"""Plumbing shared by all systems: checkpoints, progress, reports, runtime, validation, errors.
 
-from autofm.core.checkpoint import (
-    find_pretrained,
-    list_pretrained,
-    load_checkpoint,
-    load_pretrained,
-    load_state_into,
-    save_checkpoint,
-)
-from autofm.core.errors import AutofmError, CheckpointError, DataNotFoundError, ValidationError
-from autofm.core.io import atomic_path, atomic_write_json, atomic_write_text
-from autofm.core.progress import progress, set_quiet, status
-from autofm.core.report import Report
-from autofm.core.runtime import resolve_device, seed_everything, setup_torch
-from autofm.core.validation import check_array, check_columns, check_consistent_length
+Names are imported lazily so that `import autofm.core.errors` (as the CLI does) does not pull in
+torch and matplotlib.
+"""
 
-__all__ = [
-    "AutofmError",
-    "CheckpointError",
-    "DataNotFoundError",
-    "Report",
-    "ValidationError",
-    "atomic_path",
-    "atomic_write_json",
-    "atomic_write_text",
-    "check_array",
-    "check_columns",
-    "check_consistent_length",
-    "find_pretrained",
-    "list_pretrained",
-    "load_checkpoint",
-    "load_pretrained",
-    "load_state_into",
-    "progress",
-    "resolve_device",
-    "save_checkpoint",
-    "seed_everything",
-    "set_quiet",
-    "setup_torch",
-    "status",
-]
+import importlib
+
+_EXPORTS = {
+    "find_pretrained": "checkpoint",
+    "list_pretrained": "checkpoint",
+    "load_checkpoint": "checkpoint",
+    "load_pretrained": "checkpoint",
+    "load_state_into": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "AutofmError": "errors",
+    "CheckpointError": "errors",
+    "DataNotFoundError": "errors",
+    "ValidationError": "errors",
+    "atomic_path": "io",
+    "atomic_write_json": "io",
+    "atomic_write_text": "io",
+    "progress": "progress",
+    "set_quiet": "progress",
+    "status": "progress",
+    "Report": "report",
+    "resolve_device": "runtime",
+    "seed_everything": "runtime",
+    "setup_torch": "runtime",
+    "check_array": "validation",
+    "check_columns": "validation",
+    "check_consistent_length": "validation",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'autofm.core' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"autofm.core.{_EXPORTS[name]}"), name)
