@@ -19,6 +19,7 @@ Handling of awkward input (documented in docs/forecast.md):
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -44,9 +45,21 @@ def normalise_freq(freq: str | None) -> str | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return pd.tseries.frequencies.to_offset(freq).freqstr
+            return pd.tseries.frequencies.to_offset(_modern_alias(freq)).freqstr
     except ValueError as err:
         raise ValidationError(f"unknown frequency {freq!r}: {err}") from err
+
+
+# aliases pandas 2 deprecated and pandas 3 rejects, as found in older data (M4's meta says "H")
+_LEGACY_ALIASES = {"H": "h", "T": "min", "S": "s", "L": "ms", "U": "us", "N": "ns", "BH": "bh"}
+
+
+def _modern_alias(freq: str) -> str:
+    match = re.fullmatch(r"(\d*)([A-Za-z]+)(-.*)?", freq)
+    if match is None:
+        return freq
+    count, base, anchor = match.groups()
+    return f"{count}{_LEGACY_ALIASES.get(base, base)}{anchor or ''}"
 
 
 def _interval_level(lower: float, upper: float) -> int:
