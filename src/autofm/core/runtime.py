@@ -63,3 +63,18 @@ def device_summary() -> dict[str, object]:
         else [],
         "default_device": str(resolve_device("auto")),
     }
+
+
+def init_distributed() -> tuple[int, int]:
+    """(rank, world_size): joins the process group when launched by `torchrun` (WORLD_SIZE > 1).
+
+    NCCL on GPU, gloo on CPU; a single process returns (0, 1) and starts nothing.
+    """
+    import torch.distributed as dist
+
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()

@@ -28,7 +28,7 @@ import torch.distributed as dist
 from autofm.core.checkpoint import default_provenance, load_checkpoint, save_checkpoint
 from autofm.core.errors import CheckpointError, ValidationError
 from autofm.core.progress import progress
-from autofm.core.runtime import setup_torch
+from autofm.core.runtime import init_distributed, setup_torch
 from autofm.icl.prior import Prior, TaskBatch
 
 LossFn = Callable[[torch.nn.Module, TaskBatch], torch.Tensor]
@@ -99,15 +99,6 @@ def default_loss(model: torch.nn.Module, batch: TaskBatch) -> torch.Tensor:
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     """The module inside a DDP wrapper (or the module itself)."""
     return model.module if hasattr(model, "module") else model
-
-
-def _distributed() -> tuple[int, int]:
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    if world_size > 1:
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 
 def _optimizer_tensors(
@@ -220,7 +211,7 @@ def train(
         )
     if config.time_schedule and not config.max_seconds:
         raise ValidationError("time_schedule=True needs max_seconds (the length of the schedule)")
-    rank, world_size = _distributed()
+    rank, world_size = init_distributed()
     device = setup_torch(config.threads, config.device)
     if device.type == "cuda" and world_size > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))

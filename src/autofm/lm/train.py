@@ -20,7 +20,7 @@ import torch.distributed as dist
 
 from autofm.core.errors import ValidationError
 from autofm.core.progress import progress
-from autofm.core.runtime import setup_torch
+from autofm.core.runtime import init_distributed, setup_torch
 from autofm.data.text import sample_blocks
 from autofm.lm.model import GPT
 
@@ -135,15 +135,6 @@ def evaluate(model: GPT, tokens: np.ndarray, n_blocks: int = 64, batch_size: int
     return total / count
 
 
-def _distributed() -> tuple[int, int]:
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    if world_size > 1:
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def train(
     model: GPT,
     train_tokens: np.ndarray,
@@ -152,7 +143,7 @@ def train(
 ) -> TrainResult:
     """Train `model` in place on random blocks of `train_tokens`; a fresh AdamW every call
     (so a grown model starts with reset optimizer state). Stops early if the loss diverges."""
-    rank, world_size = _distributed()
+    rank, world_size = init_distributed()
     device = setup_torch(config.threads, config.device)
     if device.type == "cuda" and world_size > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
