@@ -3,12 +3,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from autofm.core.errors import CheckpointError, ValidationError
 from autofm.forecast.forecaster import Mamba4CastForecaster
+from autofm.forecast.model import Mamba4Cast, Mamba4CastConfig
 from autofm.icl.train import save_model
 
-from .helpers import one_thread, tiny_forecaster, tiny_model  # noqa: F401 (autouse fixture)
+from .helpers import TINY, one_thread, tiny_forecaster, tiny_model  # noqa: F401 (autouse fixture)
 
 
 def monthly(n_series=3, length=40, seed=0):
@@ -156,3 +158,44 @@ def test_shipped_checkpoint_loads_if_present():
     assert meta["provenance"]["data"].startswith("synthetic")
     forecaster = Mamba4CastForecaster.from_pretrained("mamba4cast-cpu")
     assert np.isfinite(forecaster.predict(np.sin(np.arange(48) / 2), 12)).all()
+
+
+def seasonal_naive(y: np.ndarray, m: int, h: int) -> np.ndarray:
+    """statsforecast's SeasonalNaive (last value when the series is shorter than a season)."""
+    if m <= 1 or len(y) < m:
+        return np.full(h, y[-1])
+    return np.resize(y[-m:], h)
+
+
+def zero_head_seasonal_forecaster() -> Mamba4CastForecaster:
+    model = Mamba4Cast(Mamba4CastConfig(**TINY, anchor="seasonal"))
+    torch.nn.init.zeros_(model.head.weight)
+    torch.nn.init.zeros_(model.head.bias)
+    return Mamba4CastForecaster(model, batch_size=2)
+
+
+def test_zero_head_seasonal_anchor_is_seasonal_naive_in_original_units():
+    forecaster = zero_head_seasonal_forecaster()
+    frame = monthly(n_series=4, length=40)  # lengths 40, 35, 30, 25
+    frame.loc[frame["unique_id"] == "s3", "y"] = np.arange(25.0)[::-1] * 1e4  # large scale
+    short = pd.DataFrame(
+        {"unique_id": "short", "ds": pd.date_range("2010-01-01", periods=9, freq="MS"), "y": 1.0}
+    )
+    short["y"] = np.arange(9.0) ** 2  # shorter than a season: the last value
+    frame = pd.concat([frame, short], ignore_index=True)
+    out = forecaster.predict(frame, 15)  # monthly: m = 12, as statsforecast uses it
+    for uid, group in frame.groupby("unique_id"):
+        expected = seasonal_naive(group["y"].to_numpy(), 12, 15)
+        got = out.loc[out["unique_id"] == uid, "Mamba4Cast"].to_numpy()
+        assert np.allclose(got, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+        assert np.allclose(out.loc[out["unique_id"] == uid, "Mamba4Cast-lo-80"], got)
+    y = np.sin(np.arange(60) * 2 * np.pi / 24) + np.arange(60) * 0.01
+    hourly = pd.DataFrame({"unique_id": "a", "ds": np.arange(60), "y": y})
+    cases = [({"freq": "H"}, 24), ({}, 1), ({"season_length": 5}, 5)]  # legacy alias for hourly
+    for kwargs, m in cases:
+        got = forecaster.predict(hourly, 30, **kwargs)["Mamba4Cast"].to_numpy()
+        assert np.allclose(got, seasonal_naive(y, m, 30), atol=1e-5)
+    arrays = forecaster.predict(np.stack([y, -y]), 7, season_length=24)
+    assert np.allclose(arrays, np.stack([y[-24:-17], -y[-24:-17]]), atol=1e-5)
+    with pytest.raises(ValidationError, match="season lengths"):
+        forecaster.predict(y, 3, season_length=0)

@@ -1,9 +1,10 @@
+import numpy as np
 import pytest
 import torch
 
 from autofm.core.errors import ValidationError
 from autofm.forecast.features import N_TIME_FEATURES
-from autofm.forecast.model import Mamba4Cast, Mamba4CastConfig, forecast_loss
+from autofm.forecast.model import Mamba4Cast, Mamba4CastConfig, forecast_loss, seasonal_anchor
 from autofm.forecast.priors import Mamba4CastPrior
 from autofm.icl.prior import TaskBatch
 
@@ -94,6 +95,54 @@ def test_config_round_trip_and_presets():
         Mamba4CastConfig.preset("huge")
     with pytest.raises(ValidationError, match="unknown"):
         Mamba4CastConfig.from_dict({"width": 3})
+    with pytest.raises(ValidationError, match="anchor"):
+        Mamba4CastConfig.from_dict({"anchor": "mean"})
+    assert Mamba4CastConfig.preset("cpu").anchor == "seasonal"
+
+
+def test_old_residual_to_last_configs_load_as_anchors():
+    old = Mamba4CastConfig(**TINY).to_dict()
+    del old["anchor"]
+    assert Mamba4CastConfig.from_dict({**old, "residual_to_last": True}).anchor == "last"
+    assert Mamba4CastConfig.from_dict({**old, "residual_to_last": False}).anchor == "none"
+    assert Mamba4CastConfig.from_dict(old).anchor == "none"
+
+
+def brute_force_seasonal_naive(row: np.ndarray, m: int, h: int) -> np.ndarray:
+    """Seasonal naive of one context row (NaN = missing/padding), in plain numpy loops."""
+    observed = np.flatnonzero(~np.isnan(row))
+    filled = row.copy()
+    for t in range(1, len(row)):
+        if np.isnan(filled[t]):
+            filled[t] = filled[t - 1]
+    last = filled[-1]
+    if m <= 1 or len(row) - observed[0] < m:
+        return np.full(h, last)
+    season = filled[len(row) - m :]
+    return np.array([season[k % m] for k in range(h)])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_seasonal_anchor_matches_brute_force_seasonal_naive(seed):
+    rng = np.random.default_rng(seed)
+    batch, n, h = 40, 30, 17
+    y = rng.normal(size=(batch, n))
+    y[rng.random((batch, n)) < 0.2] = np.nan  # scattered missing values
+    padding = rng.integers(0, n - 1, batch)
+    for row in range(batch):
+        y[row, : padding[row]] = np.nan  # short contexts (left padding)
+        y[row, -1 - rng.integers(0, 3)] = rng.normal()  # at least one observed point
+    seasons = rng.integers(0, 14, batch)  # includes 0 and 1 (no season) and m > context
+    anchor = seasonal_anchor(
+        torch.from_numpy(np.nan_to_num(y)), torch.from_numpy(~np.isnan(y)), h,
+        torch.from_numpy(seasons),
+    )  # fmt: skip
+    expected = np.stack([brute_force_seasonal_naive(y[r], seasons[r], h) for r in range(batch)])
+    assert np.array_equal(anchor.numpy(), expected)
+    naive = seasonal_anchor(torch.from_numpy(np.nan_to_num(y)), torch.from_numpy(~np.isnan(y)), h)
+    assert np.array_equal(
+        naive.numpy(), np.stack([brute_force_seasonal_naive(y[r], 1, h) for r in range(batch)])
+    )
 
 
 def test_residual_head_starts_as_the_naive_forecast(tmp_path):
@@ -102,7 +151,7 @@ def test_residual_head_starts_as_the_naive_forecast(tmp_path):
 
     level_model = tiny_model()
     stem = save_model(tmp_path / "level", level_model, level_model.config.to_dict())
-    residual = Mamba4Cast(Mamba4CastConfig(**TINY, residual_to_last=True))
+    residual = Mamba4Cast(Mamba4CastConfig(**TINY, anchor="last"))
     initialise_from(residual, stem)
     assert torch.equal(residual.blocks[0].mixer.A_log, level_model.blocks[0].mixer.A_log)
     x, y, xq = inputs()
@@ -111,3 +160,22 @@ def test_residual_head_starts_as_the_naive_forecast(tmp_path):
     assert torch.allclose(point[0], y[0, -1].expand(6))
     assert torch.allclose(point[1], y[1, -3].expand(6))
     assert torch.allclose(quantiles[2], y[2, -1].expand(6, 3))
+
+
+def test_warm_start_into_a_seasonal_anchor_zeroes_the_head(tmp_path):
+    from autofm.forecast.training import initialise_from
+    from autofm.icl.train import save_model
+
+    source = Mamba4Cast(Mamba4CastConfig(**TINY, anchor="last"))
+    config = source.config.to_dict()
+    config["residual_to_last"] = config.pop("anchor") == "last"  # as the old checkpoint wrote it
+    stem = save_model(tmp_path / "last", source, config)
+    seasonal = Mamba4Cast(Mamba4CastConfig(**TINY, anchor="seasonal"))
+    initialise_from(seasonal, stem)
+    assert torch.equal(seasonal.input.embed.weight, source.input.embed.weight)
+    assert not seasonal.head.weight.any() and not seasonal.head.bias.any()
+    x, y, xq = inputs(n=30, h=8)
+    point, _ = seasonal.eval().predict(x, y, xq, torch.tensor([7, 1, 40]))
+    assert torch.allclose(point[0], y[0, -7:].repeat(2)[:8])
+    assert torch.allclose(point[1], y[1, -1].expand(8))
+    assert torch.allclose(point[2], y[2, -1].expand(8))  # season longer than the context

@@ -4,14 +4,18 @@ import numpy as np
 import pytest
 import torch
 
+from autofm.data.timeseries import season_length
 from autofm.forecast.features import N_TIME_FEATURES
+from autofm.forecast.forecaster import series_freq
 from autofm.forecast.priors import (
     KERNELS,
     ForecastPFNPrior,
     GPPrior,
     Mamba4CastPrior,
     _kernel_matrix,
+    frequency_periods,
     sample_dates,
+    sample_period,
 )
 
 from .helpers import one_thread  # noqa: F401 (autouse fixture)
@@ -39,7 +43,7 @@ def test_kernel_matrices_are_valid_covariances(kind):
 
 
 def test_periodic_gp_repeats_at_its_period():
-    prior = GPPrior(max_kernels=1, kernel_weights={"periodic": 1.0})
+    prior = GPPrior(max_kernels=1, kernel_weights={"periodic": 1.0}, random_period_prob=0.0)
     series = prior.sample(64, 60, [(12.0,)] * 64, torch.Generator().manual_seed(0))
     assert lag_correlation(series, 12) > 0.9
     assert lag_correlation(series, 12) > lag_correlation(series, 6) + 0.2
@@ -142,3 +146,30 @@ def test_nonstationary_gp_series_trend_or_integrate():
         flat, is_gp, generator
     )
     assert lag_correlation(walks[:20], 1) > 0.7 > 0.2 > lag_correlation(flat[:20], 1)
+
+
+def test_prior_season_lengths_are_what_inference_derives_from_the_dates():
+    batch = Mamba4CastPrior().sample(64, 40, 12, N_TIME_FEATURES, torch.Generator().manual_seed(1))
+    seasons = batch.metadata["season_length"]
+    assert seasons.dtype == torch.long and seasons.shape == (64,)
+    rng = np.random.default_rng(0)
+    for freq, expected in zip(batch.metadata["freqs"], seasons.tolist(), strict=True):
+        index = sample_dates(freq, 40, rng)
+        inferred = series_freq(index)  # the forecaster's own frequency inference
+        assert season_length(inferred) == expected
+    assert set(seasons.tolist()) >= {1, 4, 12, 24}
+
+
+def test_gp_periods_are_mostly_tied_to_the_season_length():
+    assert frequency_periods("h")[:3] == (24.0, 12.0, 48.0)
+    assert frequency_periods("MS")[0] == 12.0 and frequency_periods("YS") == (10.0, 5.0)
+    generator = torch.Generator().manual_seed(0)
+    draws = [sample_period(frequency_periods("h"), 200, 0.2, generator) for _ in range(2000)]
+    share = np.mean([d == 24.0 for d in draws])
+    assert abs(share - 0.8 * 0.5) < 0.04
+    random = [d for d in draws if d not in frequency_periods("h")]
+    assert 0.15 < len(random) / len(draws) < 0.25
+    assert all(2.0 <= d <= 100.0 for d in random)
+    prior = GPPrior(max_kernels=1, kernel_weights={"periodic": 1.0}, random_period_prob=0.0)
+    series = prior.sample(64, 96, [(24.0,)] * 64, torch.Generator().manual_seed(4))
+    assert lag_correlation(series, 24) > 0.9

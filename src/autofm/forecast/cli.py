@@ -27,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     predict.add_argument("series", help="CSV/Parquet in long format: unique_id, ds, y")
     predict.add_argument("--h", type=int, required=True, help="forecast horizon (steps)")
     predict.add_argument("--freq", help="pandas frequency alias (default: inferred)")
+    predict.add_argument(
+        "--season-length", type=int, help="steps per season (default: from the frequency)"
+    )
     predict.add_argument("--model", default="mamba4cast-cpu", help="checkpoint name or path stem")
     predict.add_argument(
         "--context-length", type=int, help="history points used (default: the trained maximum)"
@@ -98,7 +101,9 @@ def _cmd_predict(args: argparse.Namespace) -> None:
 
     history = read_long(args.series)
     forecaster = _forecaster(args)
-    forecasts = forecaster.predict(history, args.h, freq=args.freq)
+    forecasts = forecaster.predict(
+        history, args.h, freq=args.freq, season_length=args.season_length
+    )
     if args.out:
         with atomic_path(args.out) as tmp:
             forecasts.to_csv(tmp, index=False)

@@ -32,6 +32,7 @@ from autofm.core.errors import ValidationError
 from autofm.core.progress import progress
 from autofm.core.runtime import resolve_device
 from autofm.data.timeseries import infer_freq, validate_long
+from autofm.data.timeseries import season_length as freq_season_length
 from autofm.forecast.features import time_features
 from autofm.forecast.model import Mamba4Cast, Mamba4CastConfig
 
@@ -132,18 +133,21 @@ class Mamba4CastForecaster:
         values: list[np.ndarray] | np.ndarray,
         h: int,
         dates: list[pd.DatetimeIndex | None] | None = None,
+        season_lengths: int | list[int] | np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Point forecasts [B, h] and quantiles [B, h, Q] for B series given as 1-D arrays.
 
         `dates[i]` (optional) ends with series i's last context dates followed by its h future
         dates; it needs at least min(len(series), context_length) + h entries (more when the
         series is left-padded within a batch: context_length + h always suffices). None gives
-        position-only features.
+        position-only features. `season_lengths` (one for all or one per series; default 1)
+        is what a seasonal-anchor model repeats, as seasonal naive would.
         """
         h = _check_horizon(h)
         series = [np.asarray(v, dtype=float).ravel() for v in _as_list(values)]
         if dates is not None and len(dates) != len(series):
             raise ValidationError(f"got {len(dates)} date indexes for {len(series)} series")
+        seasons = _season_lengths(season_lengths, len(series))
         n_quantiles = len(self.quantile_levels)
         point = np.empty((len(series), h))
         quantiles = np.empty((len(series), h, n_quantiles))
@@ -181,6 +185,7 @@ class Mamba4CastForecaster:
                     x[:, :n_context],
                     torch.from_numpy(y_context).float().to(device),
                     x[:, n_context:],
+                    torch.from_numpy(seasons[batch]).to(device),
                 )
             point[batch] = batch_point.double().cpu().numpy()
             quantiles[batch] = batch_quantiles.double().cpu().numpy()
@@ -194,17 +199,23 @@ class Mamba4CastForecaster:
     # ---- long frames -------------------------------------------------------------------------
 
     def predict(
-        self, df: pd.DataFrame | np.ndarray | list, h: int, freq: str | None = None
+        self,
+        df: pd.DataFrame | np.ndarray | list,
+        h: int,
+        freq: str | None = None,
+        season_length: int | None = None,
     ) -> pd.DataFrame | np.ndarray:
         """Forecast h steps after each series.
 
         A long DataFrame (`unique_id, ds, y`) gives a DataFrame `unique_id, ds, <alias>` plus
         interval columns; an array [T] or [B, T] (or a list of 1-D arrays) gives point forecasts
         [h] or [B, h] (position-only features; use `forecast_arrays` for quantiles).
+        `season_length` overrides the one derived from the frequency (as statsforecast's
+        SeasonalNaive would use it: 12 for monthly, 24 for hourly…; 1 without a frequency).
         """
         if not isinstance(df, pd.DataFrame):
             single = not isinstance(df, list | tuple) and np.ndim(df) == 1
-            point, _ = self.forecast_arrays(df, h)
+            point, _ = self.forecast_arrays(df, h, season_lengths=season_length)
             return point[0] if single else point
         h = _check_horizon(h)
         frame = validate_long(df, allow_nan=True)
@@ -215,7 +226,7 @@ class Mamba4CastForecaster:
             )
         freq = normalise_freq(freq)
         shared_freq = freq or (infer_freq(frame) if is_datetime else None)
-        ids, values, all_dates, future_ds = [], [], [], []
+        ids, values, all_dates, future_ds, seasons = [], [], [], [], []
         for uid, group in frame.groupby("unique_id", sort=False):
             ds = group["ds"]
             y = group["y"].to_numpy(float)
@@ -238,6 +249,7 @@ class Mamba4CastForecaster:
                     end=index[-1], periods=self.context_length, freq=this_freq, unit="s"
                 )
                 dates = window.append(future.as_unit("s"))
+                this_season = freq_season_length(this_freq)
             else:
                 steps = ds.to_numpy()
                 step = steps[1] - steps[0] if len(steps) > 1 else 1
@@ -247,6 +259,7 @@ class Mamba4CastForecaster:
                     )
                 future = steps[-1] + step * np.arange(1, h + 1)
                 dates = None
+                this_season = freq_season_length(freq)
                 if freq is not None:  # synthetic calendar (phase unknown)
                     dates = pd.date_range(
                         "2000-01-03", periods=self.context_length + h, freq=freq, unit="s"
@@ -255,7 +268,8 @@ class Mamba4CastForecaster:
             values.append(y)
             all_dates.append(dates)
             future_ds.append(future)
-        point, quantiles = self.forecast_arrays(values, h, all_dates)
+            seasons.append(this_season if season_length is None else season_length)
+        point, quantiles = self.forecast_arrays(values, h, all_dates, seasons)
         out = pd.DataFrame(
             {
                 "unique_id": np.repeat(ids, h),
@@ -292,6 +306,16 @@ def series_freq(index: pd.DatetimeIndex) -> str | None:
         warnings.simplefilter("ignore")
         freq = pd.infer_freq(index)
     return normalise_freq(freq) if freq else None
+
+
+def _season_lengths(season_lengths, n_series: int) -> np.ndarray:
+    """One integer season length ≥ 1 per series (1 where none is given)."""
+    if season_lengths is None:
+        return np.ones(n_series, dtype=np.int64)
+    seasons = np.broadcast_to(np.asarray(season_lengths), (n_series,))
+    if seasons.dtype.kind not in "iu" or (seasons < 1).any():
+        raise ValidationError(f"season lengths must be positive integers, got {season_lengths!r}")
+    return seasons.astype(np.int64)
 
 
 def _check_horizon(h) -> int:

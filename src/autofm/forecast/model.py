@@ -23,6 +23,7 @@ from autofm.forecast.mamba2 import Mamba2, Mamba2Config
 from autofm.icl.prior import TaskBatch
 
 TARGET_CLIP = 10.0  # scaled targets beyond ±this are clipped in the loss (exploding trends)
+ANCHORS = ("none", "last", "seasonal")
 
 
 @dataclass
@@ -42,15 +43,17 @@ class Mamba4CastConfig:
     n_time_features: int = N_TIME_FEATURES
     scaler: str = "minmax"
     quantiles: tuple[float, ...] = field(default=(0.1, 0.5, 0.9))
-    # head predicts the change from the last observed (scaled) value, so an untrained head is
-    # the naive forecast; our addition for short CPU training (the paper predicts levels)
-    residual_to_last: bool = False
+    # what the head's output is added to (our addition for short CPU training; the paper's
+    # "none" predicts levels): "last" = the last observed scaled value (a zero head is the naive
+    # forecast), "seasonal" = the seasonal-naive value of each horizon step (a zero head is
+    # seasonal naive; the target tokens also carry it in their value channel)
+    anchor: str = "none"
 
     @classmethod
     def preset(cls, name: str) -> Mamba4CastConfig:
         """'cpu' (about 0.5M parameters) or 'paper' (d_model 1024, 2 layers, state 128)."""
         if name == "cpu":
-            return cls(residual_to_last=True)
+            return cls(anchor="seasonal")
         if name == "paper":
             return cls(d_model=1024, n_layers=2, d_state=128, headdim=64, chunk_size=256)
         raise ValidationError(f"unknown preset {name!r}; choose 'cpu' or 'paper'")
@@ -63,15 +66,49 @@ class Mamba4CastConfig:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Mamba4CastConfig:
+        """The config saved by `to_dict` (also the older `residual_to_last` flag → anchor)."""
+        values = dict(values)
+        if "residual_to_last" in values:  # checkpoints written before `anchor` existed
+            values.setdefault("anchor", "last" if values.pop("residual_to_last") else "none")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(values) - known
         if unknown:
             raise ValidationError(f"unknown Mamba4Cast config keys {sorted(unknown)}")
-        values = dict(values)
+        if values.get("anchor", "none") not in ANCHORS:
+            raise ValidationError(
+                f"unknown anchor {values['anchor']!r}; choose one of {', '.join(ANCHORS)}"
+            )
         for key in ("input_dilations", "quantiles"):
             if key in values:
                 values[key] = tuple(values[key])
         return cls(**values)
+
+
+def seasonal_anchor(
+    scaled: torch.Tensor,
+    observed: torch.Tensor,
+    horizon: int,
+    season_length: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Seasonal-naive forecast [B, horizon] of each context [B, N] (in whatever units it has).
+
+    Missing values are forward-filled first; step h repeats the value at the same phase of the
+    last full season before the end of the context. A season length ≤ 1, None, or longer than
+    the observed part of the context gives the last observed value (the naive forecast).
+    """
+    batch_size, n_context = scaled.shape
+    positions = torch.arange(n_context, device=scaled.device)
+    latest = torch.where(observed, positions, -1).cummax(dim=1).values  # forward fill
+    filled = scaled.gather(1, latest.clamp(min=0))
+    first = (observed * (n_context - positions)).argmax(dim=1)  # first observed index
+    if season_length is None:
+        season = torch.ones(batch_size, dtype=torch.long, device=scaled.device)
+    else:
+        season = season_length.to(scaled.device).long().clamp(min=1)
+    season = torch.where(n_context - season >= first, season, 1)
+    steps = torch.arange(horizon, device=scaled.device)
+    index = n_context - season[:, None] + steps[None, :] % season[:, None]
+    return filled.gather(1, index)
 
 
 class RMSNorm(nn.Module):
@@ -152,11 +189,16 @@ class Mamba4Cast(nn.Module):
         self.head = nn.Linear(c.d_model, 1 + len(c.quantiles))
 
     def forward(
-        self, x_context: torch.Tensor, y_context: torch.Tensor, x_query: torch.Tensor
+        self,
+        x_context: torch.Tensor,
+        y_context: torch.Tensor,
+        x_query: torch.Tensor,
+        season_length: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Scaled predictions for the H query steps.
 
-        x_context [B, N, F], y_context [B, N] (NaN = missing or left padding), x_query [B, H, F].
+        x_context [B, N, F], y_context [B, N] (NaN = missing or left padding), x_query [B, H, F],
+        season_length [B] (integer steps; None = 1, only used by the "seasonal" anchor).
         Returns point [B, H], quantiles [B, H, Q] (scaled units), loc and scale [B, 1].
         """
         loc, scale = fit_scaler(y_context, self.config.scaler)
@@ -166,15 +208,23 @@ class Mamba4Cast(nn.Module):
             [scaled.unsqueeze(-1), observed.unsqueeze(-1).to(scaled.dtype), x_context], dim=-1
         )
         horizon = x_query.shape[1]
-        query_tokens = torch.cat([x_query.new_zeros(*x_query.shape[:2], 2), x_query], dim=-1)
+        anchor = None
+        if self.config.anchor == "last":
+            anchor = seasonal_anchor(scaled, observed, horizon, None)
+        elif self.config.anchor == "seasonal":
+            anchor = seasonal_anchor(scaled, observed, horizon, season_length)
+        query_value = (
+            anchor if self.config.anchor == "seasonal" else x_query.new_zeros(x_query.shape[:2])
+        )
+        query_tokens = torch.cat(
+            [query_value.unsqueeze(-1), x_query.new_zeros(*x_query.shape[:2], 1), x_query], dim=-1
+        )
         hidden = self.input(torch.cat([context_tokens, query_tokens], dim=1))
         for block in self.blocks:
             hidden = block(hidden)
         out = self.head(self.norm(hidden[:, -horizon:]))
-        if self.config.residual_to_last:
-            positions = torch.arange(observed.shape[1], device=observed.device)
-            last = (positions * observed).argmax(dim=1, keepdim=True)  # last observed index
-            out = out + scaled.gather(1, last).unsqueeze(-1)
+        if anchor is not None:
+            out = out + anchor.unsqueeze(-1)
         return {"point": out[..., 0], "quantiles": out[..., 1:], "loc": loc, "scale": scale}
 
     def loss(self, output: dict[str, torch.Tensor], batch: TaskBatch) -> torch.Tensor:
@@ -196,10 +246,14 @@ class Mamba4Cast(nn.Module):
 
     @torch.no_grad()
     def predict(
-        self, x_context: torch.Tensor, y_context: torch.Tensor, x_query: torch.Tensor
+        self,
+        x_context: torch.Tensor,
+        y_context: torch.Tensor,
+        x_query: torch.Tensor,
+        season_length: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Point forecast [B, H] and sorted quantiles [B, H, Q] in the series' own units."""
-        output = self(x_context, y_context, x_query)
+        output = self(x_context, y_context, x_query, season_length)
         point = output["loc"] + output["scale"] * output["point"]
         quantiles = (
             output["loc"].unsqueeze(-1)
@@ -210,6 +264,8 @@ class Mamba4Cast(nn.Module):
 
 def forecast_loss(model: nn.Module, batch: TaskBatch) -> torch.Tensor:
     """Loss for `autofm.icl.train`: calls `model(...)` itself so DDP synchronises gradients."""
-    output = model(batch.x_context, batch.y_context, batch.x_query)
+    output = model(
+        batch.x_context, batch.y_context, batch.x_query, batch.metadata.get("season_length")
+    )
     inner = model.module if hasattr(model, "module") else model
     return inner.loss(output, batch)

@@ -1,9 +1,11 @@
 """Synthetic series priors for Mamba4Cast (autofm.icl's prior protocol).
 
 - `GPPrior`: KernelSynth-like Gaussian-process series. Each series draws a kernel composed of up
-  to three base kernels (periodic with frequency-typical periods, RBF, Matérn-1/2 and 3/2, rational
+  to three base kernels (periodic, RBF, Matérn-1/2 and 3/2, rational
   quadratic, linear, white noise) joined by + or ×; the covariance matrices of a whole batch are
-  built with tensor ops and factorised with one batched Cholesky.
+  built with tensor ops and factorised with one batched Cholesky. As in KernelSynth, periodic
+  kernels mostly take a period tied to the series' frequency (its season length, half or twice
+  it, or another typical period such as a week of hours), some a random one.
 - `ForecastPFNPrior`: trend (linear × exponential) × calendar seasonalities (hour-in-day,
   day-in-week, month-in-year; Fourier series with random coefficients, aligned to real dates)
   × Weibull noise, as in ForecastPFN.
@@ -14,7 +16,9 @@
   so the model learns to forecast after a gap).
 
 Every series gets a random frequency and start date; its time features come from those dates
-(10% of series get position-only features, as for data without timestamps).
+(10% of series get position-only features, as for data without timestamps), and its season length
+(metadata["season_length"], for the model's seasonal anchor) comes from the frequency exactly as
+at inference (`autofm.data.timeseries.season_length`).
 """
 
 from __future__ import annotations
@@ -26,10 +30,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from autofm.data.timeseries import season_length
 from autofm.forecast.features import N_TIME_FEATURES, calendar_phases, time_features
 from autofm.icl.prior import TaskBatch
 
-# frequency alias → (sampling weight, typical seasonal periods in steps)
+# frequency alias → (sampling weight, typical seasonal periods in steps besides the season length)
 FREQUENCIES: dict[str, tuple[float, tuple[float, ...]]] = {
     "min": (0.04, (60.0, 1440.0)),
     "h": (0.16, (24.0, 168.0)),
@@ -52,6 +57,29 @@ def sample_frequencies(batch_size: int, rng: np.random.Generator) -> list[str]:
     names = list(FREQUENCIES)
     weights = np.array([FREQUENCIES[n][0] for n in names])
     return list(rng.choice(names, size=batch_size, p=weights / weights.sum()))
+
+
+def frequency_periods(freq: str) -> tuple[float, ...]:
+    """Periods tied to a frequency: its season length (as inference computes it, first, when
+    above 1), half and twice that, and the frequency's other typical periods (KernelSynth-like)."""
+    m = season_length(freq)
+    tied = (float(m), m / 2.0, 2.0 * m) if m > 1 else ()
+    others = tuple(p for p in FREQUENCIES[freq][1] if p not in tied and p >= 2.0)
+    return tied + others
+
+
+def sample_period(
+    periods: tuple[float, ...], n_steps: int, random_prob: float, generator: torch.Generator
+) -> float:
+    """A periodic kernel's period: with probability `random_prob` (or when `periods` is empty)
+    log-uniform in [2, n_steps / 2], else one of `periods`, the first one half of those times."""
+    draw = torch.rand(2, generator=generator, dtype=torch.float64)
+    if periods and float(draw[0]) >= random_prob:
+        if float(draw[1]) < 0.5 or len(periods) == 1:
+            return periods[0]
+        return periods[1 + int(torch.randint(len(periods) - 1, (1,), generator=generator))]
+    high = max(3.0, n_steps / 2.0)
+    return math.exp(math.log(2.0) + float(draw[1]) * (math.log(high) - math.log(2.0)))
 
 
 def sample_dates(freq: str, n_steps: int, rng: np.random.Generator) -> pd.DatetimeIndex:
@@ -101,15 +129,24 @@ class GPPrior:
     """KernelSynth-like GP series [B, T], vectorised over the batch.
 
     `kernel_weights` ({kernel name: weight}) restricts or reweights the kernel bank (for tests
-    and ablations); the default mixes all of KERNELS.
+    and ablations); the default mixes all of KERNELS. `random_period_prob`: the share of
+    periodic kernels whose period ignores the given (frequency-tied) periods.
     """
 
-    def __init__(self, max_kernels: int = 3, kernel_weights: dict[str, float] | None = None):
+    def __init__(
+        self,
+        max_kernels: int = 3,
+        kernel_weights: dict[str, float] | None = None,
+        random_period_prob: float = 0.2,
+    ):
         self.max_kernels = max_kernels
         self.kernel_weights = kernel_weights
+        self.random_period_prob = random_period_prob
 
     def __repr__(self) -> str:
-        return f"GPPrior(max_kernels={self.max_kernels})"
+        return (
+            f"GPPrior(max_kernels={self.max_kernels}, random_period_prob={self.random_period_prob})"
+        )
 
     def _weights(self) -> torch.Tensor:
         if self.kernel_weights is None:
@@ -148,7 +185,7 @@ class GPPrior:
             if slot == 0 and self.kernel_weights is None:  # start with a smooth/periodic part
                 kinds = torch.where(kinds == KERNELS.index("white"), 1, kinds)
             period_choice = torch.tensor(
-                [p[int(torch.randint(len(p), (1,), generator=generator))] for p in periods],
+                [sample_period(p, n_steps, self.random_period_prob, generator) for p in periods],
                 dtype=torch.float64,
             )
             params = self._kernel_params(batch_size, period_choice, generator)
@@ -273,7 +310,7 @@ class Mamba4CastPrior:
         gp_rows = torch.nonzero(is_gp).flatten().tolist()
         pfn_rows = torch.nonzero(~is_gp).flatten().tolist()
         if gp_rows:
-            periods = [FREQUENCIES[freqs[r]][1] for r in gp_rows]
+            periods = [frequency_periods(freqs[r]) for r in gp_rows]
             series[gp_rows] = self.gp.sample(len(gp_rows), n_steps, periods, generator)
         if pfn_rows:
             series[pfn_rows] = self.pfn.sample(
@@ -371,5 +408,6 @@ class Mamba4CastPrior:
                 "context_lengths": lengths,
                 "is_gp": is_gp,
                 "freqs": freqs,
+                "season_length": torch.tensor([season_length(f) for f in freqs]),
             },
         )

@@ -89,7 +89,7 @@ def train_forecaster(
     """Train a Mamba4Cast model of `preset` on the prior; resumes from `run_dir/last`.
 
     `init_from` (a run folder's `last` or a model checkpoint stem) starts from those weights,
-    except the head when its meaning differs (a level head into a residual-to-last model).
+    except the head when its meaning differs (its output is added to another anchor).
     """
     config = train_config(preset, **overrides)
     seed_everything(config.seed)
@@ -116,7 +116,7 @@ def initialise_from(model: Mamba4Cast, path: str | os.PathLike) -> None:
     else:
         source = meta["config"]
     state = model.state_dict()
-    same_head = bool(source.get("residual_to_last", False)) == model.config.residual_to_last
+    same_head = Mamba4CastConfig.from_dict(source).anchor == model.config.anchor
     for name, value in tensors.items():
         if name in state and state[name].shape == value.shape:
             if name.startswith("head.") and not same_head:
@@ -164,6 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", help="export the trained model to this checkpoint stem")
     parser.add_argument("--init-from", help="start from the weights of this checkpoint stem")
     parser.add_argument("--warmup-steps", type=int)
+    parser.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
     args = parser.parse_args(argv)
     train_forecaster(
         args.preset,
@@ -173,6 +174,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         init_from=args.init_from,
         warmup_steps=args.warmup_steps,
+        lr=args.lr,
     )
     if args.out:
         export(args.run_dir, args.out)
