@@ -2,7 +2,13 @@ import numpy as np
 import torch
 
 from autofm.gam.metrics import per_feature_recovery, recovery_score
-from autofm.gam.priors import GAMPrior, sample_additive_task, sample_gp_task, sample_scm_task
+from autofm.gam.priors import (
+    GAMPrior,
+    encode_columns,
+    sample_additive_task,
+    sample_gp_task,
+    sample_scm_task,
+)
 
 
 def test_prior_batch_shapes_classes_and_determinism():
@@ -67,3 +73,68 @@ def test_recovery_score_known_answers():
     flat[:, 1] = 0.0
     scores = per_feature_recovery(truth, flat)
     assert np.isnan(scores[1]) and np.isclose(scores[0], 1.0)
+
+
+def test_encode_columns_writes_binary_and_one_hot_columns_at_their_rates():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(400, 12))
+    kept, kinds = encode_columns(x, 12, rng)
+    np.testing.assert_array_equal(kept, x) and np.testing.assert_array_equal(kinds, 0)
+    counts = np.zeros(6)
+    for _ in range(200):
+        encoded, kinds = encode_columns(rng.normal(size=(300, 10)), 10, rng, 0.3, 0.2, 0.25)
+        assert encoded.shape == (300, 10)
+        counts += np.bincount(kinds, minlength=6)
+        binary = (kinds % 3) > 0
+        assert set(np.unique(encoded[:, binary])) <= {0.0, 1.0}
+        # the columns of one one-hot variable (two levels at least) are mutually exclusive
+        onehot, kinds = encode_columns(rng.normal(size=(300, 3)), 2, rng, onehot_rate=1.0)
+        assert np.all(kinds == 2) and onehot.sum(axis=1).max() == 1
+    fractions = counts / counts.sum()
+    assert 0.08 < fractions[1] + fractions[4] < 0.25  # binary: one column per source column
+    assert 0.35 < fractions[2] + fractions[5] < 0.8  # one-hot: 2–8 columns per source column
+    assert 0.1 < fractions[3:].sum() < 0.4  # irrelevant (shuffled) columns
+
+
+def test_shuffled_columns_carry_no_signal():
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2000, 8))
+    encoded, kinds = encode_columns(x, 8, rng, irrelevant_rate=0.5)
+    for j, kind in enumerate(kinds):
+        correlation = np.corrcoef(encoded[:, j], x[:, j])[0, 1]
+        assert (abs(correlation) < 0.1) if kind == 3 else np.isclose(correlation, 1.0)
+
+
+def test_wide_batches_have_more_features_and_bounded_tokens():
+    prior = GAMPrior(wide_fraction=0.3, max_wide_features=60, wide_token_budget=2560)
+    generator = torch.Generator().manual_seed(0)
+    widths, wide_rows = [], []
+    for _ in range(150):
+        batch = prior.sample(2, 128, 8, 10, generator)
+        n_context, features = batch.x_context.shape[1:]
+        widths.append(features)
+        assert batch.x_query.shape[1:] == (8, features) and features <= 60
+        if features > 10:
+            wide_rows.append(n_context)
+            assert n_context * features <= max(2560, 40 * features)
+        else:
+            assert n_context == 128
+    widths = np.asarray(widths)
+    assert 0.2 < np.mean(widths > 10) < 0.4 and widths.max() > 45
+    assert min(wide_rows) >= 40
+
+
+def test_encoded_tasks_carry_binary_columns_and_additive_truth_stays_exact():
+    prior = GAMPrior(scm_weight=0.5, additive_weight=0.5, encoded_probability=1.0)
+    batch = prior.sample(40, 100, 20, 8, torch.Generator().manual_seed(1))
+    x = torch.cat([batch.x_context, batch.x_query], dim=1)
+    binary = [
+        set(torch.unique(x[b, :, j][~torch.isnan(x[b, :, j])]).tolist()) <= {0.0, 1.0}
+        for b in range(x.shape[0])
+        for j in range(x.shape[2])
+    ]
+    assert 0.2 < np.mean(binary) < 0.9
+    task = sample_additive_task(500, 8, np.random.default_rng(3), binary_rate=0.4, onehot_rate=0.4)
+    assert np.mean([set(np.unique(task.x[:, j])) <= {0.0, 1.0} for j in range(8)]) >= 0.5
+    for j in range(8):
+        np.testing.assert_allclose(task.true_shape(j, task.x[:, j]), task.contributions[:, j])

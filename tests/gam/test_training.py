@@ -46,3 +46,14 @@ def test_presets():
     assert get_preset("paper").model.n_bins == 64
     with pytest.raises(ValidationError, match="unknown preset"):
         get_preset("huge")
+
+
+def test_warm_start_loads_the_weights_and_rejects_another_architecture(tmp_path, tiny_checkpoint):
+    tensors, _ = load_checkpoint(tiny_checkpoint)
+    result = train_gamformer(
+        tiny_preset(steps=1), tmp_path / "run", init=tiny_checkpoint, lr=1e-12, device="cpu"
+    )
+    for name, value in result.model.state_dict().items():
+        torch.testing.assert_close(value, tensors[name], atol=1e-6, rtol=0)
+    with pytest.raises(ValidationError, match="warm-start"):
+        train_gamformer("cpu", tmp_path / "other", steps=1, init=tiny_checkpoint, device="cpu")

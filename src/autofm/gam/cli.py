@@ -46,6 +46,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     train.add_argument("--output", default=None, help="checkpoint stem for the trained weights")
     train.add_argument("--device", default="auto")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--init", default=None, help="warm-start from this checkpoint (name/path)")
+    train.add_argument("--lr", type=float, default=None, help="override the preset's peak lr")
+    train.add_argument("--warmup-steps", type=int, default=None)
+    train.add_argument(
+        "--time-schedule", action="store_true", help="warmup + cosine over --max-seconds"
+    )
     train.set_defaults(func=_cmd_train)
     group.set_defaults(func=lambda args: group.print_help())
 
@@ -127,6 +133,10 @@ def _cmd_train(args: argparse.Namespace) -> None:
         seed=args.seed,
         device=args.device,
         output=args.output,
+        init=args.init,
+        lr=args.lr,
+        warmup_steps=args.warmup_steps,
+        time_schedule=args.time_schedule,
     )
     tail = result.losses[-100:]
     summary = {

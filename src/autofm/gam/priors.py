@@ -8,7 +8,11 @@
 
 Classification targets are cut from the continuous target at random quantiles into 2–10 classes
 whose labels are then permuted. Some features are made categorical (a few values in random order),
-and some tasks get missing values. `GAMPrior` mixes them into `TaskBatch`es for `autofm.icl.train`.
+and some tasks get missing values. Like real tables, tasks may also carry binary columns, one-hot
+encoded categorical variables (one variable expanded into several 0/1 columns) and irrelevant
+columns (a feature shuffled across rows, so it keeps its marginal but loses its signal), and some
+batches are wide (more features, fewer rows). `GAMPrior` mixes them into `TaskBatch`es for
+`autofm.icl.train`.
 """
 
 from __future__ import annotations
@@ -58,6 +62,51 @@ def _make_categorical(x: np.ndarray, rng: np.random.Generator, probability: floa
     return x
 
 
+def encode_columns(
+    x: np.ndarray,
+    n_out: int,
+    rng: np.random.Generator,
+    binary_rate: float = 0.0,
+    onehot_rate: float = 0.0,
+    irrelevant_rate: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """n_out columns made from the leading columns of x, as a real table would encode them.
+
+    Each source column in turn becomes, with probability `onehot_rate`, a categorical variable of
+    3–8 levels (cut at random quantiles) written as one 0/1 column per level (the first level
+    dropped half of the time, as drop-first encoders do); with probability `binary_rate` one 0/1
+    column (cut at a random quantile); otherwise it is kept. With probability `irrelevant_rate`
+    the source column is first shuffled across rows (all of its output columns together).
+    Returns the columns [rows, n_out] and, per output column, its kind (0 kept, 1 binary,
+    2 one-hot, plus 3 when irrelevant). Needs x.shape[1] ≥ n_out.
+    """
+    columns, kinds = [], []
+    for j in range(x.shape[1]):
+        if len(columns) >= n_out:
+            break
+        source = x[:, j]
+        irrelevant = rng.random() < irrelevant_rate
+        if irrelevant:
+            source = source[rng.permutation(len(source))]
+        draw = rng.random()
+        if draw < onehot_rate:
+            n_levels = int(rng.integers(3, 9))
+            proportions = np.maximum(rng.dirichlet(np.full(n_levels, 1.5)), 0.02)
+            cuts = np.quantile(source, np.cumsum(proportions / proportions.sum())[:-1])
+            codes = rng.permutation(n_levels)[np.searchsorted(cuts, source)]
+            levels = range(int(rng.random() < 0.5), n_levels)
+            new = [(codes == level).astype(float) for level in levels]
+            kind = 2
+        elif draw < onehot_rate + binary_rate:
+            new = [(source > np.quantile(source, rng.uniform(0.05, 0.95))).astype(float)]
+            kind = 1
+        else:
+            new, kind = [source], 0
+        columns.extend(new)
+        kinds.extend([kind + 3 * irrelevant] * len(new))
+    return np.stack(columns[:n_out], axis=1), np.asarray(kinds[:n_out])
+
+
 def sample_causes(n_rows: int, n_causes: int, rng: np.random.Generator) -> np.ndarray:
     """Independent root causes, each normal or uniform with a random scale."""
     normal = rng.normal(size=(n_rows, n_causes))
@@ -71,7 +120,7 @@ def sample_scm_task(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(x [n_rows, n_features], continuous target [n_rows]) from a random MLP SCM."""
     n_layers = int(rng.integers(1, 5))
-    width = int(rng.integers(max(8, n_features + 2), 33))
+    width = int(rng.integers(max(8, n_features + 2), max(33, n_features + 3)))
     activation = ACTIVATIONS[rng.choice(list(ACTIVATIONS))]
     noise_std = float(np.exp(rng.uniform(np.log(0.01), np.log(0.3))))
     keep = rng.uniform(0.3, 1.0)  # edge density of the causal graph
@@ -169,13 +218,21 @@ def sample_additive_task(
     rng: np.random.Generator,
     regression: bool = False,
     signal: float | None = None,
+    binary_rate: float = 0.0,
+    onehot_rate: float = 0.0,
 ) -> AdditiveTask:
-    """x with mixed marginals; binary y ~ Bernoulli(sigmoid(Σ f_j(x_j) + b)) or y = Σ f_j + noise."""
+    """x with mixed marginals; binary y ~ Bernoulli(sigmoid(Σ f_j(x_j) + b)) or y = Σ f_j + noise.
+
+    With `binary_rate`/`onehot_rate` some columns are 0/1 (see `encode_columns`); the model stays
+    additive in the columns as given (a one-hot variable's effect is a sum over its columns).
+    """
     raw = sample_causes(n_rows, n_features, rng)
     skewed = rng.random(n_features) < 0.3
     raw[:, skewed] = np.exp(raw[:, skewed])
     discrete = rng.random(n_features) < 0.15
     raw[:, discrete] = np.round(raw[:, discrete] * rng.uniform(1, 3))
+    if binary_rate or onehot_rate:
+        raw, _ = encode_columns(raw, n_features, rng, binary_rate, onehot_rate)
     means, stds = raw.mean(axis=0), raw.std(axis=0)
     stds = np.where(stds > 1e-12, stds, 1.0)
     z = (raw - means) / stds
@@ -203,8 +260,14 @@ def sample_additive_task(
 class GAMPrior:
     """The training prior: a mix of SCM, GP and additive tasks (see module docstring).
 
-    `sample` draws one number of features in [min_features, n_features] per batch and one task
-    kind per task; with probability `regression_fraction` a whole batch is regression.
+    `sample` draws one number of features in [min_features, n_features] per batch (with
+    probability `wide_fraction` instead in (n_features, max_wide_features], and then at most
+    max(`min_wide_rows`, `wide_token_budget` / features) context rows, so that rows × features
+    per task stays bounded) and one task kind per task; with probability `regression_fraction` a
+    whole batch is regression. With probability `encoded_probability` a task gets binary and
+    one-hot columns at per-column rates drawn up to `binary_rate`/`onehot_rate`; with probability
+    `irrelevant_probability` an SCM/GP task gets irrelevant (shuffled) columns at a rate drawn up
+    to `irrelevant_rate` (additive tasks have zero shape functions for that).
     Metadata: `regression` (bool), `n_classes` [B], `kind` (list of str) and, for additive
     tasks, `contributions` [B, N + M, F] (zeros for the other tasks; `is_additive` [B] marks them).
     """
@@ -217,6 +280,15 @@ class GAMPrior:
     categorical_probability: float = 0.3
     missing_probability: float = 0.1
     min_features: int = 1
+    wide_fraction: float = 0.0
+    max_wide_features: int = 60
+    wide_token_budget: int = 2560
+    min_wide_rows: int = 40
+    encoded_probability: float = 0.0
+    binary_rate: float = 0.6
+    onehot_rate: float = 0.5
+    irrelevant_probability: float = 0.0
+    irrelevant_rate: float = 0.6
 
     def sample(
         self,
@@ -228,7 +300,11 @@ class GAMPrior:
     ) -> TaskBatch:
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))
         rng = np.random.default_rng(seed)
-        features = int(rng.integers(self.min_features, max(self.min_features, n_features) + 1))
+        if rng.random() < self.wide_fraction and self.max_wide_features > n_features:
+            features = int(rng.integers(n_features + 1, self.max_wide_features + 1))
+            n_context = min(n_context, max(self.min_wide_rows, self.wide_token_budget // features))
+        else:
+            features = int(rng.integers(self.min_features, max(self.min_features, n_features) + 1))
         regression = bool(rng.random() < self.regression_fraction)
         n_rows = n_context + n_query
         weights = np.array([self.scm_weight, self.gp_weight, self.additive_weight], float)
@@ -257,14 +333,28 @@ class GAMPrior:
         self, kind: str, n_rows: int, n_features: int, regression: bool, rng: np.random.Generator
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
         truth = np.zeros((n_rows, n_features))
+        encoded = rng.random() < self.encoded_probability
+        binary_rate = rng.uniform(0, self.binary_rate) if encoded else 0.0
+        onehot_rate = rng.uniform(0, self.onehot_rate) if encoded else 0.0
         if kind == "additive":
-            task = sample_additive_task(n_rows, n_features, rng, regression=regression)
+            task = sample_additive_task(
+                n_rows,
+                n_features,
+                rng,
+                regression=regression,
+                binary_rate=binary_rate,
+                onehot_rate=onehot_rate,
+            )
             x, y, truth, n_classes = task.x, task.y, task.contributions, 2
         else:
             sampler = sample_scm_task if kind == "scm" else sample_gp_task
             x, target = sampler(n_rows, n_features, rng)
             if rng.random() < 0.5:
                 x = _make_categorical(x, rng, self.categorical_probability)
+            irrelevant = rng.random() < self.irrelevant_probability
+            irrelevant_rate = rng.uniform(0, self.irrelevant_rate) if irrelevant else 0.0
+            if encoded or irrelevant:
+                x, _ = encode_columns(x, n_features, rng, binary_rate, onehot_rate, irrelevant_rate)
             if regression:
                 y, n_classes = target, 1
             else:
@@ -279,5 +369,8 @@ class GAMPrior:
     def __repr__(self) -> str:
         return (
             f"GAMPrior(scm={self.scm_weight}, gp={self.gp_weight}, "
-            f"additive={self.additive_weight}, regression_fraction={self.regression_fraction})"
+            f"additive={self.additive_weight}, regression_fraction={self.regression_fraction}, "
+            f"wide_fraction={self.wide_fraction}, max_wide_features={self.max_wide_features}, "
+            f"encoded_probability={self.encoded_probability}, "
+            f"irrelevant_probability={self.irrelevant_probability})"
         )

@@ -17,6 +17,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--output", default=None, help="checkpoint stem to ship the weights to")
+    parser.add_argument("--init", default=None, help="warm-start from this checkpoint (name/path)")
+    parser.add_argument("--lr", type=float, default=None, help="override the preset's peak lr")
+    parser.add_argument("--warmup-steps", type=int, default=None)
+    parser.add_argument(
+        "--time-schedule", action="store_true", help="warmup + cosine over --max-seconds"
+    )
     args = parser.parse_args(argv)
     result = train_gamformer(
         args.preset,
@@ -26,6 +32,10 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         device=args.device,
         output=args.output,
+        init=args.init,
+        lr=args.lr,
+        warmup_steps=args.warmup_steps,
+        time_schedule=args.time_schedule,
     )
     print(f"trained {result.steps_done} steps in {result.seconds:.0f} s", file=sys.stderr)
     return 0

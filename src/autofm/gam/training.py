@@ -11,6 +11,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from autofm.core.checkpoint import load_checkpoint, load_pretrained, load_state_into
 from autofm.core.errors import ValidationError
 from autofm.gam.binning import bin_batch
 from autofm.gam.model import GAMformer, GAMformerConfig
@@ -54,7 +55,17 @@ PRESETS: dict[str, Preset] = {
     # about 150k parameters; learns on one CPU thread in about an hour
     "cpu": Preset(
         GAMformerConfig(n_bins=32, d_model=64, n_layers=3, n_heads=4, d_hidden=128),
-        GAMPrior(scm_weight=0.67, gp_weight=0.03, additive_weight=0.30, regression_fraction=0.15),
+        GAMPrior(
+            scm_weight=0.67,
+            gp_weight=0.03,
+            additive_weight=0.30,
+            regression_fraction=0.15,
+            # real tables: binary and one-hot columns, irrelevant columns, up to 60 features
+            wide_fraction=0.3,
+            max_wide_features=60,
+            encoded_probability=0.5,
+            irrelevant_probability=0.5,
+        ),
         TrainConfig(
             steps=3400,
             batch_size=16,
@@ -118,16 +129,38 @@ def train_gamformer(
     seed: int = 0,
     device: str = "auto",
     output: str | os.PathLike | None = None,
+    init: str | os.PathLike | None = None,
+    lr: float | None = None,
+    warmup_steps: int | None = None,
+    time_schedule: bool = False,
 ) -> TrainResult:
-    """Train a GAMformer with `preset`; resume from `run_dir`; optionally ship the weights."""
+    """Train a GAMformer with `preset`; resume from `run_dir`; optionally ship the weights.
+
+    `init` (a shipped name or checkpoint path of the same architecture) warm-starts a new run
+    from those weights (ignored when `run_dir` already holds a run to resume); `lr` and
+    `warmup_steps` override the preset's; `time_schedule` runs warmup + cosine over
+    `max_seconds` of wall-clock time.
+    """
     chosen = get_preset(preset) if isinstance(preset, str) else preset
-    config = dataclasses.replace(chosen.train, seed=seed, device=device, max_seconds=max_seconds)
+    config = dataclasses.replace(
+        chosen.train,
+        seed=seed,
+        device=device,
+        max_seconds=max_seconds,
+        time_schedule=time_schedule,
+    )
     if steps is not None:
         config = dataclasses.replace(
             config, steps=steps, warmup_steps=min(config.warmup_steps, max(1, steps // 10))
         )
+    if lr is not None:
+        config = dataclasses.replace(config, lr=lr)
+    if warmup_steps is not None:
+        config = dataclasses.replace(config, warmup_steps=warmup_steps)
     model = GAMformer(chosen.model)
     model_config = model_config_dict(chosen.model)
+    if init is not None:
+        _warm_start(model, model_config, init)
     result = train(
         model, chosen.prior, config, run_dir=run_dir, loss_fn=gam_loss, model_config=model_config
     )
@@ -145,5 +178,21 @@ def train_gamformer(
                 torch.tensor(result.losses[-100:]).mean() if result.losses else float("nan")
             ),
             run_dir=str(Path(run_dir)),
+            warm_start=None if init is None else str(init),
         )
     return result
+
+
+def _warm_start(model: GAMformer, model_config: dict[str, Any], init: str | os.PathLike) -> None:
+    """Load the weights of checkpoint `init` into `model` (same architecture required)."""
+    path = Path(init)
+    if path.suffix in (".json", ".safetensors") or path.with_suffix(".json").is_file():
+        tensors, meta = load_checkpoint(path)
+    else:
+        tensors, meta = load_pretrained(str(init))
+    if meta.get("config") != model_config:
+        raise ValidationError(
+            f"cannot warm-start from {init}: its model config {meta.get('config')} differs from "
+            f"the preset's {model_config}"
+        )
+    load_state_into(model, tensors)
