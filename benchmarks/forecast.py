@@ -12,6 +12,12 @@ benchmarks/results/forecast.anchors.json) while the model trains; `--phase all` 
 when its settings match.
 
     python -m benchmarks.forecast [--phase anchors|all] [--max-series 300] [--model NAME]
+    python -m benchmarks.forecast --phase validate --model A --model B   # checkpoint choice
+
+The validate phase is what a checkpoint is chosen on, never the test split: a fixed subset of
+VALIDATION_SERIES m3_monthly series (seed VALIDATION_SEED) whose *training* part is cut before its
+last h points, which are the validation targets (MASE against SeasonalNaive on the same windows),
+plus the scaled-target MSE on fixed draws of the synthetic training prior.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ DATASETS = (
 ANCHORS = ("SeasonalNaive", "AutoETS", "AutoTheta")
 TIMING_HORIZONS = (8, 16, 32, 60)
 SEED = 0
+VALIDATION_DATASET, VALIDATION_SERIES, VALIDATION_SEED = "m3_monthly", 50, 1
 # quoted from the paper (arXiv:2410.09385), geometric-mean MASE over its 17 datasets; not re-run
 PUBLISHED = {"Mamba4Cast": 1.126, "SeasonalNaive": 1.307, "AutoARIMA": 1.262}
 
@@ -158,6 +165,62 @@ def timing_phase(forecaster: Mamba4CastForecaster, n_series: int) -> list[dict]:
     return rows
 
 
+def validation_windows() -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(context, validation targets, meta): the last h training points of a fixed subset."""
+    train, _, meta = load_timeseries_folder(require_data(f"timeseries/{VALIDATION_DATASET}"))
+    h = int(meta["horizon"])
+    rng = np.random.default_rng(VALIDATION_SEED)
+    lengths = train.groupby("unique_id").size()
+    ids = np.sort(lengths.index[lengths >= h + 2 * int(meta["season_length"])].to_numpy())
+    ids = np.sort(rng.choice(ids, size=VALIDATION_SERIES, replace=False))
+    train = train[train["unique_id"].isin(ids)]
+    from_end = train.groupby("unique_id").cumcount(ascending=False)
+    context = last_window(train[from_end >= h].reset_index(drop=True))
+    return context, train[from_end < h].reset_index(drop=True), meta
+
+
+def prior_mse(forecaster: Mamba4CastForecaster, n_batches: int = 8) -> float:
+    """Mean scaled-target MSE of the point forecast on fixed draws of the training prior."""
+    import torch
+
+    from autofm.forecast.priors import Mamba4CastPrior
+
+    prior, total = Mamba4CastPrior(), 0.0
+    generator = torch.Generator().manual_seed(VALIDATION_SEED)
+    model = forecaster.model.eval()
+    for _ in range(n_batches):
+        batch = prior.sample(32, 160, 30, generator=generator)
+        with torch.no_grad():
+            out = model(
+                batch.x_context, batch.y_context, batch.x_query, batch.metadata["season_length"]
+            )
+        target = ((batch.y_query - out["loc"]) / out["scale"]).clamp(-10.0, 10.0)
+        total += float(((out["point"] - target) ** 2).mean()) / n_batches
+    return total
+
+
+def validation_phase(models: list[str]) -> dict:
+    """MASE on the validation windows (and prior MSE) of each checkpoint and SeasonalNaive."""
+    context, targets, meta = validation_windows()
+    h, m = int(meta["horizon"]), int(meta["season_length"])
+    forecasts, _ = run_anchor("SeasonalNaive", context, h, meta)
+    results = {"SeasonalNaive": score_forecasts(context, targets, forecasts, "SeasonalNaive", m)}
+    for name in models:
+        forecaster = Mamba4CastForecaster.from_pretrained(name)
+        forecasts = forecaster.predict(context, h, freq=meta["freq"])
+        scores = score_forecasts(context, targets, forecasts, forecaster.alias, m)
+        results[name] = {**scores, "prior_mse": prior_mse(forecaster)}
+    for name, scores in results.items():
+        print(f"validation {name}: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items()))
+    return {
+        "dataset": VALIDATION_DATASET,
+        "series": VALIDATION_SERIES,
+        "seed": VALIDATION_SEED,
+        "h": h,
+        "results": results,
+    }
+
+
 def summarise(anchors: dict, mamba: dict, timing: list[dict], meta: dict) -> tuple[dict, str]:
     models = ("Mamba4Cast",) + ANCHORS
     rows, smape_rows = [], []
@@ -233,12 +296,18 @@ def summarise(anchors: dict, mamba: dict, timing: list[dict], meta: dict) -> tup
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--phase", choices=("anchors", "all"), default="all")
+    parser.add_argument("--phase", choices=("anchors", "all", "validate"), default="all")
     parser.add_argument("--max-series", type=int, default=300)
     parser.add_argument("--timing-series", type=int, default=150)
-    parser.add_argument("--model", default="mamba4cast-cpu")
+    parser.add_argument("--model", action="append", help="checkpoint (repeat for validate)")
     args = parser.parse_args(argv)
     setup_torch(int(os.environ.get("AUTOFM_THREADS", "1")))
+    models = args.model or ["mamba4cast-cpu"]
+    if args.phase == "validate":
+        results = validation_phase(models)
+        atomic_write_json(RESULTS_DIR / "forecast.validation.json", results)
+        return
+    args.model = models[0]
     print(f"seed {SEED}; at most {args.max_series} series per dataset", file=sys.stderr)
     cache = RESULTS_DIR / "forecast.anchors.json"
     settings = {"max_series": args.max_series, "seed": SEED, "datasets": list(DATASETS)}
