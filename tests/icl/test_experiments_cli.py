@@ -79,3 +79,41 @@ def test_checkpoint_rebuild_refuses_mismatched_weights(untrained_checkpoints):
     meta["config"]["pfn"]["d_model"] = 32
     with pytest.raises(CheckpointError):
         pfn_from_checkpoint(tensors, meta)
+
+
+def test_bucket_floor_is_near_zero_with_fine_buckets_and_grows_with_coarse_ones():
+    from autofm.icl.bar_distribution import BarDistribution
+    from autofm.icl.experiments import bucket_floor
+    from autofm.icl.pretrained import prior_borders
+    from autofm.icl.priors import GPPrior
+
+    prior = GPPrior()
+    floors = {
+        k: bucket_floor(
+            prior,
+            BarDistribution(prior_borders(prior, k, 50)),
+            n_tasks=32,
+            context_sizes=(0, 10, 50),
+            seed=1,
+        )["floor"]
+        for k in (20, 100, 1000)
+    }
+    # discretising the exact predictive loses information: more buckets, less loss
+    assert floors[20] > floors[100] > floors[1000]
+    assert abs(floors[1000]) < 0.01
+    assert floors[100] > 0.02  # why a 100-bucket GP PFN cannot reach a 0.02-nat gap
+
+
+def test_cli_train_with_a_bucket_count_writes_a_loadable_pfn(tmp_path, capsys):
+    from autofm.icl.pretrained import load_pfn
+
+    out = tmp_path / "run"
+    args = ["icl", "train", "--prior", "gp", "--out", str(out), "--steps", "2", "--buckets", "40"]
+    assert main([*args, "--json", "--seed", "1"]) == 0
+    assert json.loads(capsys.readouterr().out)["steps"] == 2
+    model, meta = load_pfn(out / "model")
+    assert model.config.n_outputs == 40 and model.distribution.n_buckets == 40
+    assert meta["config"]["prior"] == "gp"
+    bad = ["icl", "train", "--prior", "counting", "--out", str(tmp_path / "c"), "--buckets", "40"]
+    assert main(bad) == 2
+    assert "regression prior" in capsys.readouterr().err

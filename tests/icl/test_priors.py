@@ -174,3 +174,20 @@ def test_gp_empty_context_and_draw_covariance():
     assert torch.allclose(empty.variance, torch.full((2, 3), 1.01, dtype=torch.float64))
     batch = prior.sample(4000, 0, 2, 1, torch.Generator().manual_seed(9))
     assert batch.y_query.var().item() == pytest.approx(1.01, rel=0.08)
+
+
+@pytest.mark.parametrize("prior", [StepPrior(n_jumps=5, n_levels=3), GPPrior()])
+def test_predictive_cdf_is_the_integral_of_the_density(prior):
+    batch = prior.sample(2, 4, 1, 1, torch.Generator().manual_seed(3))
+    y = torch.linspace(-6, 6, 60_001, dtype=torch.float64)
+    many = prior.posterior_predictive(
+        batch.x_context, batch.y_context, batch.x_query.expand(2, len(y), 1)
+    )
+    density = many.log_density(y.expand(2, -1)).exp()
+    thresholds = y[[26_500, 30_000, 32_000, 36_500]]  # grid points, so the integral ends there
+    one = prior.posterior_predictive(batch.x_context, batch.y_context, batch.x_query)
+    cdf = one.cdf(thresholds.expand(2, 1, -1))[:, 0]  # [2, 4]
+    for k, t in enumerate(thresholds):
+        below = y <= t
+        integral = torch.trapezoid(density[:, below], y[below])
+        assert torch.allclose(cdf[:, k], integral, atol=1e-5)

@@ -103,6 +103,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
         steps=args.steps,
         seed=args.seed,
         threads=args.threads,
+        buckets=args.buckets,
     )
     result = {"checkpoint": f"{args.out}/model", **provenance}
     emit(
@@ -145,4 +146,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     train.add_argument("--steps", type=int, help="fixed number of steps instead of a time budget")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--threads", type=int, help="torch threads (default $AUTOFM_THREADS)")
+    train.add_argument(
+        "--buckets", type=int, help="bar-distribution buckets (default: the recipe's)"
+    )
     train.set_defaults(func=_cmd_train)

@@ -23,6 +23,7 @@ import torch
 
 from autofm.core.errors import ValidationError
 from autofm.core.report import Report
+from autofm.icl.bar_distribution import BarDistribution
 from autofm.icl.prior import Prior
 from autofm.icl.priors import CountingPrior, GPPrior, PhaseSinePrior, SineLinePrior, StepPrior
 from autofm.icl.transformer import PFN
@@ -90,6 +91,45 @@ def compare(
         "n_tasks_per_size": n_tasks,
         "n_query": n_query,
         "seed": seed,
+        "by_context": rows,
+    }
+
+
+def bucket_floor(
+    prior: Prior,
+    distribution: BarDistribution,
+    *,
+    n_tasks: int = 64,
+    n_query: int = 20,
+    context_sizes: Sequence[int] = DEFAULT_CONTEXT_SIZES["gp"],
+    seed: int = 0,
+) -> dict[str, Any]:
+    """The smallest nll_gap any network with these buckets can reach on `prior`'s draws.
+
+    The best logits of a bar distribution for a known predictive are the log of its bucket
+    masses (the within-bucket shapes are fixed: flat, or half-normal in the tails), so the NLL of
+    the exact PPD discretised onto the buckets, minus the exact NLL, is the part of a PFN's gap
+    that comes from the bucket resolution alone and no training can remove. Needs an exact
+    predictive with a `cdf` (the GP and the step prior).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    inner = distribution.borders.double().clone()
+    inner[0], inner[-1] = -math.inf, math.inf
+    rows = []
+    for n_context in context_sizes:
+        batch = prior.sample(n_tasks, n_context, n_query, 1, generator)
+        exact = prior.posterior_predictive(batch.x_context, batch.y_context, batch.x_query)
+        if not hasattr(exact, "cdf"):
+            raise ValidationError(f"{type(exact).__name__} has no cdf; bucket_floor needs one")
+        thresholds = inner.expand(*batch.y_query.shape, -1)
+        cdf = exact.cdf(thresholds)
+        log_mass = torch.log((cdf[..., 1:] - cdf[..., :-1]).clamp_min(1e-300))
+        discretised = distribution.log_density(log_mass.float(), batch.y_query).double()
+        gap = exact.log_density(batch.y_query).double() - discretised
+        rows.append({"n_context": n_context, "floor": float(gap.mean())})
+    return {
+        "floor": float(np.mean([row["floor"] for row in rows])),
+        "n_buckets": distribution.n_buckets,
         "by_context": rows,
     }
 

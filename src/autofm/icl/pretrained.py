@@ -86,18 +86,29 @@ def train_pfn(
     steps: int | None = None,
     seed: int = 0,
     threads: int | None = None,
+    buckets: int | None = None,
 ) -> tuple[PFN, dict[str, Any]]:
     """Train the recipe PFN for `prior_name` and save it as `run_dir/model.safetensors/json`.
 
     With `steps=None` the warmup + cosine schedule runs over `seconds` of wall-clock time (as
     many steps as the machine manages); with `steps`, over that many steps (`seconds`, if given,
-    is then a hard stop).
+    is then a hard stop). `buckets` overrides the recipe's number of bar-distribution buckets
+    (regression priors only).
     """
     if prior_name not in RECIPES:
         raise ValidationError(
             f"no PFN recipe for {prior_name!r}; choose one of {', '.join(RECIPES)}"
         )
     recipe = RECIPES[prior_name]
+    if buckets is not None:
+        if recipe.model.task != "regression" or buckets < 2:
+            raise ValidationError(
+                f"--buckets needs a regression prior and at least 2 buckets (got {buckets} "
+                f"for {prior_name!r})"
+            )
+        recipe = dataclasses.replace(
+            recipe, model=dataclasses.replace(recipe.model, n_outputs=buckets)
+        )
     prior = make_prior(prior_name)
     model = build_pfn(recipe, seed)
     if threads is not None:

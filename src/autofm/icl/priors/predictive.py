@@ -82,6 +82,11 @@ class DiscreteMixturePredictive:
         )
         return torch.logsumexp(torch.log(self.weights) + log_normal, dim=-1)
 
+    def cdf(self, y: torch.Tensor) -> torch.Tensor:
+        """P(Y ≤ y) for y [B, M, K] (K thresholds per query point)."""
+        z = (y.double()[..., None] - self.values) / self.noise_std  # [B, M, K, V]
+        return (self.weights[:, :, None, :] * _normal_cdf(z)).sum(-1)
+
 
 class GaussianPredictive:
     """Independent Gaussians N(mean, variance) at every query point."""
@@ -96,6 +101,11 @@ class GaussianPredictive:
             (y - self.mean) ** 2 / self.variance + torch.log(2 * math.pi * self.variance)
         )
 
+    def cdf(self, y: torch.Tensor) -> torch.Tensor:
+        """P(Y ≤ y) for y [B, M, K] (K thresholds per query point)."""
+        z = (y.to(self.mean.dtype) - self.mean[..., None]) / self.variance.sqrt()[..., None]
+        return _normal_cdf(z)
+
 
 class BernoulliPredictive:
     """P(y = 1) at every query point."""
@@ -107,3 +117,7 @@ class BernoulliPredictive:
     def log_density(self, y: torch.Tensor) -> torch.Tensor:
         y = y.to(self.mean.dtype)
         return y * torch.log(self.mean) + (1 - y) * torch.log1p(-self.mean)
+
+
+def _normal_cdf(z: torch.Tensor) -> torch.Tensor:
+    return 0.5 * torch.erfc(-z / math.sqrt(2.0))
