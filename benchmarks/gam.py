@@ -1,10 +1,15 @@
 """GAMformer against live GAM anchors on real binary tables, and shape-function recovery.
 
     python -m benchmarks.gam [--splits 3] [--regimes 500 full] [--models ...] [--recovery-tasks 20]
+    python -m benchmarks.gam --validate CHECKPOINT [CHECKPOINT ...]   # synthetic validation only
 
 Tables: ../shared/data/tabular (7) plus scikit-learn's breast cancer. Splits:
 StratifiedShuffleSplit(test_size=0.25, random_state=1337); regime "500" draws at most 500
 training rows (stratified, seed = split index), "full" uses the whole training split.
+`--validate` compares checkpoints on a fixed synthetic validation set instead (no real table is
+touched): held-out cross-entropy of classification tasks drawn with seed 2026 from (a) the CPU
+preset's prior with real-table features (binary/one-hot, irrelevant, up to 60 features; 300
+context rows) and (b) the earlier prior without them (≤10 features).
 Anchors (live): interpret's EBM (interactions=0, max_bins=64), pyGAM LogisticGAM, logistic
 regression. Seconds are process CPU seconds of fit + predict on one thread (the machine is shared,
 so wall-clock times are noisy; both are recorded). Every (table, split, regime, model) result is
@@ -15,6 +20,7 @@ keyed by the checkpoint's sha256, so a new checkpoint is re-measured.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import time
@@ -32,9 +38,10 @@ from sklearn.preprocessing import StandardScaler
 
 from autofm.core.checkpoint import find_pretrained, read_checkpoint_meta
 from autofm.data.tables import load_sklearn, read_table, split_target
-from autofm.gam.estimators import DEFAULT_CHECKPOINT, GAMformerClassifier
+from autofm.gam.estimators import DEFAULT_CHECKPOINT, GAMformerClassifier, load_gamformer
 from autofm.gam.metrics import per_feature_recovery, recovery_score
 from autofm.gam.priors import sample_additive_task
+from autofm.gam.training import gam_loss, get_preset
 from benchmarks.common import RESULTS_DIR, markdown_table, mean_std, require_data, save_results
 
 TABLES = (
@@ -52,6 +59,32 @@ MODELS = ("gamformer", "ebm", "pygam", "logistic_regression")
 SINGLE_PASS = "gamformer_single_pass"
 RUNS_PATH = RESULTS_DIR / "gam.runs.jsonl"
 SPLIT_SEED = 1337
+VALIDATION_SEED = 2026
+
+
+def validation_priors() -> dict:
+    """The two synthetic validation priors (classification only; see the module docstring)."""
+    new = dataclasses.replace(
+        get_preset("cpu").prior, regression_fraction=0.0, wide_token_budget=300 * 60
+    )
+    old = dataclasses.replace(
+        new, wide_fraction=0.0, encoded_probability=0.0, irrelevant_probability=0.0
+    )
+    return {"real_like_prior": new, "earlier_prior": old}
+
+
+@torch.no_grad()
+def synthetic_validation(checkpoints: list[str], n_batches: int = 40) -> dict:
+    """Mean held-out cross-entropy of each checkpoint on the fixed synthetic validation set."""
+    results = {}
+    for name, prior in validation_priors().items():
+        generator = torch.Generator().manual_seed(VALIDATION_SEED)
+        batches = [prior.sample(8, 300, 100, 10, generator) for _ in range(n_batches)]
+        for checkpoint in checkpoints:
+            model = load_gamformer(checkpoint)
+            losses = [float(gam_loss(model, batch)) for batch in batches]
+            results.setdefault(checkpoint, {})[name] = float(np.mean(losses))
+    return results
 
 
 def load(name: str) -> tuple[pd.DataFrame, np.ndarray]:
@@ -357,8 +390,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--summary-only", action="store_true", help="summarise the cached runs, run nothing new"
     )
+    parser.add_argument("--validate", nargs="+", default=None, metavar="CHECKPOINT")
+    parser.add_argument("--validation-batches", type=int, default=40)
     args = parser.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("AUTOFM_THREADS", "1")))
+    if args.validate:
+        results = synthetic_validation(args.validate, args.validation_batches)
+        path = RESULTS_DIR / "gam.validation.json"
+        cache = json.loads(path.read_text()) if path.is_file() else {}
+        cache.update({f"{c} ({checkpoint_tag(c)})": v for c, v in results.items()})
+        path.write_text(json.dumps(cache, indent=1))
+        print(json.dumps(results, indent=1))
+        return
     if args.anchors_only:
         args.models = [m for m in args.models if m != "gamformer"]
         table_benchmark(args, args.checkpoint)

@@ -20,7 +20,8 @@ def _binary(n=120, seed=0):
 
 def test_probabilities_equal_a_direct_forward_pass(tiny_checkpoint):
     X, y = _binary()
-    gam = GAMformerClassifier(checkpoint=tiny_checkpoint).fit(X, y)
+    gam = GAMformerClassifier(checkpoint=tiny_checkpoint, shrinkage="none").fit(X, y)
+    assert np.all(gam.feature_scales_ == 1.0)
     model = load_gamformer(tiny_checkpoint)
     n_bins = model.config.n_bins
     bins = np.stack([apply_bins(X[:, j], gam.bin_edges_[j], n_bins) for j in range(4)], 1)
@@ -151,3 +152,23 @@ def test_wrong_column_count_and_memory_limit(tiny_checkpoint):
     wide = np.random.default_rng(0).normal(size=(60, 50))
     with pytest.raises(ValidationError, match="max_cells=1000"):
         GAMformerClassifier(checkpoint=tiny_checkpoint, max_cells=1000).fit(wide, y[:60])
+
+
+def test_crossfit_shrinkage_scales_each_shape_function(tiny_checkpoint):
+    X, y = _binary(n=200)
+    plain = GAMformerClassifier(checkpoint=tiny_checkpoint, shrinkage="none").fit(X, y)
+    shrunk = GAMformerClassifier(checkpoint=tiny_checkpoint, shrinkage="crossfit").fit(X, y)
+    scales = shrunk.feature_scales_
+    assert scales.shape == (4,) and np.all((scales >= 0) & (scales <= 3))
+    for j in range(4):
+        np.testing.assert_allclose(
+            shrunk.shape_functions_[j], scales[j] * plain.shape_functions_[j]
+        )
+    contributions = shrunk.explain(X)["contributions"]["logit(1)"].to_numpy()
+    np.testing.assert_allclose(
+        shrunk.intercept_[0] + contributions.sum(axis=1), shrunk.decision_function(X)
+    )
+    regressor = GAMformerRegressor(checkpoint=tiny_checkpoint).fit(X, X[:, 0] + 5.0)
+    assert regressor.feature_scales_.shape == (4,)
+    with pytest.raises(ValidationError, match="shrinkage"):
+        GAMformerClassifier(checkpoint=tiny_checkpoint, shrinkage="lasso").fit(X, y)

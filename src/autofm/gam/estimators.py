@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from autofm.core.checkpoint import load_checkpoint, load_pretrained, load_state_into
@@ -35,6 +36,7 @@ from autofm.core.errors import CheckpointError, ValidationError
 from autofm.core.validation import check_consistent_length, check_finite
 from autofm.gam.binning import apply_bins, bin_edges
 from autofm.gam.model import GAMformer, GAMformerConfig
+from autofm.gam.shrinkage import fit_feature_scales
 
 DEFAULT_CHECKPOINT = "gamformer-cpu"
 
@@ -140,6 +142,8 @@ class _GAMformerBase(BaseEstimator):
         max_cells: int = 2_000_000,
         device: str = "cpu",
         random_state: int | None = 0,
+        shrinkage: str = "crossfit",
+        shrinkage_folds: int = 2,
     ):
         self.checkpoint = checkpoint
         self.max_context_rows = max_context_rows
@@ -147,6 +151,8 @@ class _GAMformerBase(BaseEstimator):
         self.max_cells = max_cells
         self.device = device
         self.random_state = random_state
+        self.shrinkage = shrinkage
+        self.shrinkage_folds = shrinkage_folds
 
     # --- encoding -----------------------------------------------------------------------
     def _encode_fit(self, X: Any, n_bins: int) -> np.ndarray:
@@ -180,12 +186,57 @@ class _GAMformerBase(BaseEstimator):
             or (np.isnan(x[:, j]).any() and not np.isnan(x[:, j]).all())
         ]
         self.informative_features_ = np.asarray(informative, dtype=int)
+        if self.shrinkage not in ("none", "crossfit"):
+            raise ValidationError(f"shrinkage must be 'none' or 'crossfit', got {self.shrinkage!r}")
         tables = np.zeros((n_features, n_bins + 1, n_outputs))
         if informative:
             raw = self._run_model(model, bins[:, informative], y_encoded)
             tables[informative] = raw[..., :n_outputs]
         self._store_tables(tables, bins, x, n_bins)
+        self.feature_scales_ = np.ones(n_features)
+        if self.shrinkage == "crossfit" and informative:
+            self._shrink(model, bins, y_encoded, informative, n_outputs)
         self.fit_seconds_ = time.perf_counter() - started
+
+    def _shrink(
+        self,
+        model: GAMformer,
+        bins: np.ndarray,
+        y_encoded: np.ndarray,
+        informative: list[int],
+        n_outputs: int,
+    ) -> None:
+        """Scale each shape function by a factor fitted on cross-fitted held-out contributions."""
+        bins = bins[:, informative]
+        n_rows, n_features = bins.shape
+        folds = self._folds(y_encoded)
+        held_out = np.zeros((n_rows, n_features, n_outputs if n_outputs > 2 else 1))
+        base = np.zeros((n_rows, held_out.shape[-1]))
+        columns = np.arange(n_features)[None, :]
+        for fit_rows, held_rows in folds:
+            raw = self._run_model(model, bins[fit_rows], y_encoded[fit_rows])[..., :n_outputs]
+            values = self._output_space(raw)[columns, bins]  # [rows, features, outputs]
+            means = values[fit_rows].mean(axis=0)
+            held_out[held_rows] = values[held_rows] - means
+            base[held_rows] = means.sum(axis=0)
+        if self._regression:
+            task, target = "regression", y_encoded * self.y_std_
+        else:
+            task, target = ("binary" if n_outputs == 2 else "multiclass"), y_encoded
+        scales, offset = fit_feature_scales(held_out, base, target, task)
+        for index, j in enumerate(informative):
+            self.shape_functions_[j] = self.shape_functions_[j] * scales[index]
+            self.missing_shape_[j] = self.missing_shape_[j] * scales[index]
+            self.feature_scales_[j] = scales[index]
+        self.intercept_ = self.intercept_ + offset
+
+    def _folds(self, y_encoded: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        k = max(2, int(self.shrinkage_folds))
+        if not self._regression and np.bincount(y_encoded).min() >= k:
+            splitter = StratifiedKFold(k, shuffle=True, random_state=self.random_state)
+        else:
+            splitter = KFold(k, shuffle=True, random_state=self.random_state)
+        return list(splitter.split(np.zeros(len(y_encoded)), y_encoded))
 
     def _rows_per_pass(self, n_rows: int, n_features: int) -> int:
         rows = min(n_rows, int(self.max_context_rows))
@@ -363,7 +414,9 @@ class GAMformerClassifier(ClassifierMixin, _GAMformerBase):
     Parameters: `checkpoint` (shipped name or checkpoint path), `max_context_rows` (rows per
     forward pass; larger training sets are subsampled and the shape tables averaged),
     `n_subsamples` (passes when subsampling), `max_cells` (rows × features allowed in one pass),
-    `device`, `random_state` (subsampling).
+    `device`, `random_state` (subsampling and folds), `shrinkage` ("none", or "crossfit": scale
+    each shape function by a non-negative factor fitted on `shrinkage_folds` cross-fitted
+    held-out passes; see `autofm.gam.shrinkage`).
     Binary shape functions are log-odds of `classes_[1]`; multiclass ones are per-class logits
     centred across classes.
     """
