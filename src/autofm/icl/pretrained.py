@@ -38,7 +38,7 @@ class Recipe:
 _SMALL = dict(d_model=64, n_layers=4, n_heads=4, d_hidden=128)
 RECIPES: dict[str, Recipe] = {
     "steps": Recipe("steps", PFNConfig(n_outputs=1000, max_context=100, **_SMALL)),
-    "sine-line": Recipe("sine-line", PFNConfig(n_outputs=100, max_context=100, **_SMALL)),
+    "sine-line": Recipe("sine-line", PFNConfig(n_outputs=1000, max_context=100, **_SMALL)),
     "gp": Recipe("gp", PFNConfig(n_outputs=1000, max_context=50, **_SMALL)),
     "counting": Recipe(
         "counting",
