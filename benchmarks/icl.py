@@ -10,6 +10,9 @@ are the PFN's forward pass against the exact computation, in the same run.
 Targets (issue 4): GP nll_gap ≤ 0.05 nats/point with ≤ 50 context points; step PFN on linear data
 within 0.05 (max abs) of the exact PPD mean on a 100-point grid.
 
+Also reported: each PFN's bucket floor (`experiments.bucket_floor`), the part of the nll_gap that
+its bar distribution's resolution alone imposes, and that floor for 100, 400 and 1000 buckets.
+
 Run: AUTOFM_THREADS=1 python -m benchmarks.icl   (a few minutes on one thread)
 """
 
@@ -25,7 +28,8 @@ from autofm.core.progress import status
 from autofm.core.report import Report
 from autofm.core.runtime import setup_torch
 from autofm.icl import experiments
-from autofm.icl.pretrained import RECIPES, load_pfn, make_prior
+from autofm.icl.bar_distribution import BarDistribution
+from autofm.icl.pretrained import RECIPES, load_pfn, make_prior, prior_borders
 from benchmarks.common import RESULTS_DIR, markdown_table, mean_std, save_results
 
 SEEDS = (101, 102, 103)
@@ -65,6 +69,27 @@ def _bucket_floor(name: str, model, prior) -> dict | None:
         )
     except ValidationError:
         return None
+
+
+def _floors_by_bucket_count(counts=(100, 400, 1000)) -> list[dict]:
+    """Bucket floors of the GP and step priors for several bucket counts (why 1000 buckets)."""
+    rows = []
+    for name in ("gp", "steps"):
+        prior = make_prior(name)
+        row: dict = {"prior": name}
+        for count in counts:
+            borders = prior_borders(prior, count, RECIPES[name].model.max_context)
+            floor = experiments.bucket_floor(
+                prior,
+                BarDistribution(borders),
+                n_tasks=16,
+                n_query=N_QUERY,
+                context_sizes=experiments.DEFAULT_CONTEXT_SIZES[name],
+                seed=SEEDS[0],
+            )
+            row[f"{count} buckets"] = floor["floor"]
+        rows.append(row)
+    return rows
 
 
 def main() -> None:
@@ -190,12 +215,18 @@ def main() -> None:
         }
         for r in exp["gp"]["sine_plus_line"]
     ]
+    floor_rows = _floors_by_bucket_count()
+    results["bucket_floor_by_count"] = floor_rows
     markdown = (
         "### In distribution (fresh prior draws; mean over seeds "
         f"{list(SEEDS)}, {N_TASKS} tasks × {N_QUERY} queries per context size and seed)\n\n"
         + markdown_table(rows, digits=4)
         + "\n### By context size (nll_gap, nats per query point)\n\n"
         + markdown_table(by_context_rows, digits=4)
+        + "\n### Bucket floor: the nll_gap the bar distribution alone imposes (exact PPD "
+        "discretised onto K buckets from the prior's quantiles; 16 tasks × 50 queries per context "
+        f"size, seed {SEEDS[0]})\n\n"
+        + markdown_table(floor_rows, digits=4)
         + "\n### Targets\n\n"
         + markdown_table(targets, digits=4)
         + "\n### 1. Steps PFN on linear data y = x − 0.5 + ε (10 datasets per size; the target "
