@@ -2,6 +2,7 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from autofm.cli import main
 from autofm.icl.train import save_model
@@ -57,4 +58,6 @@ def test_evaluate_json(tmp_path, capsys):
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {"mase", "smape", "n_series", "seconds"}
-    assert result["n_series"] == 4 and result["mase"] > 0
+    # exactly periodic series: the backtest gate finds seasonal naive perfect on each series'
+    # last h context points and uses it, so even the untrained model scores MASE 0
+    assert result["n_series"] == 4 and result["mase"] == pytest.approx(0.0, abs=1e-6)

@@ -199,3 +199,51 @@ def test_zero_head_seasonal_anchor_is_seasonal_naive_in_original_units():
     assert np.allclose(arrays, np.stack([y[-24:-17], -y[-24:-17]]), atol=1e-5)
     with pytest.raises(ValidationError, match="season lengths"):
         forecaster.predict(y, 3, season_length=0)
+
+
+def linear_extrapolation(contexts, h, dates, seasons):
+    """A stand-in 'model' that continues each context's last slope (point and ±1 quantiles)."""
+    point = np.stack([y[-1] + (y[-1] - y[-2]) * np.arange(1, h + 1) for y in contexts])
+    return point, point[:, :, None] + np.array([-1.0, 0.0, 1.0])
+
+
+@pytest.mark.parametrize("gate", ["backtest", "none"])
+def test_backtest_gate_keeps_the_model_where_it_backtests_better(gate, monkeypatch):
+    forecaster = Mamba4CastForecaster(tiny_model(), gate=gate)
+    monkeypatch.setattr(forecaster, "_forecast_contexts", linear_extrapolation)
+    line = 3.0 + 0.5 * np.arange(30)  # extrapolation is exact, seasonal naive (m = 4) is not
+    point, quantiles = forecaster.forecast_arrays([line], 6, season_lengths=4)
+    np.testing.assert_allclose(point[0], 3.0 + 0.5 * np.arange(30, 36))
+    np.testing.assert_allclose(quantiles[0, :, 2] - quantiles[0, :, 0], 2.0)
+
+
+def test_backtest_gate_switches_to_the_anchor_where_it_backtests_better(monkeypatch):
+    wave = np.tile([1.0, 5.0, 2.0, 8.0], 8)  # seasonal naive (m = 4) is exact
+    for gate, expected in [("backtest", np.resize(wave[-4:], 6)), ("none", None)]:
+        forecaster = Mamba4CastForecaster(tiny_model(), gate=gate)
+        monkeypatch.setattr(forecaster, "_forecast_contexts", linear_extrapolation)
+        point, quantiles = forecaster.forecast_arrays([wave], 6, season_lengths=4)
+        if expected is None:  # without the gate: the stand-in model's extrapolation
+            expected = wave[-1] + (wave[-1] - wave[-2]) * np.arange(1, 7)
+        np.testing.assert_allclose(point[0], expected)
+        # the model's interval is kept, shifted onto the forecast it now surrounds
+        np.testing.assert_allclose(quantiles[0, :, 1], expected)
+        np.testing.assert_allclose(quantiles[0, :, 2] - quantiles[0, :, 0], 2.0)
+
+
+def test_backtest_gate_can_blend_and_refuses_unknown_gates(monkeypatch):
+    # the model is off by +2 and the anchor by −2 on the held-out points: their average is exact
+    forecaster = Mamba4CastForecaster(tiny_model())
+
+    def biased(contexts, h, dates, seasons):
+        point = np.stack([np.resize(y[-4:], h) + 4.0 for y in contexts])
+        return point, np.repeat(point[:, :, None], 3, axis=2)
+
+    monkeypatch.setattr(forecaster, "_forecast_contexts", biased)
+    base = np.tile([0.0, 1.0, 0.0, 3.0], 8)
+    y = base + 2.0 * (np.arange(32) >= 28)  # the last season is lifted by 2
+    point, _ = forecaster.forecast_arrays([y], 4, season_lengths=4)
+    # blend 0.5: half of (anchor + 4) plus half of the anchor, anchor = last season of y
+    np.testing.assert_allclose(point[0], y[-4:] + 2.0)
+    with pytest.raises(ValidationError, match="gate"):
+        Mamba4CastForecaster(tiny_model(), gate="sometimes")

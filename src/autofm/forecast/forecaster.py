@@ -34,9 +34,11 @@ from autofm.core.runtime import resolve_device
 from autofm.data.timeseries import infer_freq, validate_long
 from autofm.data.timeseries import season_length as freq_season_length
 from autofm.forecast.features import time_features
-from autofm.forecast.model import Mamba4Cast, Mamba4CastConfig
+from autofm.forecast.model import Mamba4Cast, Mamba4CastConfig, seasonal_anchor
 
 DEFAULT_MODEL = "mamba4cast-cpu"
+GATES = ("backtest", "none")
+BLEND_WEIGHTS = (1.0, 0.5, 0.0)  # model weights the backtest gate chooses from
 
 
 def normalise_freq(freq: str | None) -> str | None:
@@ -71,7 +73,12 @@ class Mamba4CastForecaster:
     """Zero-shot forecaster; `predict(df, h)` needs no fitting.
 
     Parameters: `model` (a Mamba4Cast), `context_length` (points of history used),
-    `batch_size` (series per forward pass), `alias` (forecast column name), `device`.
+    `batch_size` (series per forward pass), `alias` (forecast column name), `device`, and
+    `gate`: "backtest" (default) checks each series on its own last h points first — the model
+    forecasts them from the rest of the context, and where the model's anchor (seasonal naive,
+    or naive for a "last"-anchor model) was closer there, that series gets the anchor's forecast
+    (the model's intervals shifted onto it); "none" always uses the model. The backtest costs a
+    second forward pass and needs h + 2 observed points; shorter series keep the model forecast.
     """
 
     def __init__(
@@ -82,8 +89,12 @@ class Mamba4CastForecaster:
         batch_size: int = 64,
         alias: str = "Mamba4Cast",
         device: str = "cpu",
+        gate: str = "backtest",
     ):
+        if gate not in GATES:
+            raise ValidationError(f"unknown gate {gate!r}; choose one of {', '.join(GATES)}")
         self.model = model
+        self.gate = gate
         self.context_length = context_length
         self.batch_size = batch_size
         self.alias = alias
@@ -148,9 +159,6 @@ class Mamba4CastForecaster:
         if dates is not None and len(dates) != len(series):
             raise ValidationError(f"got {len(dates)} date indexes for {len(series)} series")
         seasons = _season_lengths(season_lengths, len(series))
-        n_quantiles = len(self.quantile_levels)
-        point = np.empty((len(series), h))
-        quantiles = np.empty((len(series), h, n_quantiles))
         contexts = []
         for index, y in enumerate(series):
             if np.isinf(y).any():
@@ -160,6 +168,22 @@ class Mamba4CastForecaster:
                 raise ValidationError(f"series {index} has no observed (non-NaN) value")
             y = y[observed[0] :][-self.context_length :]
             contexts.append(y)
+        point, quantiles = self._forecast_contexts(contexts, h, dates, seasons)
+        if self.gate == "backtest":
+            point, quantiles = self._backtest_gate(contexts, h, dates, seasons, point, quantiles)
+        for i, y in enumerate(contexts):  # a constant series is forecast as that constant
+            observed = y[~np.isnan(y)]
+            if np.ptp(observed) == 0:
+                point[i] = observed[0]
+                quantiles[i] = observed[0]
+        return point, quantiles
+
+    def _forecast_contexts(
+        self, contexts: list[np.ndarray], h: int, dates, seasons: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The model's point forecasts [B, h] and quantiles [B, h, Q] for prepared contexts."""
+        point = np.empty((len(contexts), h))
+        quantiles = np.empty((len(contexts), h, len(self.quantile_levels)))
         model = self.model.to(resolve_device(self.device)).eval()
         device = next(model.parameters()).device
         order = np.argsort([len(y) for y in contexts], kind="stable")  # similar lengths together
@@ -189,11 +213,37 @@ class Mamba4CastForecaster:
                 )
             point[batch] = batch_point.double().cpu().numpy()
             quantiles[batch] = batch_quantiles.double().cpu().numpy()
-        for i, y in enumerate(contexts):  # a constant series is forecast as that constant
-            observed = y[~np.isnan(y)]
-            if np.ptp(observed) == 0:
-                point[i] = observed[0]
-                quantiles[i] = observed[0]
+        return point, quantiles
+
+    def _backtest_gate(self, contexts, h, dates, seasons, point, quantiles):
+        """Per series, keep the model or switch to its anchor, whichever did better on the last
+        h observed context points (see `gate` in the class docstring)."""
+        eligible = [
+            i
+            for i, y in enumerate(contexts)
+            if np.isfinite(y[:-h]).sum() >= 2 and np.isfinite(y[-h:]).any()
+        ]
+        if not eligible:
+            return point, quantiles
+        held_out = [contexts[i][:-h] for i in eligible]
+        held_dates = None
+        if dates is not None:
+            held_dates = [None if dates[i] is None else dates[i][:-h] for i in eligible]
+        backtest, _ = self._forecast_contexts(held_out, h, held_dates, seasons[eligible])
+        anchor_seasons = seasons if self.model.config.anchor != "last" else np.ones_like(seasons)
+        point, quantiles = point.copy(), quantiles.copy()
+        weights = np.asarray(BLEND_WEIGHTS)  # weight of the model; the rest on the anchor
+        for row, i in enumerate(eligible):
+            actual = contexts[i][-h:]
+            baseline = _anchor_forecast(held_out[row], h, int(anchor_seasons[i]))
+            candidates = weights[:, None] * backtest[row] + (1 - weights[:, None]) * baseline
+            errors = np.nanmean(np.abs(candidates - actual), axis=1)
+            weight = weights[int(np.argmin(errors))]  # ties go to the model (listed first)
+            if weight < 1.0:
+                anchor = _anchor_forecast(contexts[i], h, int(anchor_seasons[i]))
+                blended = weight * point[i] + (1 - weight) * anchor
+                quantiles[i] += (blended - point[i])[:, None]
+                point[i] = blended
         return point, quantiles
 
     # ---- long frames -------------------------------------------------------------------------
@@ -316,6 +366,14 @@ def _season_lengths(season_lengths, n_series: int) -> np.ndarray:
     if seasons.dtype.kind not in "iu" or (seasons < 1).any():
         raise ValidationError(f"season lengths must be positive integers, got {season_lengths!r}")
     return seasons.astype(np.int64)
+
+
+def _anchor_forecast(y: np.ndarray, h: int, season: int) -> np.ndarray:
+    """Seasonal-naive forecast of one context (NaNs forward-filled), as the model's anchor."""
+    values = torch.from_numpy(np.asarray(y, dtype=float))[None]
+    observed = ~torch.isnan(values)
+    anchor = seasonal_anchor(values, observed, h, torch.tensor([season]))
+    return anchor[0].numpy()
 
 
 def _check_horizon(h) -> int:
