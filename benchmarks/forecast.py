@@ -221,6 +221,56 @@ def validation_phase(models: list[str]) -> dict:
     }
 
 
+def training_windows(name: str, n_series: int = 100) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(context, targets, meta): the last h *training* points of ≤ n_series series of `name`
+    (seed VALIDATION_SEED; series with at least 2h + 2m points). The test split is not read."""
+    train, _, meta = load_timeseries_folder(require_data(f"timeseries/{name}"))
+    h, m = int(meta["horizon"]), int(meta["season_length"])
+    lengths = train.groupby("unique_id").size()
+    ids = np.sort(lengths.index[lengths >= 2 * h + 2 * m].to_numpy())
+    if len(ids) > n_series:
+        ids = np.sort(np.random.default_rng(VALIDATION_SEED).choice(ids, n_series, replace=False))
+    train = train[train["unique_id"].isin(ids)]
+    from_end = train.groupby("unique_id").cumcount(ascending=False)
+    context = last_window(train[from_end >= h].reset_index(drop=True))
+    return context, train[from_end < h].reset_index(drop=True), meta
+
+
+def gate_validation_phase(model: str) -> dict:
+    """MASE of the model without and with the backtest gate, and of SeasonalNaive, on
+    training-part windows of every dataset: what the gate's default was decided on."""
+    rows = []
+    forecasters = {
+        gate: Mamba4CastForecaster.from_pretrained(model, gate=gate)
+        for gate in ("none", "backtest")
+    }
+    for name in DATASETS:
+        context, targets, meta = training_windows(name)
+        h, m = int(meta["horizon"]), int(meta["season_length"])
+        freq = meta.get("freq")
+        freq = None if freq == "unknown" else freq
+        forecasts, _ = run_anchor("SeasonalNaive", context, h, meta)
+        row = {
+            "dataset": name,
+            "series": int(context["unique_id"].nunique()),
+            "SeasonalNaive": score_forecasts(context, targets, forecasts, "SeasonalNaive", m)[
+                "mase"
+            ],
+        }
+        for gate, forecaster in forecasters.items():
+            forecasts = forecaster.predict(context, h, freq=freq)
+            row[f"gate={gate}"] = score_forecasts(context, targets, forecasts, "Mamba4Cast", m)[
+                "mase"
+            ]
+        print(row, flush=True)
+        rows.append(row)
+    columns = ["SeasonalNaive", "gate=none", "gate=backtest"]
+    rows.append(
+        {"dataset": "geometric mean", **{c: geometric_mean([r[c] for r in rows]) for c in columns}}
+    )
+    return {"model": model, "seed": VALIDATION_SEED, "rows": rows}
+
+
 def summarise(anchors: dict, mamba: dict, timing: list[dict], meta: dict) -> tuple[dict, str]:
     models = ("Mamba4Cast",) + ANCHORS
     rows, smape_rows = [], []
@@ -296,7 +346,9 @@ def summarise(anchors: dict, mamba: dict, timing: list[dict], meta: dict) -> tup
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--phase", choices=("anchors", "all", "validate"), default="all")
+    parser.add_argument(
+        "--phase", choices=("anchors", "all", "validate", "validate-gate"), default="all"
+    )
     parser.add_argument("--max-series", type=int, default=300)
     parser.add_argument("--timing-series", type=int, default=150)
     parser.add_argument("--model", action="append", help="checkpoint (repeat for validate)")
@@ -306,6 +358,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.phase == "validate":
         results = validation_phase(models)
         atomic_write_json(RESULTS_DIR / "forecast.validation.json", results)
+        return
+    if args.phase == "validate-gate":
+        results = gate_validation_phase(models[0])
+        atomic_write_json(RESULTS_DIR / "forecast.gate_validation.json", results)
+        print(markdown_table(results["rows"], digits=3))
         return
     args.model = models[0]
     print(f"seed {SEED}; at most {args.max_series} series per dataset", file=sys.stderr)
