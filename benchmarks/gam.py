@@ -319,8 +319,8 @@ def summarise(runs: list[dict], tag: str | None, splits: int, full_splits: int) 
         }
     ablation = []
     for _, single in ablation_frame.iterrows():
-        averaged = frame[
-            (frame["model"] == "gamformer")
+        averaged = frame[  # like with like: the single pass has no shrinkage either
+            (frame["model"] == NO_SHRINKAGE)
             & (frame["regime"] == "full")
             & (frame["table"] == single["table"])
             & (frame["split"] == 0)
