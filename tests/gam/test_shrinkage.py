@@ -31,3 +31,32 @@ def test_scales_for_regression_and_multiclass():
     labels = np.array([rng.choice(3, p=np.exp(r) / np.exp(r).sum()) for r in logits[:, 0]])
     scales, _ = fit_feature_scales(logits, np.zeros((4000, 3)), labels, "multiclass")
     np.testing.assert_allclose(scales, [1.0, 0.0], atol=0.15)
+
+
+def test_subsampled_fit_cross_fits_from_its_own_passes(tiny_checkpoint, monkeypatch):
+    """Above max_context_rows the subsample passes are the cross-fit: no extra forward passes
+    (K-fold shrinkage would add K more rounds of them), and the result is the plain fit with
+    each shape function scaled by its factor."""
+    from autofm.gam import GAMformerClassifier
+    from autofm.gam.model import GAMformer
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(400, 3))
+    y = (x[:, 0] + 0.3 * rng.normal(size=400) > 0).astype(int)
+    calls = []
+    original = GAMformer.shape_functions
+    monkeypatch.setattr(
+        GAMformer,
+        "shape_functions",
+        lambda self, *a, **k: calls.append(1) or original(self, *a, **k),
+    )
+    kwargs = dict(checkpoint=tiny_checkpoint, max_context_rows=100, n_subsamples=5, random_state=0)
+    shrunk = GAMformerClassifier(**kwargs).fit(x, y)
+    assert len(calls) == 5  # the five subsample passes, nothing more
+    plain = GAMformerClassifier(**kwargs, shrinkage="none").fit(x, y)
+    ratio = [
+        s[np.abs(p[:, 0]) > 1e-9, 0] / p[np.abs(p[:, 0]) > 1e-9, 0]
+        for s, p in zip(shrunk.shape_functions_, plain.shape_functions_)
+    ]
+    for j, r in enumerate(ratio):  # each shape function is the plain one times its factor
+        np.testing.assert_allclose(r, shrunk.feature_scales_[j], rtol=1e-6)

@@ -189,13 +189,14 @@ class _GAMformerBase(BaseEstimator):
         if self.shrinkage not in ("none", "crossfit"):
             raise ValidationError(f"shrinkage must be 'none' or 'crossfit', got {self.shrinkage!r}")
         tables = np.zeros((n_features, n_bins + 1, n_outputs))
+        passes: list[tuple[np.ndarray, np.ndarray]] = []
         if informative:
-            raw = self._run_model(model, bins[:, informative], y_encoded)
+            raw = self._run_model(model, bins[:, informative], y_encoded, passes)
             tables[informative] = raw[..., :n_outputs]
         self._store_tables(tables, bins, x, n_bins)
         self.feature_scales_ = np.ones(n_features)
         if self.shrinkage == "crossfit" and informative:
-            self._shrink(model, bins, y_encoded, informative, n_outputs)
+            self._shrink(model, bins, y_encoded, informative, n_outputs, passes)
         self.fit_seconds_ = time.perf_counter() - started
 
     def _shrink(
@@ -205,20 +206,22 @@ class _GAMformerBase(BaseEstimator):
         y_encoded: np.ndarray,
         informative: list[int],
         n_outputs: int,
+        passes: list[tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> None:
-        """Scale each shape function by a factor fitted on cross-fitted held-out contributions."""
+        """Scale each shape function by a factor fitted on cross-fitted held-out contributions.
+
+        When the fit subsampled (more rows than one pass holds), the subsample passes already
+        are the cross-fit: each row's held-out contributions are read from the tables of the
+        passes that did not contain it, at no extra cost. Otherwise `shrinkage_folds` extra
+        passes run on K − 1 folds each.
+        """
         bins = bins[:, informative]
-        n_rows, n_features = bins.shape
-        folds = self._folds(y_encoded)
-        held_out = np.zeros((n_rows, n_features, n_outputs if n_outputs > 2 else 1))
-        base = np.zeros((n_rows, held_out.shape[-1]))
-        columns = np.arange(n_features)[None, :]
-        for fit_rows, held_rows in folds:
-            raw = self._run_model(model, bins[fit_rows], y_encoded[fit_rows])[..., :n_outputs]
-            values = self._output_space(raw)[columns, bins]  # [rows, features, outputs]
-            means = values[fit_rows].mean(axis=0)
-            held_out[held_rows] = values[held_rows] - means
-            base[held_rows] = means.sum(axis=0)
+        out_of_pass = self._out_of_pass(bins, y_encoded, n_outputs, passes or [])
+        if out_of_pass is not None:
+            rows, held_out, base = out_of_pass
+        else:
+            rows, held_out, base = self._cross_fit(model, bins, y_encoded, n_outputs)
+        y_encoded = y_encoded[rows]
         if self._regression:
             task, target = "regression", y_encoded * self.y_std_
         else:
@@ -229,6 +232,44 @@ class _GAMformerBase(BaseEstimator):
             self.missing_shape_[j] = self.missing_shape_[j] * scales[index]
             self.feature_scales_[j] = scales[index]
         self.intercept_ = self.intercept_ + offset
+
+    def _cross_fit(self, model, bins, y_encoded, n_outputs):
+        """(rows, held-out contributions [n, F, K], base [n, K]) from K-fold passes."""
+        n_rows, n_features = bins.shape
+        held_out = np.zeros((n_rows, n_features, n_outputs if n_outputs > 2 else 1))
+        base = np.zeros((n_rows, held_out.shape[-1]))
+        columns = np.arange(n_features)[None, :]
+        for fit_rows, held_rows in self._folds(y_encoded):
+            raw = self._run_model(model, bins[fit_rows], y_encoded[fit_rows])[..., :n_outputs]
+            values = self._output_space(raw)[columns, bins]  # [rows, features, outputs]
+            means = values[fit_rows].mean(axis=0)
+            held_out[held_rows] = values[held_rows] - means
+            base[held_rows] = means.sum(axis=0)
+        return np.arange(n_rows), held_out, base
+
+    def _out_of_pass(self, bins, y_encoded, n_outputs, passes):
+        """Held-out contributions from the subsample passes (None when there were too few
+        rows outside them, or one pass over all rows)."""
+        if len(passes) < 2:
+            return None
+        n_rows, n_features = bins.shape
+        outside = np.ones((len(passes), n_rows), dtype=bool)
+        for index, (subset, _) in enumerate(passes):
+            outside[index, subset] = False
+        count = outside.sum(axis=0)
+        rows = np.flatnonzero(count > 0)
+        labels = y_encoded[rows]
+        if len(rows) < 100 or (not self._regression and np.unique(labels).size < 2):
+            return None
+        columns = np.arange(n_features)[None, :]
+        held_out, base = 0.0, 0.0
+        for index, (subset, raw) in enumerate(passes):
+            values = self._output_space(raw[..., :n_outputs])[columns, bins[rows]]
+            means = self._output_space(raw[..., :n_outputs])[columns, bins[subset]].mean(axis=0)
+            weight = (outside[index, rows] / count[rows])[:, None, None]
+            held_out = held_out + weight * (values - means)
+            base = base + weight[:, :, 0] * means.sum(axis=0)
+        return rows, held_out, base
 
     def _folds(self, y_encoded: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         k = max(2, int(self.shrinkage_folds))
@@ -271,8 +312,15 @@ class _GAMformerBase(BaseEstimator):
         return subsets
 
     @torch.no_grad()
-    def _run_model(self, model: GAMformer, bins: np.ndarray, y_model: np.ndarray) -> np.ndarray:
-        """Shape tables [F, n_bins + 1, C] averaged over the subsample passes."""
+    def _run_model(
+        self,
+        model: GAMformer,
+        bins: np.ndarray,
+        y_model: np.ndarray,
+        passes: list[tuple[np.ndarray, np.ndarray]] | None = None,
+    ) -> np.ndarray:
+        """Shape tables [F, n_bins + 1, C] averaged over the subsample passes (each pass's
+        (rows, tables) appended to `passes` when given)."""
         rows = self._rows_per_pass(*bins.shape)
         device = torch.device(self.device)
         model = model.to(device)
@@ -283,6 +331,8 @@ class _GAMformerBase(BaseEstimator):
             labels = torch.as_tensor(y_model[subset], device=device).unsqueeze(0)
             shapes = model.shape_functions(context, labels, regression=self._regression)[0]
             shapes = shapes.double().cpu().numpy()
+            if passes is not None:
+                passes.append((subset, shapes))
             total = shapes if total is None else total + shapes
         return total / len(subsets)
 
@@ -416,7 +466,8 @@ class GAMformerClassifier(ClassifierMixin, _GAMformerBase):
     `n_subsamples` (passes when subsampling), `max_cells` (rows × features allowed in one pass),
     `device`, `random_state` (subsampling and folds), `shrinkage` ("none", or "crossfit": scale
     each shape function by a non-negative factor fitted on `shrinkage_folds` cross-fitted
-    held-out passes; see `autofm.gam.shrinkage`).
+    held-out passes, or, when the fit subsamples, on the rows each subsample pass left out; see
+    `autofm.gam.shrinkage`).
     Binary shape functions are log-odds of `classes_[1]`; multiclass ones are per-class logits
     centred across classes.
     """
