@@ -207,9 +207,9 @@ def linear_extrapolation(contexts, h, dates, seasons):
     return point, point[:, :, None] + np.array([-1.0, 0.0, 1.0])
 
 
-@pytest.mark.parametrize("gate", ["backtest", "none"])
-def test_backtest_gate_keeps_the_model_where_it_backtests_better(gate, monkeypatch):
-    forecaster = Mamba4CastForecaster(tiny_model(), gate=gate)
+@pytest.mark.parametrize("gate,windows", [("backtest", 1), ("backtest", 2), ("none", 1)])
+def test_backtest_gate_keeps_the_model_where_it_backtests_better(gate, windows, monkeypatch):
+    forecaster = Mamba4CastForecaster(tiny_model(), gate=gate, backtest_windows=windows)
     monkeypatch.setattr(forecaster, "_forecast_contexts", linear_extrapolation)
     line = 3.0 + 0.5 * np.arange(30)  # extrapolation is exact, seasonal naive (m = 4) is not
     point, quantiles = forecaster.forecast_arrays([line], 6, season_lengths=4)
@@ -219,8 +219,9 @@ def test_backtest_gate_keeps_the_model_where_it_backtests_better(gate, monkeypat
 
 def test_backtest_gate_switches_to_the_anchor_where_it_backtests_better(monkeypatch):
     wave = np.tile([1.0, 5.0, 2.0, 8.0], 8)  # seasonal naive (m = 4) is exact
-    for gate, expected in [("backtest", np.resize(wave[-4:], 6)), ("none", None)]:
-        forecaster = Mamba4CastForecaster(tiny_model(), gate=gate)
+    cases = [("backtest", 1, np.resize(wave[-4:], 6)), ("backtest", 3, np.resize(wave[-4:], 6))]
+    for gate, windows, expected in [*cases, ("none", 1, None)]:
+        forecaster = Mamba4CastForecaster(tiny_model(), gate=gate, backtest_windows=windows)
         monkeypatch.setattr(forecaster, "_forecast_contexts", linear_extrapolation)
         point, quantiles = forecaster.forecast_arrays([wave], 6, season_lengths=4)
         if expected is None:  # without the gate: the stand-in model's extrapolation

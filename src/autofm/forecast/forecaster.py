@@ -75,10 +75,12 @@ class Mamba4CastForecaster:
     Parameters: `model` (a Mamba4Cast), `context_length` (points of history used),
     `batch_size` (series per forward pass), `alias` (forecast column name), `device`, and
     `gate`: "backtest" (default) checks each series on its own last h points first — the model
-    forecasts them from the rest of the context, and where the model's anchor (seasonal naive,
-    or naive for a "last"-anchor model) was closer there, that series gets the anchor's forecast
-    (the model's intervals shifted onto it); "none" always uses the model. The backtest costs a
-    second forward pass and needs h + 2 observed points; shorter series keep the model forecast.
+    forecasts them from the rest of the context, and the model, its anchor (seasonal naive, or
+    naive for a "last"-anchor model) or their average, whichever was closest there, makes the
+    forecast (the model's intervals shifted onto it); "none" always uses the model.
+    `backtest_windows` (default 1) sums the errors over that many consecutive windows of h
+    points. Each window costs a forward pass and needs h + 2 observed points; series too short
+    for any window keep the model forecast.
     """
 
     def __init__(
@@ -90,11 +92,13 @@ class Mamba4CastForecaster:
         alias: str = "Mamba4Cast",
         device: str = "cpu",
         gate: str = "backtest",
+        backtest_windows: int = 1,
     ):
         if gate not in GATES:
             raise ValidationError(f"unknown gate {gate!r}; choose one of {', '.join(GATES)}")
         self.model = model
         self.gate = gate
+        self.backtest_windows = backtest_windows
         self.context_length = context_length
         self.batch_size = batch_size
         self.alias = alias
@@ -216,29 +220,34 @@ class Mamba4CastForecaster:
         return point, quantiles
 
     def _backtest_gate(self, contexts, h, dates, seasons, point, quantiles):
-        """Per series, keep the model or switch to its anchor, whichever did better on the last
-        h observed context points (see `gate` in the class docstring)."""
-        eligible = [
-            i
-            for i, y in enumerate(contexts)
-            if np.isfinite(y[:-h]).sum() >= 2 and np.isfinite(y[-h:]).any()
-        ]
-        if not eligible:
-            return point, quantiles
-        held_out = [contexts[i][:-h] for i in eligible]
-        held_dates = None
-        if dates is not None:
-            held_dates = [None if dates[i] is None else dates[i][:-h] for i in eligible]
-        backtest, _ = self._forecast_contexts(held_out, h, held_dates, seasons[eligible])
+        """Per series, use the model, its anchor or their average, whichever had the smallest
+        absolute error over the last `backtest_windows` windows of h observed context points
+        (see `gate` in the class docstring)."""
         anchor_seasons = seasons if self.model.config.anchor != "last" else np.ones_like(seasons)
-        point, quantiles = point.copy(), quantiles.copy()
         weights = np.asarray(BLEND_WEIGHTS)  # weight of the model; the rest on the anchor
-        for row, i in enumerate(eligible):
-            actual = contexts[i][-h:]
-            baseline = _anchor_forecast(held_out[row], h, int(anchor_seasons[i]))
-            candidates = weights[:, None] * backtest[row] + (1 - weights[:, None]) * baseline
-            errors = np.nanmean(np.abs(candidates - actual), axis=1)
-            weight = weights[int(np.argmin(errors))]  # ties go to the model (listed first)
+        errors = np.zeros((len(contexts), len(weights)))
+        for window in range(1, max(1, int(self.backtest_windows)) + 1):
+            cut = window * h
+            eligible = [
+                i
+                for i, y in enumerate(contexts)
+                if np.isfinite(y[:-cut]).sum() >= 2 and np.isfinite(y[-cut:][:h]).any()
+            ]
+            if not eligible:
+                break
+            held_out = [contexts[i][:-cut] for i in eligible]
+            held_dates = None
+            if dates is not None:
+                held_dates = [None if dates[i] is None else dates[i][:-cut] for i in eligible]
+            backtest, _ = self._forecast_contexts(held_out, h, held_dates, seasons[eligible])
+            for row, i in enumerate(eligible):
+                actual = contexts[i][-cut:][:h]
+                baseline = _anchor_forecast(held_out[row], h, int(anchor_seasons[i]))
+                candidates = weights[:, None] * backtest[row] + (1 - weights[:, None]) * baseline
+                errors[i] += np.nansum(np.abs(candidates - actual), axis=1)
+        point, quantiles = point.copy(), quantiles.copy()
+        for i in range(len(contexts)):
+            weight = weights[int(np.argmin(errors[i]))]  # ties (and no backtest) keep the model
             if weight < 1.0:
                 anchor = _anchor_forecast(contexts[i], h, int(anchor_seasons[i]))
                 blended = weight * point[i] + (1 - weight) * anchor
