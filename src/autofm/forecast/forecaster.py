@@ -379,7 +379,7 @@ def _season_lengths(season_lengths, n_series: int) -> np.ndarray:
 
 def _anchor_forecast(y: np.ndarray, h: int, season: int) -> np.ndarray:
     """Seasonal-naive forecast of one context (NaNs forward-filled), as the model's anchor."""
-    values = torch.from_numpy(np.asarray(y, dtype=float))[None]
+    values = torch.from_numpy(np.array(y, dtype=float))[None]  # a writable copy
     observed = ~torch.isnan(values)
     anchor = seasonal_anchor(values, observed, h, torch.tensor([season]))
     return anchor[0].numpy()
