@@ -167,16 +167,7 @@ def timing_phase(forecaster: Mamba4CastForecaster, n_series: int) -> list[dict]:
 
 def validation_windows() -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(context, validation targets, meta): the last h training points of a fixed subset."""
-    train, _, meta = load_timeseries_folder(require_data(f"timeseries/{VALIDATION_DATASET}"))
-    h = int(meta["horizon"])
-    rng = np.random.default_rng(VALIDATION_SEED)
-    lengths = train.groupby("unique_id").size()
-    ids = np.sort(lengths.index[lengths >= h + 2 * int(meta["season_length"])].to_numpy())
-    ids = np.sort(rng.choice(ids, size=VALIDATION_SERIES, replace=False))
-    train = train[train["unique_id"].isin(ids)]
-    from_end = train.groupby("unique_id").cumcount(ascending=False)
-    context = last_window(train[from_end >= h].reset_index(drop=True))
-    return context, train[from_end < h].reset_index(drop=True), meta
+    return training_windows(VALIDATION_DATASET, VALIDATION_SERIES, min_horizons=1)
 
 
 def prior_mse(forecaster: Mamba4CastForecaster, n_batches: int = 8) -> float:
@@ -221,13 +212,16 @@ def validation_phase(models: list[str]) -> dict:
     }
 
 
-def training_windows(name: str, n_series: int = 100) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def training_windows(
+    name: str, n_series: int = 100, min_horizons: int = 2
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(context, targets, meta): the last h *training* points of ≤ n_series series of `name`
-    (seed VALIDATION_SEED; series with at least 2h + 2m points). The test split is not read."""
+    (seed VALIDATION_SEED; series with at least min_horizons·h + 2m points). The test split is
+    not read."""
     train, _, meta = load_timeseries_folder(require_data(f"timeseries/{name}"))
     h, m = int(meta["horizon"]), int(meta["season_length"])
     lengths = train.groupby("unique_id").size()
-    ids = np.sort(lengths.index[lengths >= 2 * h + 2 * m].to_numpy())
+    ids = np.sort(lengths.index[lengths >= min_horizons * h + 2 * m].to_numpy())
     if len(ids) > n_series:
         ids = np.sort(np.random.default_rng(VALIDATION_SEED).choice(ids, n_series, replace=False))
     train = train[train["unique_id"].isin(ids)]

@@ -98,7 +98,13 @@ def main() -> None:
     models, metas = {}, {}
     for name in RECIPES:
         models[name], metas[name] = load_pfn(name)
-    results: dict = {"checkpoints": {}, "in_distribution": {}, "experiments": {}, "timing": {}}
+    results: dict = {
+        "checkpoints": {},
+        "in_distribution": {},
+        "in_distribution_floor": {},
+        "experiments": {},
+        "timing": {},
+    }
     rows = []
     for name, model in models.items():
         provenance = metas[name]["provenance"]
@@ -117,7 +123,7 @@ def main() -> None:
         results["in_distribution"][name] = per_seed
         results["timing"][name] = _timing(model, prior, SEEDS[0])
         floor = _bucket_floor(name, model, prior)
-        results["in_distribution_floor"] = {**results.get("in_distribution_floor", {}), name: floor}
+        results["in_distribution_floor"][name] = floor
         gap, gap_std = mean_std([r["nll_gap"] for r in per_seed])
         mse, _ = mean_std([r["mean_mse"] for r in per_seed])
         max_diff, _ = mean_std([r["max_abs_mean_diff"] for r in per_seed])

@@ -264,8 +264,9 @@ class _GAMformerBase(BaseEstimator):
         columns = np.arange(n_features)[None, :]
         held_out, base = 0.0, 0.0
         for index, (subset, raw) in enumerate(passes):
-            values = self._output_space(raw[..., :n_outputs])[columns, bins[rows]]
-            means = self._output_space(raw[..., :n_outputs])[columns, bins[subset]].mean(axis=0)
+            space = self._output_space(raw[..., :n_outputs])
+            values = space[columns, bins[rows]]
+            means = space[columns, bins[subset]].mean(axis=0)
             weight = (outside[index, rows] / count[rows])[:, None, None]
             held_out = held_out + weight * (values - means)
             base = base + weight[:, :, 0] * means.sum(axis=0)
