@@ -12,6 +12,7 @@ from autofm.forecast.priors import (
     ForecastPFNPrior,
     GPPrior,
     Mamba4CastPrior,
+    SeasonalProfilePrior,
     _kernel_matrix,
     frequency_periods,
     sample_dates,
@@ -99,8 +100,12 @@ def test_mamba4cast_prior_batch_statistics():
     assert batch.x_query.shape == (300, h, N_TIME_FEATURES)
     assert torch.isfinite(batch.y_query).all()
     assert not torch.isnan(batch.y_context[:, -1]).any()  # the last context point is observed
-    # 70% GP (binomial: 3 sd ≈ 0.08)
-    assert abs(float(batch.metadata["is_gp"].float().mean()) - 0.7) < 0.08
+    # 20% seasonal profiles among seasonal frequencies, 70% GP among the rest (3 sd ≈ 0.08)
+    is_gp, is_profile = batch.metadata["is_gp"], batch.metadata["is_profile"]
+    seasonal = batch.metadata["season_length"] > 1
+    assert not (is_profile & ~seasonal).any() and not (is_gp & is_profile).any()
+    assert abs(float(is_profile[seasonal].float().mean()) - 0.2) < 0.08
+    assert abs(float(is_gp[~is_profile].float().mean()) - 0.7) < 0.08
     # ~30% short contexts, padded with NaN on the left to at least min_context observed points
     lengths = batch.metadata["context_lengths"]
     assert abs(float((lengths < 64).float().mean()) - 0.3) < 0.1
@@ -173,3 +178,24 @@ def test_gp_periods_are_mostly_tied_to_the_season_length():
     prior = GPPrior(max_kernels=1, kernel_weights={"periodic": 1.0}, random_period_prob=0.0)
     series = prior.sample(64, 96, [(24.0,)] * 64, torch.Generator().manual_seed(4))
     assert lag_correlation(series, 24) > 0.9
+
+
+def test_seasonal_profiles_repeat_almost_exactly_unlike_gp_draws():
+    rng = np.random.default_rng(0)
+    seasons, freqs = [24, 12, 4, 7] * 25, ["h", "MS", "QS", "D"] * 25
+    series = SeasonalProfilePrior().sample(160, seasons, freqs, rng)
+    assert series.shape == (100, 160) and torch.isfinite(series).all()
+
+    def repeat_error(y: np.ndarray, m: int) -> float:  # season-to-season change vs spread
+        return float(np.abs(y[m:] - y[:-m]).mean() / np.abs(y - y.mean()).mean())
+
+    errors = [repeat_error(series[i].numpy(), m) for i, m in enumerate(seasons)]
+    assert np.median(errors) < 0.35
+    smooth = GPPrior(kernel_weights={"rbf": 1.0, "matern32": 1.0}).sample(
+        100, 160, [()] * 100, torch.Generator().manual_seed(0)
+    )
+    gp_errors = [repeat_error(smooth[i].numpy(), m) for i, m in enumerate(seasons)]
+    assert np.median(gp_errors) > 2 * np.median(errors)
+    # the profile is a wave of exactly `period` steps, scaled to max |wave| = 1
+    wave = SeasonalProfilePrior.profile(12.0, np.arange(48.0), rng)
+    assert np.allclose(wave[12:], wave[:-12]) and np.isclose(np.abs(wave).max(), 1.0)

@@ -9,7 +9,12 @@
 - `ForecastPFNPrior`: trend (linear × exponential) × calendar seasonalities (hour-in-day,
   day-in-week, month-in-year; Fourier series with random coefficients, aligned to real dates)
   × Weibull noise, as in ForecastPFN.
-- `Mamba4CastPrior`: both mixed 70/30; some GP series integrated (random-walk-like) or given a
+- `SeasonalProfilePrior` (our addition): one season's random profile repeated almost exactly,
+  with a drifting amplitude and level and small noise — what hourly load or monthly tourism series
+  look like, and what GP and ForecastPFN draws rarely are (a model trained on those alone learned
+  to damp seasonality that repeats exactly).
+- `Mamba4CastPrior`: GP and ForecastPFN mixed 70/30, plus a share of seasonal-profile series
+  (`profile_fraction`, drawn among frequencies with a season); some GP series integrated (random-walk-like) or given a
   linear trend (our addition: stationary GP draws revert to their mean, real series trend);
   level-step and spike augmentations, missing values,
   short (left-padded) contexts and sub-window targets (the loss covers a later part of the horizon,
@@ -273,9 +278,64 @@ class ForecastPFNPrior:
         return torch.from_numpy(series).float()
 
 
+class SeasonalProfilePrior:
+    """Near-exactly repeating seasonal series [B, T] (our addition to the paper's prior).
+
+    A profile of one season (a Fourier series of 1 to min(8, m // 2) harmonics with random
+    coefficients decaying as k^-p, p ∈ [0.3, 2]: from smooth waves to sharp daily shapes; max
+    |profile| = 1), sometimes modulated by a longer period of the frequency (a week of hours),
+    times an amplitude drifting as exp(g·t/T), on a level made of a line and a slow random walk,
+    plus AR(1) noise of 1–30% of the amplitude.
+    """
+
+    def __repr__(self) -> str:
+        return "SeasonalProfilePrior()"
+
+    @staticmethod
+    def profile(period: float, t: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A random periodic wave of `period` steps on steps t, scaled to max |wave| = 1."""
+        n_harmonics = max(1, min(int(period) // 2, int(rng.integers(1, 9))))
+        harmonics = np.arange(1, n_harmonics + 1)[:, None]
+        decay = harmonics ** -rng.uniform(0.3, 2.0)
+        angle = 2.0 * np.pi * harmonics * (t[None, :] / period + rng.uniform())
+        coefficients = rng.normal(size=(2, n_harmonics, 1)) * decay
+        wave = (coefficients[0] * np.sin(angle) + coefficients[1] * np.cos(angle)).sum(0)
+        return wave / max(np.abs(wave).max(), 1e-8)
+
+    def sample(
+        self, n_steps: int, seasons: list[int], freqs: list[str], rng: np.random.Generator
+    ) -> torch.Tensor:
+        """Series [len(seasons), n_steps]; series i repeats every seasons[i] (≥ 2) steps."""
+        t = np.arange(n_steps, dtype=float)
+        tau = t / n_steps
+        series = np.empty((len(seasons), n_steps))
+        for row, (m, freq) in enumerate(zip(seasons, freqs, strict=True)):
+            wave = self.profile(float(m), t, rng)
+            longer = [p for p in FREQUENCIES[freq][1] if p > m and p <= n_steps]
+            if longer and rng.random() < 0.3:  # e.g. weekdays unlike weekends in hourly data
+                second = self.profile(float(rng.choice(longer)), t, rng)
+                wave = wave * (1.0 + rng.uniform(0.1, 0.5) * second)
+            amplitude = np.exp(rng.normal(0.0, 0.3) * tau)
+            walk = np.cumsum(
+                rng.normal(0.0, np.exp(rng.uniform(np.log(1e-3), np.log(0.05))), n_steps)
+            )
+            level = rng.normal(0.0, 1.0) * tau + walk
+            innovations = rng.normal(size=n_steps) * np.exp(rng.uniform(np.log(0.01), np.log(0.3)))
+            phi, noise, previous = rng.uniform(0.0, 0.7), np.empty(n_steps), 0.0
+            for step in range(n_steps):
+                previous = phi * previous + innovations[step]
+                noise[step] = previous
+            series[row] = amplitude * wave + level + noise * np.sqrt(1.0 - phi**2)
+        return torch.from_numpy(series).float()
+
+
 @dataclass
 class Mamba4CastPrior:
     """The training prior: 70% GP, 30% ForecastPFN, with augmentations; a `Prior` for icl.train.
+
+    `profile_fraction` of the series whose frequency has a season (m > 1) are drawn from
+    `SeasonalProfilePrior` instead (0 gives the paper's mixture); the rest are GP with
+    probability `gp_fraction`, else ForecastPFN.
 
     `sample(batch_size, n_context, n_query, ...)` returns contexts of n_context steps (some left-
     padded with NaN to a shorter length ≥ min_context) and horizons of H ∈ [min_horizon, n_query]
@@ -293,22 +353,37 @@ class Mamba4CastPrior:
     subwindow_prob: float = 0.2
     integrate_prob: float = 0.25
     trend_prob: float = 0.4
+    profile_fraction: float = 0.2
 
     def __post_init__(self) -> None:
         self.gp = GPPrior()
         self.pfn = ForecastPFNPrior()
+        self.profile = SeasonalProfilePrior()
 
     def sample_series(
         self, batch_size: int, n_steps: int, generator: torch.Generator
-    ) -> tuple[torch.Tensor, list[pd.DatetimeIndex], list[str], torch.Tensor]:
-        """Raw series [B, T] (before augmentation), their dates, frequencies and GP flags [B]."""
+    ) -> tuple[torch.Tensor, list[pd.DatetimeIndex], list[str], torch.Tensor, torch.Tensor]:
+        """Raw series [B, T] (before augmentation), their dates, frequencies, and which rows are
+        GP and which seasonal-profile draws ([B] flags each)."""
         rng = _numpy_rng(generator)
         freqs = sample_frequencies(batch_size, rng)
         dates = [sample_dates(f, n_steps, rng) for f in freqs]
-        is_gp = torch.rand(batch_size, generator=generator) < self.gp_fraction
+        seasons = torch.tensor([season_length(f) for f in freqs])
+        is_profile = (torch.rand(batch_size, generator=generator) < self.profile_fraction) & (
+            seasons > 1
+        )
+        is_gp = (torch.rand(batch_size, generator=generator) < self.gp_fraction) & ~is_profile
         series = torch.empty(batch_size, n_steps)
         gp_rows = torch.nonzero(is_gp).flatten().tolist()
-        pfn_rows = torch.nonzero(~is_gp).flatten().tolist()
+        pfn_rows = torch.nonzero(~is_gp & ~is_profile).flatten().tolist()
+        profile_rows = torch.nonzero(is_profile).flatten().tolist()
+        if profile_rows:
+            series[profile_rows] = self.profile.sample(
+                n_steps,
+                [int(seasons[r]) for r in profile_rows],
+                [freqs[r] for r in profile_rows],
+                rng,
+            )
         if gp_rows:
             periods = [frequency_periods(freqs[r]) for r in gp_rows]
             series[gp_rows] = self.gp.sample(len(gp_rows), n_steps, periods, generator)
@@ -320,7 +395,7 @@ class Mamba4CastPrior:
         # random affine map, so levels and scales vary as in real data
         level = torch.randn(batch_size, 1, generator=generator) * 3.0
         spread = torch.exp(torch.randn(batch_size, 1, generator=generator))
-        return level + spread * series, dates, freqs, is_gp
+        return level + spread * series, dates, freqs, is_gp, is_profile
 
     def nonstationary(
         self, series: torch.Tensor, is_gp: torch.Tensor, generator: torch.Generator
@@ -368,7 +443,7 @@ class Mamba4CastPrior:
         low = min(self.min_horizon, n_query)
         horizon = int(torch.randint(low, n_query + 1, (1,), generator=generator))
         n_steps = n_context + horizon
-        series, dates, freqs, is_gp = self.sample_series(batch_size, n_steps, generator)
+        series, dates, freqs, is_gp, is_profile = self.sample_series(batch_size, n_steps, generator)
         series = self.augment(series, generator)
         position_only = torch.rand(batch_size, generator=generator) < self.position_only_prob
         features = np.stack(
@@ -407,6 +482,7 @@ class Mamba4CastPrior:
                 "target_mask": target_mask,
                 "context_lengths": lengths,
                 "is_gp": is_gp,
+                "is_profile": is_profile,
                 "freqs": freqs,
                 "season_length": torch.tensor([season_length(f) for f in freqs]),
             },
