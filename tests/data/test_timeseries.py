@@ -8,6 +8,7 @@ from autofm.core.errors import DataNotFoundError, ValidationError
 from autofm.data.timeseries import (
     infer_freq,
     load_timeseries_folder,
+    regular_dates,
     season_length,
     series_arrays,
     train_test_split,
@@ -77,3 +78,18 @@ def test_train_test_split_holds_out_last_h():
 )
 def test_season_length(freq, expected):
     assert season_length(freq) == expected
+
+
+@pytest.mark.parametrize(
+    "freq", ["MS", "QS", "QS-OCT", "YS", "2MS", "h", "30min", "D", "W", "W-MON", "ME", "B"]
+)
+@pytest.mark.parametrize(
+    "start", ["1990-01-01", "1990-04-01", "1989-10-01", "1990-01-07", "1750-03-01"]
+)
+@pytest.mark.parametrize("unit", ["ns", "s"])
+def test_regular_dates_equal_pandas_date_range(freq, start, unit):
+    if unit == "ns" and start.startswith("1750"):
+        pytest.skip("before the nanosecond range")
+    expected = pd.date_range(start, periods=40, freq=freq, unit=unit)
+    got = regular_dates(expected[0], 40, freq, unit)
+    assert got.dtype == expected.dtype and (got == expected).all()

@@ -25,6 +25,16 @@ def test_ssd_scan_matches_sequential_recurrence(chunk_size):
     assert torch.allclose(ssd_scan(x, a, B, C, chunk_size), expected, atol=1e-10)
 
 
+def test_ssd_scan_shares_grouped_b_and_c_across_heads():
+    x, a, B, C = random_scan_inputs(3, heads=6)
+    B, C = B[:, :, :2], C[:, :, :2]  # 2 groups of 3 heads: head i reads group i // 3
+    expected = sequential_scan(x, a, B.repeat_interleave(3, 2), C.repeat_interleave(3, 2))
+    assert torch.allclose(ssd_scan(x, a, B, C, 8), expected, atol=1e-10)
+    assert torch.allclose(sequential_scan(x, a, B, C), expected)
+    with pytest.raises(ValueError, match="groups"):
+        ssd_scan(x, a, B[:, :, :1].expand(-1, -1, 4, -1), C[:, :, :1].expand(-1, -1, 4, -1), 8)
+
+
 def test_sequential_scan_known_answer():
     # one head, one channel, one state: y_t = Σ_s decay^(t-s) x_s with B = C = 1
     x = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64).view(1, 3, 1, 1)

@@ -26,12 +26,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from pandas.tseries.frequencies import to_offset
 
 from autofm.core.checkpoint import find_pretrained, load_checkpoint, load_state_into
 from autofm.core.errors import ValidationError
 from autofm.core.progress import progress
 from autofm.core.runtime import resolve_device
-from autofm.data.timeseries import infer_freq, validate_long
+from autofm.data.timeseries import infer_freq, regular_dates, validate_long
 from autofm.data.timeseries import season_length as freq_season_length
 from autofm.forecast.features import time_features
 from autofm.forecast.model import Mamba4Cast, Mamba4CastConfig, seasonal_anchor
@@ -257,6 +258,24 @@ class Mamba4CastForecaster:
 
     # ---- long frames -------------------------------------------------------------------------
 
+    def _series_dates(self, uid, index: pd.DatetimeIndex, freq: str, h: int) -> pd.DatetimeIndex:
+        """The context_length dates ending at the series' last timestamp and the h after it
+        (second resolution); raises if the series' own timestamps are not regular at freq."""
+        last = index[-1].as_unit("s")
+        dates = regular_dates(
+            last - (self.context_length - 1) * to_offset(freq), self.context_length + h, freq, "s"
+        )
+        if len(index) <= self.context_length:
+            expected = dates[self.context_length - len(index) : self.context_length]
+        else:
+            expected = regular_dates(index[0], len(index), freq, "s")
+        if len(expected) != len(index) or not (index == expected).all():
+            raise ValidationError(
+                f"series {uid!r} has timestamps that are not regular at freq "
+                f"{freq!r}; fill gaps with NaN rows or pass the right freq"
+            )
+        return dates
+
     def predict(
         self,
         df: pd.DataFrame | np.ndarray | list,
@@ -286,6 +305,7 @@ class Mamba4CastForecaster:
         freq = normalise_freq(freq)
         shared_freq = freq or (infer_freq(frame) if is_datetime else None)
         ids, values, all_dates, future_ds, seasons = [], [], [], [], []
+        synthetic = None
         for uid, group in frame.groupby("unique_id", sort=False):
             ds = group["ds"]
             y = group["y"].to_numpy(float)
@@ -297,17 +317,8 @@ class Mamba4CastForecaster:
                         f"cannot infer a regular frequency for series {uid!r} (irregular "
                         "timestamps or too few points); pass freq=, e.g. freq='MS'"
                     )
-                expected = pd.date_range(index[0], periods=len(index), freq=this_freq)
-                if not index.equals(expected):
-                    raise ValidationError(
-                        f"series {uid!r} has timestamps that are not regular at freq "
-                        f"{this_freq!r}; fill gaps with NaN rows or pass the right freq"
-                    )
-                future = pd.date_range(index[-1], periods=h + 1, freq=this_freq)[1:]
-                window = pd.date_range(
-                    end=index[-1], periods=self.context_length, freq=this_freq, unit="s"
-                )
-                dates = window.append(future.as_unit("s"))
+                dates = self._series_dates(uid, index, this_freq, h)
+                future = dates[self.context_length :].as_unit(index.unit)
                 this_season = freq_season_length(this_freq)
             else:
                 steps = ds.to_numpy()
@@ -319,10 +330,12 @@ class Mamba4CastForecaster:
                 future = steps[-1] + step * np.arange(1, h + 1)
                 dates = None
                 this_season = freq_season_length(freq)
-                if freq is not None:  # synthetic calendar (phase unknown)
-                    dates = pd.date_range(
-                        "2000-01-03", periods=self.context_length + h, freq=freq, unit="s"
-                    )
+                if freq is not None:  # synthetic calendar (phase unknown), the same for all
+                    if synthetic is None:
+                        synthetic = pd.date_range(
+                            "2000-01-03", periods=self.context_length + h, freq=freq, unit="s"
+                        )
+                    dates = synthetic
             ids.append(uid)
             values.append(y)
             all_dates.append(dates)
