@@ -1,7 +1,4 @@
-import os
-import subprocess
-import sys
-import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,6 +7,8 @@ from autofm.core.checkpoint import load_checkpoint
 from autofm.core.errors import CheckpointError
 from autofm.icl.prior import Prior, TaskBatch
 from autofm.icl.train import TrainConfig, train
+
+from ..ddp import run_two_ranks
 
 
 class LinearPrior:
@@ -105,54 +104,22 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path):
         )
 
 
-def _free_port():
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_ddp_with_two_gloo_processes_keeps_ranks_in_sync(tmp_path):
-    script = tmp_path / "ddp_train.py"
-    script.write_text(
-        textwrap.dedent(
-            f"""
-            import sys, torch, torch.distributed as dist
-            sys.path.insert(0, {str(os.path.dirname(__file__))!r})
-            from test_train_loop import LinearPrior, MLPModel, _config
-            from autofm.icl.train import train
-            torch.manual_seed(dist.get_rank() if dist.is_initialized() else int(__import__('os').environ['RANK']))
-            result = train(MLPModel(), LinearPrior(), _config(steps=20), run_dir={str(tmp_path / "run")!r})
-            flat = torch.cat([p.detach().flatten() for p in result.model.parameters()])
-            gathered = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]
-            dist.all_gather(gathered, flat)
-            assert torch.equal(gathered[0], gathered[1]), "ranks diverged"
-            print("rank", dist.get_rank(), "ok", flush=True)
-            dist.barrier()
-            dist.destroy_process_group()
-            # gloo's worker threads sometimes abort ("terminate called without an active
-            # exception") during interpreter teardown after a finished run; exit directly
-            __import__("os")._exit(0)
-            """
-        )
-    )
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            "--master_port",
-            str(_free_port()),
-            str(script),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        env=env,
+    proc = run_two_ranks(
+        tmp_path / "ddp_train.py",
+        f"""
+        import sys, torch, torch.distributed as dist
+        sys.path.insert(0, {str(Path(__file__).parents[2])!r})
+        from tests.icl.test_train_loop import LinearPrior, MLPModel, _config
+        from autofm.icl.train import train
+        torch.manual_seed(dist.get_rank() if dist.is_initialized() else int(os.environ['RANK']))
+        result = train(MLPModel(), LinearPrior(), _config(steps=20), run_dir={str(tmp_path / "run")!r})
+        flat = torch.cat([p.detach().flatten() for p in result.model.parameters()])
+        gathered = [torch.zeros_like(flat) for _ in range(dist.get_world_size())]
+        dist.all_gather(gathered, flat)
+        assert torch.equal(gathered[0], gathered[1]), "ranks diverged"
+        print("rank", dist.get_rank(), "ok", flush=True)
+        """,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("ok") == 2

@@ -1,7 +1,4 @@
 import dataclasses
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
@@ -11,6 +8,8 @@ import torch
 from autofm.core.errors import ValidationError
 from autofm.data.text import split_tokens
 from autofm.lm import GPT, GPTConfig, TrainConfig, evaluate, train
+
+from ..ddp import run_two_ranks
 
 TINY = GPTConfig(width=32, depth=1, head_size=8, block_size=16, base_width=32)
 
@@ -87,31 +86,13 @@ DDP_SCRIPT = textwrap.dedent(
     dist.all_gather(gathered, flat)
     assert torch.equal(gathered[0], gathered[1]), "ranks disagree"
     assert result.steps == 3, result.steps
-    print("ok", dist.get_rank())
+    print("ok", dist.get_rank(), flush=True)
     """
 )
 
 
 def test_ddp_with_two_gloo_processes(tmp_path):
-    script = tmp_path / "ddp.py"
-    script.write_text(DDP_SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--nproc_per_node",
-            "2",
-            "--master_port",
-            "29533",
-            str(script),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=env,
-    )
+    done = run_two_ranks(tmp_path / "ddp.py", DDP_SCRIPT, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("ok") == 2
 

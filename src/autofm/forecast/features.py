@@ -36,7 +36,7 @@ def calendar_phases(dates: pd.DatetimeIndex) -> dict[str, np.ndarray]:
     return {
         "minute": minute / 60.0,
         "hour": (hour + minute / 60.0) / 24.0,
-        "weekday": (dates.dayofweek.to_numpy(float) + hour / 24.0) / 7.0,
+        "weekday": (dates.day_of_week.to_numpy(float) + hour / 24.0) / 7.0,
         "monthday": (day - 1.0 + hour / 24.0) / days_in_month,
         "month": (dates.month.to_numpy(float) - 1.0 + (day - 1.0) / days_in_month) / 12.0,
     }

@@ -144,7 +144,8 @@ def export(run_dir: str | os.PathLike, out: str | os.PathLike, **provenance) -> 
         model_config.to_dict(),
         training_command=meta["provenance"].get("command"),
         training_git_commit=meta["provenance"].get("git_commit"),
-        data="synthetic only: Mamba4CastPrior (70% KernelSynth-like GP, 30% ForecastPFN-style)",
+        data="synthetic only: Mamba4CastPrior (KernelSynth-like GP and ForecastPFN-style series "
+        "70/30, plus seasonal profiles where prior.profile_fraction > 0)",
         prior=meta["provenance"].get("prior"),
         steps=meta["config"]["step"],
         train=train_meta,
