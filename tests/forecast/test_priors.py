@@ -110,6 +110,8 @@ def test_mamba4cast_prior_batch_statistics():
     lengths = batch.metadata["context_lengths"]
     assert abs(float((lengths < 64).float().mean()) - 0.3) < 0.1
     assert (lengths >= prior.min_context).all()
+    short = lengths[lengths < 64].float()  # log-uniform in [8, 64]: median ≈ √(8·65) ≈ 23
+    assert 16 < float(short.median()) < 30 and int(short.min()) < 12
     observed = (~torch.isnan(batch.y_context)).sum(1)
     assert (observed <= lengths).all()
     # sub-window targets: masks are a suffix of the horizon, ~20% of them shortened

@@ -17,7 +17,7 @@
   (`profile_fraction`, drawn among frequencies with a season); some GP series integrated (random-walk-like) or given a
   linear trend (our addition: stationary GP draws revert to their mean, real series trend);
   level-step and spike augmentations, missing values,
-  short (left-padded) contexts and sub-window targets (the loss covers a later part of the horizon,
+  short (left-padded, down to 8 points) contexts and sub-window targets (the loss covers a later part of the horizon,
   so the model learns to forecast after a gap).
 
 Every series gets a random frequency and start date; its time features come from those dates
@@ -338,12 +338,13 @@ class Mamba4CastPrior:
     probability `gp_fraction`, else ForecastPFN.
 
     `sample(batch_size, n_context, n_query, ...)` returns contexts of n_context steps (some left-
-    padded with NaN to a shorter length ≥ min_context) and horizons of H ∈ [min_horizon, n_query]
-    steps (one H per batch). metadata["target_mask"] [B, H] marks the steps the loss covers.
+    padded with NaN to a shorter length, log-uniform in [min_context, n_context]: the paper's
+    contexts start at 30 points, ours at 8, as real yearly series are that short) and horizons
+    of H ∈ [min_horizon, n_query] steps (one H per batch). metadata["target_mask"] [B, H] marks the steps the loss covers.
     """
 
     gp_fraction: float = 0.7
-    min_context: int = 30
+    min_context: int = 8
     min_horizon: int = 10
     short_context_prob: float = 0.3
     step_prob: float = 0.1
@@ -456,8 +457,11 @@ class Mamba4CastPrior:
         y_context = series[:, :n_context].clone()
         y_query = series[:, n_context:].clone()
         # short contexts: left-pad with NaN
+        # (log-uniform lengths: real yearly/quarterly series often have 10–40 points)
         shortest = min(self.min_context, n_context)
-        lengths = torch.randint(shortest, n_context + 1, (batch_size,), generator=generator)
+        u = torch.rand(batch_size, generator=generator)
+        log_lengths = math.log(shortest) + u * (math.log(n_context + 1) - math.log(shortest))
+        lengths = torch.exp(log_lengths).long().clamp(shortest, n_context)
         short = torch.rand(batch_size, generator=generator) < self.short_context_prob
         lengths = torch.where(short, lengths, n_context)
         padding = torch.arange(n_context)[None, :] < (n_context - lengths)[:, None]
