@@ -23,6 +23,7 @@ plus the scaled-target MSE on fixed draws of the synthetic training prior.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import sys
@@ -140,29 +141,62 @@ def mamba_phase(forecaster: Mamba4CastForecaster, max_series: int) -> dict:
     return results
 
 
+def _seconds(forecaster: Mamba4CastForecaster, context: pd.DataFrame, h: int, freq) -> float:
+    started = time.perf_counter()
+    forecaster.predict(context, h, freq=freq)
+    return time.perf_counter() - started
+
+
 def timing_phase(forecaster: Mamba4CastForecaster, n_series: int) -> list[dict]:
-    """Seconds to forecast n_series m3_monthly series at each H: Mamba4Cast vs AutoETS."""
+    """Seconds to forecast n_series m3_monthly series at each H: Mamba4Cast (as shipped, and
+    without the backtest gate) vs AutoETS, one core, same process."""
     context, _, meta = load_subset("m3_monthly", n_series)
+    ungated = copy.copy(forecaster)
+    ungated.gate = "none"
+    for warm_up in (forecaster, ungated):  # first calls pay one-off costs
+        _seconds(warm_up, context, TIMING_HORIZONS[0], meta["freq"])
+    warm_up_numba()
     rows = []
     for h in TIMING_HORIZONS:
-        started = time.perf_counter()
-        forecaster.predict(context, h, freq=meta["freq"])
-        mamba_seconds = time.perf_counter() - started
+        mamba_seconds = _seconds(forecaster, context, h, meta["freq"])
+        ungated_seconds = _seconds(ungated, context, h, meta["freq"])
         _, ets_seconds = run_anchor("AutoETS", context, h, meta)
         rows.append(
             {
                 "H": h,
                 "series": int(context["unique_id"].nunique()),
                 "Mamba4Cast s": mamba_seconds,
+                "gate=none s": ungated_seconds,
                 "AutoETS s": ets_seconds,
                 "speed-up": ets_seconds / mamba_seconds,
+                "speed-up gate=none": ets_seconds / ungated_seconds,
             }
         )
         print(
-            f"timing H={h}: Mamba4Cast {mamba_seconds:.2f} s, AutoETS {ets_seconds:.2f} s",
+            f"timing H={h}: Mamba4Cast {mamba_seconds:.2f} s (gate none {ungated_seconds:.2f}"
+            f" s), AutoETS {ets_seconds:.2f} s",
             flush=True,
         )
     return rows
+
+
+def whole_dataset_timing(forecaster: Mamba4CastForecaster, name: str = "m3_monthly") -> dict:
+    """Seconds to forecast every series of one dataset (its own h), Mamba4Cast vs AutoETS, one
+    core, same process: the issue's speed target ("over a whole dataset")."""
+    context, _, meta = load_subset(name, 10**9)
+    h = int(meta["horizon"])
+    mamba_seconds = _seconds(forecaster, context, h, meta["freq"])
+    _, ets_seconds = run_anchor("AutoETS", context, h, meta)
+    row = {
+        "dataset": name,
+        "series": int(context["unique_id"].nunique()),
+        "h": h,
+        "Mamba4Cast s": mamba_seconds,
+        "AutoETS s": ets_seconds,
+        "speed-up": ets_seconds / mamba_seconds,
+    }
+    print(f"whole {name}: {row}", flush=True)
+    return row
 
 
 def validation_windows() -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -265,7 +299,9 @@ def gate_validation_phase(model: str) -> dict:
     return {"model": model, "seed": VALIDATION_SEED, "rows": rows}
 
 
-def summarise(anchors: dict, mamba: dict, timing: list[dict], meta: dict) -> tuple[dict, str]:
+def summarise(
+    anchors: dict, mamba: dict, timing: list[dict], whole: dict, meta: dict
+) -> tuple[dict, str]:
     models = ("Mamba4Cast",) + ANCHORS
     rows, smape_rows = [], []
     for name in DATASETS:
@@ -301,8 +337,9 @@ def summarise(anchors: dict, mamba: dict, timing: list[dict], meta: dict) -> tup
         "datasets_at_least_as_good_as_AutoETS": beats_ets,
         "target_ets_on_3_of_7": len(beats_ets) >= 3,
         "timing_max_over_min_across_H": flat,
-        "speedup_vs_AutoETS_min": min(r["speed-up"] for r in timing),
-        "target_speedup_ge_10": min(r["speed-up"] for r in timing) >= 10,
+        "speedup_vs_AutoETS_min_over_H": min(r["speed-up"] for r in timing),
+        "speedup_vs_AutoETS_whole_dataset": whole["speed-up"],
+        "target_speedup_ge_10": whole["speed-up"] >= 10,
     }
     markdown = (
         f"MASE (last window, context ≤ 512; {meta['subset_note']})\n\n"
@@ -312,8 +349,10 @@ def summarise(anchors: dict, mamba: dict, timing: list[dict], meta: dict) -> tup
         + "\nForecasting time per dataset subset (s; anchors from the cached anchor phase, one core)"
         " and Mamba4Cast's 80% interval coverage\n\n"
         + markdown_table(time_rows, digits=2)
-        + "\nInference time vs horizon, m3_monthly subset, same run\n\n"
+        + "\nInference time vs horizon, m3_monthly subset, same run (one core)\n\n"
         + markdown_table(timing, digits=2)
+        + "\nA whole dataset, same run (one core)\n\n"
+        + markdown_table([whole], digits=2)
         + "\nPublished geometric-mean MASE over the paper's 17 datasets (not re-run): "
         + ", ".join(f"{k} {v}" for k, v in PUBLISHED.items())
         + "\n\nTargets: "
@@ -321,8 +360,9 @@ def summarise(anchors: dict, mamba: dict, timing: list[dict], meta: dict) -> tup
         + f"{'met' if targets['target_ratio_le_0.90'] else 'missed'}); "
         + f"at least as good as AutoETS on {len(beats_ets)}/7 (target 3: "
         + f"{'met' if targets['target_ets_on_3_of_7'] else 'missed'}); "
-        + f"min speed-up vs AutoETS {targets['speedup_vs_AutoETS_min']:.1f}× (target 10×: "
-        + f"{'met' if targets['target_speedup_ge_10'] else 'missed'}); "
+        + f"speed-up vs AutoETS over all of {whole['dataset']} {whole['speed-up']:.1f}× "
+        + f"(target 10×: {'met' if targets['target_speedup_ge_10'] else 'missed'}; "
+        + f"min over H on the subset {targets['speedup_vs_AutoETS_min_over_H']:.1f}×); "
         + f"Mamba4Cast time max/min over H {flat:.2f}\n"
     )
     results = {
@@ -331,6 +371,7 @@ def summarise(anchors: dict, mamba: dict, timing: list[dict], meta: dict) -> tup
         "anchors": anchors,
         "mamba4cast": mamba,
         "timing_vs_h": timing,
+        "timing_whole_dataset": whole,
         "targets": targets,
         "published_not_rerun": PUBLISHED,
         **meta,
@@ -377,6 +418,7 @@ def main(argv: list[str] | None = None) -> None:
     forecaster = Mamba4CastForecaster.from_pretrained(args.model)
     mamba = mamba_phase(forecaster, args.max_series)
     timing = timing_phase(forecaster, args.timing_series)
+    whole = whole_dataset_timing(forecaster)
     meta = {
         "model": args.model,
         "model_provenance": forecaster.checkpoint_meta_["provenance"],
@@ -384,7 +426,7 @@ def main(argv: list[str] | None = None) -> None:
         "subset_note": f"every model on the same random subset of ≤ {args.max_series} series "
         f"per dataset, seed {SEED}",
     }
-    results, markdown = summarise(anchors, mamba, timing, meta)
+    results, markdown = summarise(anchors, mamba, timing, whole, meta)
     save_results("forecast", results, markdown, [SEED])
 
 
