@@ -81,15 +81,29 @@ def test_season_length(freq, expected):
 
 
 @pytest.mark.parametrize(
-    "freq", ["MS", "QS", "QS-OCT", "YS", "2MS", "h", "30min", "D", "W", "W-MON", "ME", "B"]
+    "freq", ["MS", "2MS", "QS", "QS-OCT", "YS", "3YS", "h", "3h", "30min", "D", "7D"]
 )
 @pytest.mark.parametrize(
-    "start", ["1990-01-01", "1990-04-01", "1989-10-01", "1990-01-07", "1750-03-01"]
+    "start",
+    ["1990-01-01", "1990-04-01", "1989-10-01", "1990-01-07 06:00", "1990-01-15", "1750-03-01"],
 )
 @pytest.mark.parametrize("unit", ["ns", "s"])
 def test_regular_dates_equal_pandas_date_range(freq, start, unit):
+    # the vectorised frequencies, from starts on and off the offset (pandas rolls those forward)
     if unit == "ns" and start.startswith("1750"):
         pytest.skip("before the nanosecond range")
     expected = pd.date_range(start, periods=40, freq=freq, unit=unit)
-    got = regular_dates(expected[0], 40, freq, unit)
-    assert got.dtype == expected.dtype and (got == expected).all()
+    for first in {expected[0], pd.Timestamp(start)}:
+        got = regular_dates(first, 40, freq, unit)
+        assert got.dtype == expected.dtype and (got == expected).all()
+
+
+def test_regular_dates_fall_back_or_raise_like_pandas():
+    zoned = pd.date_range("2020-03-01", periods=20, freq="D", tz="US/Eastern")  # crosses DST
+    assert regular_dates(zoned[0], 20, "D").equals(zoned)
+    month_ends = pd.date_range("2020-01-31", periods=5, freq="ME")
+    assert regular_dates("2020-01-31", 5, "ME").equals(month_ends)
+    with pytest.raises(ValueError):  # 1.5 s steps do not fit a second resolution
+        regular_dates("2020-01-01", 3, "1500ms", "s")
+    with pytest.raises(ValueError):  # past the nanosecond range: no silent wrap-around
+        regular_dates("2261-01-01", 3, "3YS")

@@ -126,6 +126,24 @@ def test_bad_horizon(h):
         tiny_forecaster().predict(monthly(n_series=1), h)
 
 
+@pytest.mark.parametrize("length", [30, 100])  # shorter and longer than the context
+def test_dates_match_pandas_for_monthly_and_zoned_daily_series(length):
+    forecaster = tiny_forecaster(context_length=64)
+    zoned = pd.date_range("2020-02-20", periods=length, freq="D", tz="US/Eastern")  # DST
+    frame = pd.DataFrame({"unique_id": "a", "ds": zoned, "y": np.sin(np.arange(length))})
+    out = forecaster.predict(frame, 3)
+    expected = pd.date_range(zoned[-1], periods=4, freq="D")[1:]
+    assert (out["ds"] == expected).all() and out["ds"].dt.tz is not None
+    calendar = forecaster._series_dates("a", zoned, "D", 3)
+    assert (calendar == pd.date_range(end=expected[-1], periods=67, freq="D")).all()
+    months = pd.date_range("1995-01-01", periods=length, freq="MS")
+    calendar = forecaster._series_dates("b", months, "MS", 3)
+    window = pd.date_range(end=months[-1], periods=64, freq="MS")
+    assert (calendar == window.append(pd.date_range(months[-1], periods=4, freq="MS")[1:])).all()
+    with pytest.raises(ValidationError, match="regular"):
+        forecaster._series_dates("c", months.delete(length // 2), "MS", 3)
+
+
 def test_irregular_integer_steps_raise():
     frame = pd.DataFrame({"unique_id": "a", "ds": [0, 1, 3, 4], "y": [1.0, 2.0, 3.0, 4.0]})
     with pytest.raises(ValidationError, match="evenly"):

@@ -131,22 +131,34 @@ def regular_dates(start, periods: int, freq: str, unit: str = "ns") -> pd.Dateti
 
     pandas builds month-based ranges one date at a time (≈ 5 µs each; a forecast over many
     monthly series spent a third of its time there). Fixed-length steps (hours, days…) and
-    month/quarter/year starts from a start on the offset are computed with numpy; anything else
-    (time zones, business days, month ends…) goes to pd.date_range.
+    month/quarter/year starts, from a time-zone-naive start on the offset that the unit holds
+    exactly, are computed with numpy; anything else (time zones, business days, month ends…)
+    goes to pd.date_range, which also raises where the range leaves the unit's bounds.
     """
     offset = pd.tseries.frequencies.to_offset(freq)
     start = pd.Timestamp(start)
-    steps = np.arange(periods)
-    if start.tz is None and offset.is_on_offset(start):
+    if periods < 1 or start.tz is not None or not offset.is_on_offset(start):
+        return pd.date_range(start, periods=periods, freq=offset, unit=unit)
+    try:
+        exact = start.as_unit(unit) == start
+        last = pd.Timestamp(start.as_unit(unit)) + (periods - 1) * offset  # bounds-checked
+    except (OverflowError, ValueError):
+        exact = False
+    if exact:
+        steps = np.arange(periods)
+        first = np.datetime64(start.as_unit(unit).asm8)
+        values = None
         if isinstance(offset, pd.offsets.Tick) or type(offset).__name__ == "Day":
-            step = np.timedelta64(pd.Timedelta(offset).value, "ns").astype(f"timedelta64[{unit}]")
-            if step > np.timedelta64(0, unit):
-                first = np.datetime64(start.as_unit(unit).asm8)
-                return pd.DatetimeIndex(first + steps * step)
+            step = pd.Timedelta(offset).as_unit("ns").value
+            scale = pd.Timedelta(1, unit).as_unit("ns").value
+            if step % scale == 0:
+                values = first + steps * np.timedelta64(step // scale, unit)
         months = _MONTHS_PER_STEP.get(type(offset).__name__)
         if months is not None and start == start.normalize():
-            first = np.datetime64(start.as_unit(unit).asm8).astype("datetime64[M]")
-            values = (first + steps * (months * offset.n)).astype(f"datetime64[{unit}]")
+            values = (first.astype("datetime64[M]") + steps * (months * offset.n)).astype(
+                first.dtype
+            )
+        if values is not None and values[-1] == np.datetime64(last.as_unit(unit).asm8):
             return pd.DatetimeIndex(values)
     return pd.date_range(start, periods=periods, freq=offset, unit=unit)
 

@@ -261,14 +261,24 @@ class Mamba4CastForecaster:
     def _series_dates(self, uid, index: pd.DatetimeIndex, freq: str, h: int) -> pd.DatetimeIndex:
         """The context_length dates ending at the series' last timestamp and the h after it
         (second resolution); raises if the series' own timestamps are not regular at freq."""
-        last = index[-1].as_unit("s")
-        dates = regular_dates(
-            last - (self.context_length - 1) * to_offset(freq), self.context_length + h, freq, "s"
-        )
-        if len(index) <= self.context_length:
-            expected = dates[self.context_length - len(index) : self.context_length]
-        else:
-            expected = regular_dates(index[0], len(index), freq, "s")
+        n = self.context_length
+        try:
+            if index.tz is not None:  # days cross DST changes: pandas steps in wall time
+                window = pd.date_range(end=index[-1], periods=n, freq=freq, unit="s")
+                future = pd.date_range(index[-1], periods=h + 1, freq=freq, unit="s")[1:]
+                dates = window.append(future)
+                expected = pd.date_range(index[0], periods=len(index), freq=freq)
+            else:
+                start = index[-1].as_unit("s") - (n - 1) * to_offset(freq)
+                dates = regular_dates(start, n + h, freq, "s")
+                if len(index) <= n:
+                    expected = dates[n - len(index) : n]
+                else:
+                    expected = regular_dates(index[0], len(index), freq, "s")
+        except ValueError as err:  # e.g. a sub-second step at second resolution
+            raise ValidationError(
+                f"series {uid!r}: cannot build dates at freq {freq!r} ({err})"
+            ) from err
         if len(expected) != len(index) or not (index == expected).all():
             raise ValidationError(
                 f"series {uid!r} has timestamps that are not regular at freq "

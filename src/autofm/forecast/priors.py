@@ -311,7 +311,7 @@ class SeasonalProfilePrior:
         series = np.empty((len(seasons), n_steps))
         for row, (m, freq) in enumerate(zip(seasons, freqs, strict=True)):
             wave = self.profile(float(m), t, rng)
-            longer = [p for p in FREQUENCIES[freq][1] if p > m and p <= n_steps]
+            longer = [p for p in FREQUENCIES[freq][1] if 2 * m <= p <= n_steps]
             if longer and rng.random() < 0.3:  # e.g. weekdays unlike weekends in hourly data
                 second = self.profile(float(rng.choice(longer)), t, rng)
                 wave = wave * (1.0 + rng.uniform(0.1, 0.5) * second)
