@@ -166,10 +166,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--init-from", help="start from the weights of this checkpoint stem")
     parser.add_argument("--warmup-steps", type=int)
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
+    parser.add_argument(
+        "--profile-fraction",
+        type=float,
+        default=Mamba4CastPrior.profile_fraction,
+        help="share of seasonal-profile series among seasonal frequencies (0: the paper's prior)",
+    )
     args = parser.parse_args(argv)
+    if not 0.0 <= args.profile_fraction <= 1.0:
+        parser.error(f"--profile-fraction must be in [0, 1], got {args.profile_fraction}")
     train_forecaster(
         args.preset,
         args.run_dir,
+        prior=Mamba4CastPrior(profile_fraction=args.profile_fraction),
         steps=args.steps,
         max_seconds=args.max_seconds,
         seed=args.seed,
