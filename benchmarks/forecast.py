@@ -275,8 +275,7 @@ def gate_validation_phase(model: str) -> dict:
     for name in DATASETS:
         context, targets, meta = training_windows(name)
         h, m = int(meta["horizon"]), int(meta["season_length"])
-        freq = meta.get("freq")
-        freq = None if freq == "unknown" else freq
+        freq = normalise_freq(meta.get("freq"))
         forecasts, _ = run_anchor("SeasonalNaive", context, h, meta)
         row = {
             "dataset": name,

@@ -75,7 +75,8 @@ class Mamba4CastForecaster:
 
     Parameters: `model` (a Mamba4Cast), `context_length` (points of history used),
     `batch_size` (series per forward pass; None: 16 on CPU — small batches keep activations in
-    cache and need less padding, 13% faster than 64 on M3 monthly — and 256 on a GPU), `alias` (forecast column name), `device`, and
+    cache and need less padding, 13% faster than 64 on M3 monthly — and 256 on a GPU), `alias`
+    (forecast column name), `device`, and
     `gate`: "backtest" (default) checks each series on its own last h points first — the model
     forecasts them from the rest of the context, and the model, its anchor (seasonal naive, or
     naive for a "last"-anchor model) or their average, whichever was closest there, makes the

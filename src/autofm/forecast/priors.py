@@ -14,11 +14,11 @@
   look like, and what GP and ForecastPFN draws rarely are (a model trained on those alone learned
   to damp seasonality that repeats exactly).
 - `Mamba4CastPrior`: GP and ForecastPFN mixed 70/30, plus a share of seasonal-profile series
-  (`profile_fraction`, drawn among frequencies with a season); some GP series integrated (random-walk-like) or given a
-  linear trend (our addition: stationary GP draws revert to their mean, real series trend);
-  level-step and spike augmentations, missing values,
-  short (left-padded, down to 8 points) contexts and sub-window targets (the loss covers a later part of the horizon,
-  so the model learns to forecast after a gap).
+  (`profile_fraction`, drawn among frequencies with a season); some GP series integrated
+  (random-walk-like) or given a linear trend (our addition: stationary GP draws revert to their
+  mean, real series trend); level-step and spike augmentations, missing values, short
+  (left-padded, down to 8 points) contexts and sub-window targets (the loss covers a later part
+  of the horizon, so the model learns to forecast after a gap).
 
 Every series gets a random frequency and start date; its time features come from those dates
 (10% of series get position-only features, as for data without timestamps), and its season length
@@ -340,7 +340,8 @@ class Mamba4CastPrior:
     `sample(batch_size, n_context, n_query, ...)` returns contexts of n_context steps (some left-
     padded with NaN to a shorter length, log-uniform in [min_context, n_context]: the paper's
     contexts start at 30 points, ours at 8, as real yearly series are that short) and horizons
-    of H ∈ [min_horizon, n_query] steps (one H per batch). metadata["target_mask"] [B, H] marks the steps the loss covers.
+    of H ∈ [min_horizon, n_query] steps (one H per batch). metadata["target_mask"] [B, H] marks
+    the steps the loss covers.
     """
 
     gp_fraction: float = 0.7
