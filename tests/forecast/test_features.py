@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from autofm.core.errors import ValidationError
-from autofm.forecast.features import N_TIME_FEATURES, POSITION_SCALE, fit_scaler, time_features
+from autofm.forecast.features import (
+    N_TIME_FEATURES,
+    POSITION_SCALE,
+    calendar_fields,
+    fit_scaler,
+    time_features,
+)
 
 from .helpers import one_thread  # noqa: F401 (autouse fixture)
 
@@ -67,3 +73,27 @@ def test_position_only_features():
     features = time_features(None, 10, 7)
     assert np.all(features[:, :-1] == 0)
     np.testing.assert_allclose(features[:, -1], (np.arange(10) - 6) / POSITION_SCALE)
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [
+        pd.date_range("1899-12-25 13:45", periods=400, freq="37h"),  # before 1970, odd steps
+        pd.date_range("2023-12-31 22:59:30", periods=300, freq="17min"),
+        pd.date_range("2024-02-01", periods=120, freq="MS"),  # leap years
+        pd.date_range("2021-03-27", periods=100, freq="h", tz="Europe/Berlin"),  # DST
+    ],
+)
+def test_calendar_fields_match_pandas(dates):
+    fields = calendar_fields(dates)
+    expected = {
+        "year": dates.year,
+        "month": dates.month,
+        "day": dates.day,
+        "days_in_month": dates.days_in_month,
+        "weekday": dates.day_of_week,
+        "hour": dates.hour,
+        "minute": dates.minute,
+    }
+    for name, values in expected.items():
+        np.testing.assert_array_equal(fields[name], np.asarray(values), err_msg=name)

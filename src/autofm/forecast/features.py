@@ -27,18 +27,41 @@ POSITION_SCALE = 256.0  # relative positions are divided by this (contexts are u
 YEAR_SCALE = 10.0
 
 
+def calendar_fields(dates: pd.DatetimeIndex) -> dict[str, np.ndarray]:
+    """Wall-clock year, month, day, days in the month, weekday (Monday 0), hour and minute.
+
+    Computed with numpy datetime arithmetic: pandas' field accessors cost about 40 µs each per
+    call, a tenth of a forecast over many short series. Zoned dates use their local wall time.
+    """
+    if dates.tz is not None:
+        dates = dates.tz_localize(None)
+    values = dates.to_numpy()
+    months = values.astype("datetime64[M]")
+    days = values.astype("datetime64[D]")
+    month_start = months.astype("datetime64[D]")
+    seconds = (values - days) // np.timedelta64(1, "s")
+    return {
+        "year": months.astype(np.int64) // 12 + 1970,
+        "month": months.astype(np.int64) % 12 + 1,
+        "day": (days - month_start).astype(np.int64) + 1,
+        "days_in_month": ((months + 1).astype("datetime64[D]") - month_start).astype(np.int64),
+        "weekday": (days.astype(np.int64) + 3) % 7,  # 1970-01-01 was a Thursday
+        "hour": seconds // 3600,
+        "minute": seconds % 3600 // 60,
+    }
+
+
 def calendar_phases(dates: pd.DatetimeIndex) -> dict[str, np.ndarray]:
     """Phase in [0, 1) of each calendar cycle at each timestamp."""
-    minute = dates.minute.to_numpy(float)
-    hour = dates.hour.to_numpy(float)
-    day = dates.day.to_numpy(float)
-    days_in_month = dates.days_in_month.to_numpy(float)
+    fields = {name: value.astype(float) for name, value in calendar_fields(dates).items()}
+    minute, hour, day = fields["minute"], fields["hour"], fields["day"]
+    days_in_month = fields["days_in_month"]
     return {
         "minute": minute / 60.0,
         "hour": (hour + minute / 60.0) / 24.0,
-        "weekday": (dates.day_of_week.to_numpy(float) + hour / 24.0) / 7.0,
+        "weekday": (fields["weekday"] + hour / 24.0) / 7.0,
         "monthday": (day - 1.0 + hour / 24.0) / days_in_month,
-        "month": (dates.month.to_numpy(float) - 1.0 + (day - 1.0) / days_in_month) / 12.0,
+        "month": (fields["month"] - 1.0 + (day - 1.0) / days_in_month) / 12.0,
     }
 
 
@@ -56,8 +79,8 @@ def time_features(dates: pd.DatetimeIndex | None, n_steps: int, n_context: int) 
             angle = 2.0 * np.pi * phases[name]
             features[:, 2 * k] = np.sin(angle)
             features[:, 2 * k + 1] = np.cos(angle)
-        last_year = dates.year[max(0, n_context - 1)]
-        years = (dates.year.to_numpy(float) - last_year) / YEAR_SCALE
+        year = calendar_fields(dates)["year"]
+        years = (year - year[max(0, n_context - 1)]) / YEAR_SCALE
         features[:, -2] = np.clip(years, -5.0, 5.0)
     features[:, -1] = (np.arange(n_steps) - (n_context - 1)) / POSITION_SCALE
     return features
