@@ -201,3 +201,22 @@ def test_seasonal_profiles_repeat_almost_exactly_unlike_gp_draws():
     # the profile is a wave of exactly `period` steps, scaled to max |wave| = 1
     wave = SeasonalProfilePrior.profile(12.0, np.arange(48.0), rng)
     assert np.allclose(wave[12:], wave[:-12]) and np.isclose(np.abs(wave).max(), 1.0)
+
+
+def test_short_context_drift_goes_on_into_the_horizon():
+    def drift_wins(drift_prob):
+        prior = Mamba4CastPrior(drift_prob=drift_prob, short_context_prob=1.0)
+        batch = prior.sample(600, 96, 10, N_TIME_FEATURES, torch.Generator().manual_seed(3))
+        lengths = batch.metadata["context_lengths"]
+        short = lengths < 96
+        y, target = batch.y_context[short], batch.y_query[short]
+        first = y.gather(1, (96 - lengths[short])[:, None])[:, 0]
+        last = y[:, -1]
+        slope = (last - first) / (lengths[short] - 1).clamp(min=1)
+        ahead = torch.arange(1, target.shape[1] + 1)
+        naive = (target - last[:, None]).abs().mean(1)
+        drift = (target - last[:, None] - slope[:, None] * ahead).abs().mean(1)
+        return float((drift < naive).float().mean())
+
+    # without it, the visible trend of a short context continues no better than chance
+    assert drift_wins(0.0) < 0.47 and drift_wins(1.0) > 0.53

