@@ -13,6 +13,7 @@ when its settings match.
 
     python -m benchmarks.forecast [--phase anchors|all] [--max-series 300] [--model NAME]
     python -m benchmarks.forecast --phase validate --model A --model B   # checkpoint choice
+    python -m benchmarks.forecast --phase calibrate --model STEM   # interval_scale into its JSON
 
 The validate phase is what a checkpoint is chosen on, never the test split: a fixed subset of
 VALIDATION_SERIES m3_monthly series (seed VALIDATION_SEED) whose *training* part is cut before its
@@ -28,13 +29,16 @@ import json
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from autofm.core.checkpoint import find_pretrained, update_checkpoint_meta
 from autofm.core.io import atomic_write_json
 from autofm.core.runtime import setup_torch
 from autofm.data.timeseries import load_timeseries_folder
+from autofm.forecast.calibration import fit_interval_scale
 from autofm.forecast.evaluate import geometric_mean, last_window, score_forecasts
 from autofm.forecast.forecaster import Mamba4CastForecaster, normalise_freq
 from benchmarks.common import RESULTS_DIR, markdown_table, require_data, save_results
@@ -298,6 +302,35 @@ def gate_validation_phase(model: str) -> dict:
     return {"model": model, "seed": VALIDATION_SEED, "rows": rows}
 
 
+def calibration_phase(model: str, level: float = 0.8) -> dict:
+    """Fit the checkpoint's interval_scale on training-part windows of every dataset (each
+    weighed equally; the test split is not read) and store it in the checkpoint's JSON."""
+    forecaster = Mamba4CastForecaster.from_pretrained(model, interval_scale=1.0)
+    panels, rows = [], []
+    for name in DATASETS:
+        context, targets, meta = training_windows(name)
+        series = pd.concat([context, targets]).sort_values(["unique_id", "ds"], kind="stable")
+        h, freq = int(meta["horizon"]), normalise_freq(meta.get("freq"))
+        scores = forecaster.holdout_interval_scores(series, h, freq=freq, level=level)
+        panels.append(scores)
+        rows.append({"dataset": name, "points": len(scores), "coverage_raw": np.mean(scores <= 1)})
+    scale = fit_interval_scale(panels, level)
+    for row, scores in zip(rows, panels, strict=True):
+        row["coverage_calibrated"] = float(np.mean(scores <= scale))
+    details = {
+        "level": level,
+        "fitted_on": "last h training points of ≤100 series of each of "
+        + ", ".join(DATASETS)
+        + f" (seed {VALIDATION_SEED}; datasets weighed equally; test split not read)",
+        "command": "python -m benchmarks.forecast --phase calibrate",
+        "coverage_raw": float(np.mean([r["coverage_raw"] for r in rows])),
+    }
+    stem = Path(model) if Path(model).with_suffix(".json").is_file() else find_pretrained(model)
+    update_checkpoint_meta(stem, calibration={"interval_scale": scale, **details})
+    print(f"interval_scale {scale:.3f} written to {stem}.json", flush=True)
+    return {"model": model, "interval_scale": scale, **details, "rows": rows}
+
+
 def summarise(
     anchors: dict, mamba: dict, timing: list[dict], whole: dict, meta: dict
 ) -> tuple[dict, str]:
@@ -381,7 +414,9 @@ def summarise(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
-        "--phase", choices=("anchors", "all", "validate", "validate-gate"), default="all"
+        "--phase",
+        choices=("anchors", "all", "validate", "validate-gate", "calibrate"),
+        default="all",
     )
     parser.add_argument("--max-series", type=int, default=300)
     parser.add_argument("--timing-series", type=int, default=150)
@@ -396,6 +431,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.phase == "validate-gate":
         results = gate_validation_phase(models[0])
         atomic_write_json(RESULTS_DIR / "forecast.gate_validation.json", results)
+        print(markdown_table(results["rows"], digits=3))
+        return
+    if args.phase == "calibrate":
+        results = calibration_phase(models[0])
+        atomic_write_json(RESULTS_DIR / "forecast.calibration.json", results)
         print(markdown_table(results["rows"], digits=3))
         return
     args.model = models[0]

@@ -122,6 +122,19 @@ def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
+def update_checkpoint_meta(path: str | os.PathLike, **entries: Any) -> None:
+    """Add or replace top-level entries of a checkpoint's JSON (not its config, provenance or
+    checksum), e.g. a calibration fitted after training; the weights are untouched."""
+    protected = {"format_version", "config", "provenance", "weights_file", "sha256"}
+    clash = protected & set(entries)
+    if clash:
+        raise CheckpointError(f"cannot overwrite checkpoint keys {sorted(clash)}")
+    stem = _stem(path)
+    meta = read_checkpoint_meta(stem)
+    meta.update(entries)
+    atomic_write_json(_with(stem, ".json"), meta)
+
+
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Load `(tensors, meta)`; raise CheckpointError if files are missing or the hash differs."""
     stem = _stem(path)

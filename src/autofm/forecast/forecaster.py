@@ -34,6 +34,7 @@ from autofm.core.progress import progress
 from autofm.core.runtime import resolve_device
 from autofm.data.timeseries import infer_freq, regular_dates, validate_long
 from autofm.data.timeseries import season_length as freq_season_length
+from autofm.forecast.calibration import fit_interval_scale, interval_scores, widen_intervals
 from autofm.forecast.features import time_features
 from autofm.forecast.model import Mamba4Cast, Mamba4CastConfig, seasonal_anchor
 
@@ -84,6 +85,9 @@ class Mamba4CastForecaster:
     `backtest_windows` (default 1) sums the errors over that many consecutive windows of h
     points. Each window costs a forward pass and needs h + 2 observed points; series too short
     for any window keep the model forecast.
+    `interval_scale` widens the intervals about the median quantile by that factor (1: as the
+    model gives them; `from_pretrained` takes the checkpoint's calibrated factor, see
+    `autofm.forecast.calibration`).
     """
 
     def __init__(
@@ -96,9 +100,13 @@ class Mamba4CastForecaster:
         device: str = "cpu",
         gate: str = "backtest",
         backtest_windows: int = 1,
+        interval_scale: float = 1.0,
     ):
         if gate not in GATES:
             raise ValidationError(f"unknown gate {gate!r}; choose one of {', '.join(GATES)}")
+        if not np.isfinite(interval_scale) or interval_scale <= 0:
+            raise ValidationError(f"interval_scale must be positive, got {interval_scale!r}")
+        self.interval_scale = float(interval_scale)
         self.model = model
         self.gate = gate
         self.backtest_windows = backtest_windows
@@ -114,7 +122,8 @@ class Mamba4CastForecaster:
         """Load a shipped checkpoint by name, or one at a path stem (`.json` + `.safetensors`).
 
         Unless `context_length` is given, it is the longest context the checkpoint was trained
-        on (recorded in its provenance), capped at 512: longer windows were never seen.
+        on (recorded in its provenance), capped at 512: longer windows were never seen. Unless
+        `interval_scale` is given, it is the checkpoint's calibrated factor (1 if it has none).
         """
         path = Path(name_or_path)
         stem = path if path.with_suffix(".json").is_file() else find_pretrained(str(name_or_path))
@@ -123,6 +132,8 @@ class Mamba4CastForecaster:
         load_state_into(model, tensors)
         if kwargs.get("context_length") is None:
             kwargs["context_length"] = trained_context_length(meta)
+        if kwargs.get("interval_scale") is None:
+            kwargs["interval_scale"] = meta.get("calibration", {}).get("interval_scale", 1.0)
         forecaster = cls(model, **kwargs)
         forecaster.checkpoint_meta_ = meta
         return forecaster
@@ -130,6 +141,20 @@ class Mamba4CastForecaster:
     @property
     def quantile_levels(self) -> tuple[float, ...]:
         return self.model.config.quantiles
+
+    def _median_index(self) -> int:
+        """Index of the 0.5 quantile (the middle one if the head has none)."""
+        levels = self.quantile_levels
+        return levels.index(0.5) if 0.5 in levels else len(levels) // 2
+
+    def _interval_indices(self, level: float) -> tuple[int, int]:
+        """Quantile indices of the lower and upper end of the `level` interval."""
+        for column, q in self._interval_columns():
+            if column == f"{self.alias}-lo-{round(100 * level)}":
+                return q, len(self.quantile_levels) - 1 - q
+        raise ValidationError(
+            f"the model has no {level:.0%} interval; its quantiles are {self.quantile_levels}"
+        )
 
     def _interval_columns(self) -> list[tuple[str, int]]:
         """(column, quantile index) for each symmetric pair of quantiles (e.g. 0.1/0.9 → 80)."""
@@ -176,6 +201,7 @@ class Mamba4CastForecaster:
             y = y[observed[0] :][-self.context_length :]
             contexts.append(y)
         point, quantiles = self._forecast_contexts(contexts, h, dates, seasons)
+        quantiles = widen_intervals(quantiles, self._median_index(), self.interval_scale)
         if self.gate == "backtest":
             point, quantiles = self._backtest_gate(contexts, h, dates, seasons, point, quantiles)
         for i, y in enumerate(contexts):  # a constant series is forecast as that constant
@@ -308,6 +334,20 @@ class Mamba4CastForecaster:
             single = not isinstance(df, list | tuple) and np.ndim(df) == 1
             point, _ = self.forecast_arrays(df, h, season_lengths=season_length)
             return point[0] if single else point
+        ids, future_ds, point, quantiles = self._forecast_frame(df, h, freq, season_length)
+        out = pd.DataFrame(
+            {
+                "unique_id": np.repeat(ids, h),
+                "ds": np.concatenate([np.asarray(f) for f in future_ds]),
+                self.alias: point.ravel(),
+            }
+        )
+        for column, q in self._interval_columns():
+            out[column] = quantiles[:, :, q].ravel()
+        return out
+
+    def _forecast_frame(self, df: pd.DataFrame, h: int, freq, season_length):
+        """(series ids, their h future ds, point [B, h], quantiles [B, h, Q]) for a long frame."""
         h = _check_horizon(h)
         frame = validate_long(df, allow_nan=True)
         is_datetime = pd.api.types.is_datetime64_any_dtype(frame["ds"])
@@ -355,16 +395,53 @@ class Mamba4CastForecaster:
             future_ds.append(future)
             seasons.append(this_season if season_length is None else season_length)
         point, quantiles = self.forecast_arrays(values, h, all_dates, seasons)
-        out = pd.DataFrame(
-            {
-                "unique_id": np.repeat(ids, h),
-                "ds": np.concatenate([np.asarray(f) for f in future_ds]),
-                self.alias: point.ravel(),
-            }
-        )
-        for column, q in self._interval_columns():
-            out[column] = quantiles[:, :, q].ravel()
-        return out
+        return ids, future_ds, point, quantiles
+
+    def calibrate_intervals(
+        self,
+        df: pd.DataFrame,
+        h: int,
+        freq: str | None = None,
+        level: float = 0.8,
+        season_length: int | None = None,
+    ) -> float:
+        """Set `interval_scale` so that `level` intervals cover that share of held-out points.
+
+        Each series' last h points are held out and forecast from the rest (series with fewer
+        than h + 2 points are skipped); returns the new `interval_scale`. One panel; to weigh
+        several datasets equally, combine `holdout_interval_scores` with
+        `autofm.forecast.calibration.fit_interval_scale`.
+        """
+        scores = self.holdout_interval_scores(df, h, freq, level, season_length)
+        self.interval_scale = fit_interval_scale([scores], level)
+        return self.interval_scale
+
+    def holdout_interval_scores(
+        self,
+        df: pd.DataFrame,
+        h: int,
+        freq: str | None = None,
+        level: float = 0.8,
+        season_length: int | None = None,
+    ) -> np.ndarray:
+        """`interval_scores` of each series' last h points, forecast from the rest, in units of
+        the model's own intervals (whatever `interval_scale` is set), so that a factor fitted on
+        them is the new `interval_scale`."""
+        h = _check_horizon(h)
+        frame = validate_long(df, allow_nan=True)
+        from_end = frame.groupby("unique_id", sort=False).cumcount(ascending=False)
+        sizes = frame.groupby("unique_id", sort=False)["y"].transform("size")
+        frame = frame[sizes >= h + 2]
+        if frame.empty:
+            raise ValidationError(f"no series has the h + 2 = {h + 2} points a holdout needs")
+        context, held_out = frame[from_end >= h], frame[from_end < h]
+        ids, _, _, quantiles = self._forecast_frame(context, h, freq, season_length)
+        actual = held_out.groupby("unique_id", sort=False)["y"]
+        actual = np.stack([actual.get_group(uid).to_numpy(float) for uid in ids])
+        lower, upper = self._interval_indices(level)
+        median = quantiles[:, :, self._median_index()]
+        scores = interval_scores(median, quantiles[:, :, lower], quantiles[:, :, upper], actual)
+        return scores * self.interval_scale
 
 
 def trained_context_length(meta: dict, cap: int = 512) -> int:

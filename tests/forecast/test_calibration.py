@@ -1,0 +1,110 @@
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from autofm.core.checkpoint import read_checkpoint_meta, update_checkpoint_meta
+from autofm.core.errors import CheckpointError, ValidationError
+from autofm.forecast.calibration import fit_interval_scale, interval_scores, widen_intervals
+from autofm.forecast.forecaster import Mamba4CastForecaster
+from autofm.icl.train import save_model
+
+from .helpers import one_thread, tiny_forecaster, tiny_model  # noqa: F401 (autouse fixture)
+
+
+def test_interval_scores_known_answers():
+    median = np.zeros(6)
+    lower, upper = np.full(6, -1.0), np.full(6, 2.0)
+    actual = np.array([0.0, 1.0, 4.0, -0.5, -3.0, np.nan])
+    np.testing.assert_allclose(interval_scores(median, lower, upper, actual), [0, 0.5, 2, 0.5, 3])
+    # a zero-width side holds only the median itself
+    flat = interval_scores(np.zeros(2), np.zeros(2), np.zeros(2), np.array([0.0, 1.0]))
+    assert flat[0] == 0 and np.isinf(flat[1])
+
+
+def test_fit_interval_scale_reaches_the_level_with_panels_weighed_equally():
+    scores = np.arange(1, 101) / 50.0  # 0.02 … 2.0
+    assert fit_interval_scale([scores], 0.8) == pytest.approx(1.6)
+    # a big panel of tiny scores does not swamp a small one: the mean of the two coverages
+    big, small = np.full(10_000, 0.01), np.array([1.0, 2.0, 3.0, 4.0])
+    scale = fit_interval_scale([big, small], 0.75)
+    assert scale == 2.0  # (1 + 2/4) / 2 = 0.75
+    with pytest.raises(ValidationError, match="level"):
+        fit_interval_scale([scores], 1.0)
+    with pytest.raises(ValidationError, match="no held-out"):
+        fit_interval_scale([np.array([])], 0.8)
+    with pytest.raises(ValidationError, match="zero-width"):
+        fit_interval_scale([np.array([np.inf, np.inf, 1.0])], 0.8)
+
+
+def test_widen_intervals_keeps_the_median_and_scales_distances():
+    quantiles = np.array([[[1.0, 2.0, 5.0]]])
+    np.testing.assert_allclose(widen_intervals(quantiles, 1, 2.0), [[[0.0, 2.0, 8.0]]])
+    assert widen_intervals(quantiles, 1, 1.0) is quantiles
+
+
+def wavy(n_series=6, length=48, seed=0):
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i in range(n_series):
+        y = 5 + np.sin(np.arange(length) * 2 * np.pi / 12) + rng.normal(0, 0.5, length)
+        ds = pd.date_range("2000-01-01", periods=length, freq="MS")
+        frames.append(pd.DataFrame({"unique_id": f"s{i}", "ds": ds, "y": y}))
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.mark.parametrize("gate", ["none", "backtest"])
+def test_interval_scale_widens_about_the_median(gate):
+    frame = wavy(3)
+    values = [g["y"].to_numpy() for _, g in frame.groupby("unique_id")]
+    _, narrow = tiny_forecaster(gate=gate).forecast_arrays(values, 5, season_lengths=12)
+    _, wide = tiny_forecaster(gate=gate, interval_scale=3.0).forecast_arrays(
+        values, 5, season_lengths=12
+    )
+    np.testing.assert_allclose(wide[..., 1], narrow[..., 1], rtol=1e-6)
+    np.testing.assert_allclose(
+        wide - wide[..., 1:2], 3.0 * (narrow - narrow[..., 1:2]), rtol=1e-5, atol=1e-6
+    )
+    with pytest.raises(ValidationError, match="interval_scale"):
+        tiny_forecaster(interval_scale=0.0)
+
+
+def test_calibrate_intervals_makes_holdout_coverage_reach_the_level():
+    frame = wavy()
+    forecaster = tiny_forecaster(gate="none", interval_scale=5.0)
+    scale = forecaster.calibrate_intervals(frame, 6, level=0.8)
+    assert forecaster.interval_scale == scale
+    # the scores do not depend on the scale in use, and the fitted one is the smallest that
+    # covers 80% of the held-out points with the forecaster's own interval columns
+    scores = forecaster.holdout_interval_scores(frame, 6)
+    np.testing.assert_allclose(
+        scores, tiny_forecaster(gate="none").holdout_interval_scores(frame, 6)
+    )
+    assert np.mean(scores <= scale) >= 0.8 > np.mean(scores < scale)
+    last = frame.groupby("unique_id").cumcount(ascending=False) < 6
+    out = forecaster.predict(frame[~last], 6)
+    merged = frame[last].merge(out, on=["unique_id", "ds"])
+    inside = (merged["y"] >= merged["Mamba4Cast-lo-80"]) & (
+        merged["y"] <= merged["Mamba4Cast-hi-80"]
+    )
+    assert inside.mean() >= 0.8
+    with pytest.raises(ValidationError, match="90% interval"):
+        forecaster.calibrate_intervals(frame, 6, level=0.9)
+    with pytest.raises(ValidationError, match="h \\+ 2"):
+        forecaster.calibrate_intervals(frame.groupby("unique_id").head(5), 6)
+
+
+def test_checkpoint_calibration_is_stored_and_loaded(tmp_path):
+    model = tiny_model()
+    stem = save_model(tmp_path / "tiny", model, model.config.to_dict())
+    assert Mamba4CastForecaster.from_pretrained(stem).interval_scale == 1.0
+    update_checkpoint_meta(stem, calibration={"interval_scale": 1.7, "level": 0.8})
+    assert read_checkpoint_meta(stem)["calibration"]["level"] == 0.8
+    assert Mamba4CastForecaster.from_pretrained(stem).interval_scale == 1.7
+    assert Mamba4CastForecaster.from_pretrained(stem, interval_scale=1.0).interval_scale == 1.0
+    with pytest.raises(CheckpointError, match="sha256"):
+        update_checkpoint_meta(stem, sha256="0" * 64)
+    assert torch.equal(  # the weights still load (checksum untouched)
+        next(iter(Mamba4CastForecaster.from_pretrained(stem).model.parameters())),
+        next(iter(model.parameters())),
+    )
