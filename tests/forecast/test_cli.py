@@ -41,6 +41,22 @@ def test_predict_json_csv_and_report(tmp_path, capsys):
     assert "<img" in report.read_text()
 
 
+def test_predict_can_calibrate_intervals_on_the_series_own_past(tmp_path, capsys):
+    model = tiny_checkpoint(tmp_path)
+    base = ["forecast", "predict", series_csv(tmp_path), "--h", "4", "--model", model, "--json"]
+    assert main(base) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert plain["interval_scale"] == 1.0
+    assert main([*base, "--calibrate-intervals"]) == 0
+    calibrated = json.loads(capsys.readouterr().out)
+    assert calibrated["interval_scale"] != 1.0
+    widths = [
+        np.mean([r["Mamba4Cast-hi-80"] - r["Mamba4Cast-lo-80"] for r in result["forecasts"]])
+        for result in (plain, calibrated)
+    ]
+    assert widths[1] / widths[0] == pytest.approx(calibrated["interval_scale"], rel=1e-3)
+
+
 def test_predict_bad_input_exits_2(tmp_path, capsys):
     path = tmp_path / "bad.csv"
     pd.DataFrame({"id": ["a"], "time": [1], "value": [1.0]}).to_csv(path, index=False)

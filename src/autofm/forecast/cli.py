@@ -34,6 +34,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     predict.add_argument(
         "--context-length", type=int, help="history points used (default: the trained maximum)"
     )
+    predict.add_argument(
+        "--calibrate-intervals",
+        action="store_true",
+        help="first widen or narrow the 80%% intervals so they cover 80%% of each series' own "
+        "last h points, forecast from the rest (default: the checkpoint's calibration)",
+    )
     predict.add_argument("--out", help="write the forecasts to this CSV")
     predict.add_argument("--report", help="write an HTML report with plots here")
     predict.set_defaults(func=_cmd_predict)
@@ -101,6 +107,11 @@ def _cmd_predict(args: argparse.Namespace) -> None:
 
     history = read_long(args.series)
     forecaster = _forecaster(args)
+    if args.calibrate_intervals:
+        scale = forecaster.calibrate_intervals(
+            history, args.h, freq=args.freq, season_length=args.season_length
+        )
+        status(f"interval scale {scale:.3f}, fitted on each series' last {args.h} points")
     forecasts = forecaster.predict(
         history, args.h, freq=args.freq, season_length=args.season_length
     )
@@ -115,6 +126,7 @@ def _cmd_predict(args: argparse.Namespace) -> None:
     result = {
         "n_series": int(forecasts["unique_id"].nunique()),
         "h": args.h,
+        "interval_scale": forecaster.interval_scale,
         "out": args.out,
         "report": args.report,
         "forecasts": forecasts.astype({"ds": str}).to_dict(orient="records"),
