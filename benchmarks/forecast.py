@@ -54,6 +54,9 @@ DATASETS = (
 )
 ANCHORS = ("SeasonalNaive", "AutoETS", "AutoTheta")
 TIMING_HORIZONS = (8, 16, 32, 60)
+# whole datasets timed against AutoETS; tourism_monthly and m4_hourly are left out because
+# AutoETS needs tens of minutes on their long seasonal series (where the speed-up is largest)
+WHOLE_DATASETS = ("m3_monthly", "m3_quarterly", "m3_yearly", "tourism_quarterly", "tourism_yearly")
 SEED = 0
 VALIDATION_DATASET, VALIDATION_SERIES, VALIDATION_SEED = "m3_monthly", 50, 1
 # quoted from the paper (arXiv:2410.09385), geometric-mean MASE over its 17 datasets; not re-run
@@ -332,7 +335,7 @@ def calibration_phase(model: str, level: float = 0.8) -> dict:
 
 
 def summarise(
-    anchors: dict, mamba: dict, timing: list[dict], whole: dict, meta: dict
+    anchors: dict, mamba: dict, timing: list[dict], whole: list[dict], meta: dict
 ) -> tuple[dict, str]:
     models = ("Mamba4Cast",) + ANCHORS
     rows, smape_rows = [], []
@@ -370,8 +373,8 @@ def summarise(
         "target_ets_on_3_of_7": len(beats_ets) >= 3,
         "timing_max_over_min_across_H": flat,
         "speedup_vs_AutoETS_min_over_H": min(r["speed-up"] for r in timing),
-        "speedup_vs_AutoETS_whole_dataset": whole["speed-up"],
-        "target_speedup_ge_10": whole["speed-up"] >= 10,
+        "speedup_vs_AutoETS_whole_dataset": {r["dataset"]: r["speed-up"] for r in whole},
+        "target_speedup_ge_10_on": [r["dataset"] for r in whole if r["speed-up"] >= 10],
     }
     markdown = (
         f"MASE (last window, context ≤ 512; {meta['subset_note']})\n\n"
@@ -383,8 +386,8 @@ def summarise(
         + markdown_table(time_rows, digits=2)
         + "\nInference time vs horizon, m3_monthly subset, same run (one core)\n\n"
         + markdown_table(timing, digits=2)
-        + "\nA whole dataset, same run (one core)\n\n"
-        + markdown_table([whole], digits=2)
+        + "\nWhole datasets, same run (one core)\n\n"
+        + markdown_table(whole, digits=2)
         + "\nPublished geometric-mean MASE over the paper's 17 datasets (not re-run): "
         + ", ".join(f"{k} {v}" for k, v in PUBLISHED.items())
         + "\n\nTargets: "
@@ -392,8 +395,9 @@ def summarise(
         + f"{'met' if targets['target_ratio_le_0.90'] else 'missed'}); "
         + f"at least as good as AutoETS on {len(beats_ets)}/7 (target 3: "
         + f"{'met' if targets['target_ets_on_3_of_7'] else 'missed'}); "
-        + f"speed-up vs AutoETS over all of {whole['dataset']} {whole['speed-up']:.1f}× "
-        + f"(target 10×: {'met' if targets['target_speedup_ge_10'] else 'missed'}; "
+        + "speed-up vs AutoETS over whole datasets "
+        + ", ".join(f"{r['dataset']} {r['speed-up']:.1f}×" for r in whole)
+        + f" (target 10×: met on {len(targets['target_speedup_ge_10_on'])}/{len(whole)}; "
         + f"min over H on the subset {targets['speedup_vs_AutoETS_min_over_H']:.1f}×); "
         + f"Mamba4Cast time max/min over H {flat:.2f}\n"
     )
@@ -457,7 +461,7 @@ def main(argv: list[str] | None = None) -> None:
     forecaster = Mamba4CastForecaster.from_pretrained(args.model)
     mamba = mamba_phase(forecaster, args.max_series)
     timing = timing_phase(forecaster, args.timing_series)
-    whole = whole_dataset_timing(forecaster)
+    whole = [whole_dataset_timing(forecaster, name) for name in WHOLE_DATASETS]
     meta = {
         "model": args.model,
         "model_provenance": forecaster.checkpoint_meta_["provenance"],
