@@ -29,12 +29,11 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from autofm.core.checkpoint import find_pretrained, update_checkpoint_meta
+from autofm.core.checkpoint import checkpoint_stem, update_checkpoint_meta
 from autofm.core.io import atomic_write_json
 from autofm.core.runtime import setup_torch
 from autofm.data.timeseries import load_timeseries_folder
@@ -306,8 +305,12 @@ def gate_validation_phase(model: str) -> dict:
 
 
 def calibration_phase(model: str, level: float = 0.8) -> dict:
-    """Fit the checkpoint's interval_scale on training-part windows of every dataset (each
-    weighed equally; the test split is not read) and store it in the checkpoint's JSON."""
+    """Fit and store the checkpoint's interval_scale on training-part windows.
+
+    Every dataset is weighed equally; the test split is not read. The factor goes into the
+    checkpoint's JSON (`calibration`).
+    """
+    print(f"calibration on training-part windows, seed {VALIDATION_SEED}", flush=True)
     forecaster = Mamba4CastForecaster.from_pretrained(model, interval_scale=1.0)
     panels, rows = [], []
     for name in DATASETS:
@@ -316,7 +319,8 @@ def calibration_phase(model: str, level: float = 0.8) -> dict:
         h, freq = int(meta["horizon"]), normalise_freq(meta.get("freq"))
         scores = forecaster.holdout_interval_scores(series, h, freq=freq, level=level)
         panels.append(scores)
-        rows.append({"dataset": name, "points": len(scores), "coverage_raw": np.mean(scores <= 1)})
+        coverage = float(np.mean(scores <= 1))
+        rows.append({"dataset": name, "points": len(scores), "coverage_raw": coverage})
     scale = fit_interval_scale(panels, level)
     for row, scores in zip(rows, panels, strict=True):
         row["coverage_calibrated"] = float(np.mean(scores <= scale))
@@ -328,7 +332,7 @@ def calibration_phase(model: str, level: float = 0.8) -> dict:
         "command": "python -m benchmarks.forecast --phase calibrate",
         "coverage_raw": float(np.mean([r["coverage_raw"] for r in rows])),
     }
-    stem = Path(model) if Path(model).with_suffix(".json").is_file() else find_pretrained(model)
+    stem = checkpoint_stem(model)
     update_checkpoint_meta(stem, calibration={"interval_scale": scale, **details})
     print(f"interval_scale {scale:.3f} written to {stem}.json", flush=True)
     return {"model": model, "interval_scale": scale, **details, "rows": rows}

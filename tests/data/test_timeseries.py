@@ -107,3 +107,12 @@ def test_regular_dates_fall_back_or_raise_like_pandas():
         regular_dates("2020-01-01", 3, "1500ms", "s")
     with pytest.raises(ValueError):  # past the nanosecond range: no silent wrap-around
         regular_dates("2261-01-01", 3, "3YS")
+
+
+def test_validate_long_turns_categorical_ids_into_plain_values():
+    frame = pd.DataFrame({"unique_id": ["b", "a", "b"], "ds": [2, 1, 1], "y": [1.0, 2.0, 3.0]})
+    frame["unique_id"] = pd.Categorical(frame["unique_id"], categories=["a", "b", "unused"])
+    checked = validate_long(frame)
+    assert not isinstance(checked["unique_id"].dtype, pd.CategoricalDtype)
+    assert checked["unique_id"].tolist() == ["a", "b", "b"] and checked["ds"].tolist() == [1, 1, 2]
+    assert checked.groupby("unique_id").ngroups == 2  # the unused category is gone

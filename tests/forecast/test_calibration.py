@@ -44,12 +44,15 @@ def test_widen_intervals_keeps_the_median_and_scales_distances():
 
 
 def wavy(n_series=6, length=48, seed=0):
+    """Noisy monthly waves of very different levels and scales (1 … 10⁵), lengths 48, 46, …"""
     rng = np.random.default_rng(seed)
     frames = []
     for i in range(n_series):
-        y = 5 + np.sin(np.arange(length) * 2 * np.pi / 12) + rng.normal(0, 0.5, length)
-        ds = pd.date_range("2000-01-01", periods=length, freq="MS")
-        frames.append(pd.DataFrame({"unique_id": f"s{i}", "ds": ds, "y": y}))
+        n = length - 2 * i
+        scale = 10.0 ** (i % 6)
+        wave = 5 + np.sin(np.arange(n) * 2 * np.pi / 12) + rng.normal(0, 0.5, n)
+        ds = pd.date_range("2000-01-01", periods=n, freq="MS")
+        frames.append(pd.DataFrame({"unique_id": f"s{i}", "ds": ds, "y": scale * wave}))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -90,7 +93,7 @@ def test_calibrate_intervals_makes_holdout_coverage_reach_the_level():
     assert inside.mean() >= 0.8
     with pytest.raises(ValidationError, match="90% interval"):
         forecaster.calibrate_intervals(frame, 6, level=0.9)
-    with pytest.raises(ValidationError, match="h \\+ 2"):
+    with pytest.raises(ValidationError, match="smaller h"):
         forecaster.calibrate_intervals(frame.groupby("unique_id").head(5), 6)
 
 
@@ -108,3 +111,40 @@ def test_checkpoint_calibration_is_stored_and_loaded(tmp_path):
         next(iter(Mamba4CastForecaster.from_pretrained(stem).model.parameters())),
         next(iter(model.parameters())),
     )
+
+
+def test_holdout_scores_align_each_series_and_skip_what_cannot_be_scored():
+    frame = wavy()
+    forecaster = tiny_forecaster(gate="none", batch_size=1)  # no padding: exact comparisons
+    scores = forecaster.holdout_interval_scores(frame, 6)
+    # each series scored alone, and by hand from its own forecast of its last 6 points
+    alone = [
+        forecaster.holdout_interval_scores(group, 6)
+        for _, group in frame.groupby("unique_id", sort=False)
+    ]
+    np.testing.assert_allclose(scores, np.concatenate(alone))
+    group = frame[frame["unique_id"] == "s5"]  # level 5·10⁵
+    quantiles = forecaster._forecast_frame(group.iloc[:-6], 6, None, None)[3][0]  # [h, Q]
+    actual = group["y"].iloc[-6:]
+    expected = interval_scores(quantiles[:, 1], quantiles[:, 0], quantiles[:, 2], actual)
+    np.testing.assert_allclose(alone[5], expected)
+    # constant, too short and categorical-id series: left out, not misaligned
+    extra = pd.DataFrame(
+        {
+            "unique_id": ["flat"] * 20 + ["tiny"] * 5,
+            "ds": list(pd.date_range("2000-01-01", periods=20, freq="MS"))
+            + list(pd.date_range("2000-01-01", periods=5, freq="MS")),
+            "y": [3.0] * 20 + [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
+    mixed = pd.concat([frame, extra], ignore_index=True)
+    mixed["unique_id"] = mixed["unique_id"].astype("category")
+    np.testing.assert_allclose(forecaster.holdout_interval_scores(mixed, 6), scores)
+
+
+def test_calibration_never_collapses_intervals_on_mostly_exact_points():
+    # 9 of 10 points on the median: coverage 90% at any factor; the smallest positive score
+    scores = np.array([0.0] * 9 + [2.5])
+    assert fit_interval_scale([scores], 0.8) == 2.5
+    with pytest.raises(ValidationError, match="positive"):
+        tiny_forecaster(interval_scale=float("nan"))

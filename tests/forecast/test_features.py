@@ -82,6 +82,7 @@ def test_position_only_features():
         pd.date_range("2023-12-31 22:59:30", periods=300, freq="17min"),
         pd.date_range("2024-02-01", periods=120, freq="MS"),  # leap years
         pd.date_range("2021-03-27", periods=100, freq="h", tz="Europe/Berlin"),  # DST
+        pd.date_range("1950-01-01 00:00:07", periods=200, freq="W", unit="s"),  # as inference
     ],
 )
 def test_calendar_fields_match_pandas(dates):
@@ -97,3 +98,8 @@ def test_calendar_fields_match_pandas(dates):
     }
     for name, values in expected.items():
         np.testing.assert_array_equal(fields[name], np.asarray(values), err_msg=name)
+
+
+def test_calendar_fields_refuse_missing_timestamps():
+    with pytest.raises(ValidationError, match="NaT"):
+        calendar_fields(pd.DatetimeIndex(["2020-01-01", None]))

@@ -205,7 +205,7 @@ def test_seasonal_profiles_repeat_almost_exactly_unlike_gp_draws():
 
 def test_short_context_drift_goes_on_into_the_horizon():
     def drift_wins(drift_prob):
-        prior = Mamba4CastPrior(drift_prob=drift_prob, short_context_prob=1.0)
+        prior = Mamba4CastPrior(drift_prob=drift_prob, short_context_prob=1.0, missing_prob=0.0)
         batch = prior.sample(600, 96, 10, N_TIME_FEATURES, torch.Generator().manual_seed(3))
         lengths = batch.metadata["context_lengths"]
         short = lengths < 96
@@ -220,3 +220,18 @@ def test_short_context_drift_goes_on_into_the_horizon():
 
     # without it, the visible trend of a short context continues no better than chance
     assert drift_wins(0.0) < 0.47 and drift_wins(1.0) > 0.53
+
+
+def test_local_drift_uses_the_visible_window_only():
+    series = torch.randn(4, 30, generator=torch.Generator().manual_seed(0))
+    series[:, :20] = 1e6  # padding of the short rows: must not enter the drift's scale
+    drifted = Mamba4CastPrior(drift_prob=1.0).local_drift(
+        series.clone(), torch.tensor([5, 5, 25, 25]), 25, torch.Generator().manual_seed(1)
+    )
+    added = drifted - series
+    steps = torch.arange(30) - 24  # 0 at the last context point
+    for row in (0, 1):  # short rows: a line through 0 at the last point, scaled by the window
+        slope = added[row, -1] / steps[-1]  # (compared where float32 is exact enough: not at 1e6)
+        torch.testing.assert_close(added[row, 20:], slope * steps[20:])
+        assert 0 < abs(float(slope)) * 5 < 20 * float(series[row, 20:25].std(correction=0))
+    assert torch.equal(added[2:], torch.zeros(2, 30))  # full-length contexts are left alone

@@ -125,7 +125,7 @@ def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
 def update_checkpoint_meta(path: str | os.PathLike, **entries: Any) -> None:
     """Add or replace top-level entries of a checkpoint's JSON (not its config, provenance or
     checksum), e.g. a calibration fitted after training; the weights are untouched."""
-    protected = {"format_version", "config", "provenance", "weights_file", "sha256"}
+    protected = {"format_version", "config", "provenance", "weights_file", "sha256", "n_parameters"}
     clash = protected & set(entries)
     if clash:
         raise CheckpointError(f"cannot overwrite checkpoint keys {sorted(clash)}")
@@ -212,6 +212,15 @@ def find_pretrained(name: str) -> Path:
             return stem
     known = ", ".join(list_pretrained()) or "none"
     raise CheckpointError(f"no pretrained checkpoint named {name!r}; available: {known}")
+
+
+def checkpoint_stem(name_or_path: str | os.PathLike) -> Path:
+    """The stem of a checkpoint given as a path (stem, `.json` or `.safetensors`) whose JSON
+    exists, else the pretrained checkpoint of that name (`find_pretrained`)."""
+    stem = _stem(name_or_path)
+    if _with(stem, ".json").is_file():
+        return stem
+    return find_pretrained(str(name_or_path))
 
 
 def load_pretrained(name: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -26,7 +26,8 @@ def validate_long(frame: pd.DataFrame, *, allow_nan: bool = False) -> pd.DataFra
     """Check a long frame and return it sorted by (unique_id, ds) with a fresh index.
 
     Raises ValidationError on missing columns, duplicated timestamps, non-numeric or infinite y,
-    and NaN in y unless `allow_nan`.
+    and NaN in y unless `allow_nan`. A categorical unique_id becomes plain values (grouping by
+    categories would also yield the unused ones, as empty series).
     """
     if not isinstance(frame, pd.DataFrame):
         raise ValidationError("time series must be a DataFrame with columns unique_id, ds, y")
@@ -47,6 +48,9 @@ def validate_long(frame: pd.DataFrame, *, allow_nan: bool = False) -> pd.DataFra
             f"{int(duplicated.sum())} duplicated (unique_id, ds) pairs, first {first}; "
             "aggregate duplicates before forecasting"
         )
+    if isinstance(frame["unique_id"].dtype, pd.CategoricalDtype):
+        ids = frame["unique_id"]
+        frame = frame.assign(unique_id=ids.astype(ids.cat.categories.dtype))
     return frame.sort_values(["unique_id", "ds"], kind="stable").reset_index(drop=True)
 
 

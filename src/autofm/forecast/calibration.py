@@ -40,10 +40,10 @@ def interval_scores(
 
 
 def fit_interval_scale(panels: list[np.ndarray], level: float) -> float:
-    """The smallest factor s with mean over panels of P(score ≤ s) ≥ `level`.
+    """The smallest positive factor s with mean over panels of P(score ≤ s) ≥ `level`.
 
     `panels` are arrays of `interval_scores`, one per dataset (each weighs the same however
-    many points it has).
+    many points it has). Scores of 0 (points on the median) count as covered at any factor.
     """
     panels = [np.asarray(p, dtype=float) for p in panels if len(p)]
     if not panels:
@@ -54,12 +54,13 @@ def fit_interval_scale(panels: list[np.ndarray], level: float) -> float:
     def coverage(scale: float) -> float:
         return float(np.mean([np.mean(p <= scale) for p in panels]))
 
-    # the answer is one of the finite scores: the smallest that reaches the level
-    candidates = np.unique(np.concatenate([p[np.isfinite(p)] for p in panels]))
+    # the answer is one of the positive finite scores (a factor of 0 would collapse every
+    # interval): the smallest that reaches the level
+    candidates = np.unique(np.concatenate([p[np.isfinite(p) & (p > 0)] for p in panels]))
     if len(candidates) == 0 or coverage(candidates[-1]) < level:
         raise ValidationError(
-            f"no finite widening reaches {level:.0%} coverage (too many points off "
-            "zero-width intervals)"
+            f"no finite widening reaches {level:.0%} coverage: too many held-out points lie "
+            "off zero-width intervals (constant forecasts); drop such series or lower the level"
         )
     low, high = 0, len(candidates) - 1
     while low < high:  # coverage is non-decreasing in the scale

@@ -21,18 +21,17 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from pandas.tseries.frequencies import to_offset
 
-from autofm.core.checkpoint import find_pretrained, load_checkpoint, load_state_into
+from autofm.core.checkpoint import checkpoint_stem, load_checkpoint, load_state_into
 from autofm.core.errors import ValidationError
 from autofm.core.progress import progress
 from autofm.core.runtime import resolve_device
-from autofm.data.timeseries import infer_freq, regular_dates, validate_long
+from autofm.data.timeseries import infer_freq, regular_dates, train_test_split, validate_long
 from autofm.data.timeseries import season_length as freq_season_length
 from autofm.forecast.calibration import fit_interval_scale, interval_scores, widen_intervals
 from autofm.forecast.features import time_features
@@ -104,9 +103,7 @@ class Mamba4CastForecaster:
     ):
         if gate not in GATES:
             raise ValidationError(f"unknown gate {gate!r}; choose one of {', '.join(GATES)}")
-        if not np.isfinite(interval_scale) or interval_scale <= 0:
-            raise ValidationError(f"interval_scale must be positive, got {interval_scale!r}")
-        self.interval_scale = float(interval_scale)
+        self.interval_scale = _check_interval_scale(interval_scale)
         self.model = model
         self.gate = gate
         self.backtest_windows = backtest_windows
@@ -125,9 +122,7 @@ class Mamba4CastForecaster:
         on (recorded in its provenance), capped at 512: longer windows were never seen. Unless
         `interval_scale` is given, it is the checkpoint's calibrated factor (1 if it has none).
         """
-        path = Path(name_or_path)
-        stem = path if path.with_suffix(".json").is_file() else find_pretrained(str(name_or_path))
-        tensors, meta = load_checkpoint(stem)
+        tensors, meta = load_checkpoint(checkpoint_stem(name_or_path))
         model = Mamba4Cast(Mamba4CastConfig.from_dict(meta["config"]))
         load_state_into(model, tensors)
         if kwargs.get("context_length") is None:
@@ -405,15 +400,16 @@ class Mamba4CastForecaster:
         level: float = 0.8,
         season_length: int | None = None,
     ) -> float:
-        """Set `interval_scale` so that `level` intervals cover that share of held-out points.
+        """Set `interval_scale` (as `set_params` would) so that the `level` intervals cover that
+        share of held-out points, and return it.
 
-        Each series' last h points are held out and forecast from the rest (series with fewer
-        than h + 2 points are skipped); returns the new `interval_scale`. One panel; to weigh
-        several datasets equally, combine `holdout_interval_scores` with
+        Each series' last h points are held out and forecast from the rest (see
+        `holdout_interval_scores` for which series take part). One panel; to weigh several
+        datasets equally, combine `holdout_interval_scores` with
         `autofm.forecast.calibration.fit_interval_scale`.
         """
         scores = self.holdout_interval_scores(df, h, freq, level, season_length)
-        self.interval_scale = fit_interval_scale([scores], level)
+        self.interval_scale = _check_interval_scale(fit_interval_scale([scores], level))
         return self.interval_scale
 
     def holdout_interval_scores(
@@ -424,17 +420,17 @@ class Mamba4CastForecaster:
         level: float = 0.8,
         season_length: int | None = None,
     ) -> np.ndarray:
-        """`interval_scores` of each series' last h points, forecast from the rest, in units of
-        the model's own intervals (whatever `interval_scale` is set), so that a factor fitted on
-        them is the new `interval_scale`."""
+        """`interval_scores` of each series' last h points, forecast from the rest.
+
+        The scores are in units of the model's own intervals (whatever `interval_scale` is
+        set), so a factor fitted on them is the new `interval_scale`. Series take part if their
+        rest has at least 2 observed, not all equal values (a constant context gets a
+        zero-width interval on purpose) and their last h points at least one observed value.
+        """
         h = _check_horizon(h)
-        frame = validate_long(df, allow_nan=True)
-        from_end = frame.groupby("unique_id", sort=False).cumcount(ascending=False)
-        sizes = frame.groupby("unique_id", sort=False)["y"].transform("size")
-        frame = frame[sizes >= h + 2]
-        if frame.empty:
-            raise ValidationError(f"no series has the h + 2 = {h + 2} points a holdout needs")
-        context, held_out = frame[from_end >= h], frame[from_end < h]
+        context, held_out = train_test_split(
+            _holdout_series(validate_long(df, allow_nan=True), h), h
+        )
         ids, _, _, quantiles = self._forecast_frame(context, h, freq, season_length)
         actual = held_out.groupby("unique_id", sort=False)["y"]
         actual = np.stack([actual.get_group(uid).to_numpy(float) for uid in ids])
@@ -442,6 +438,29 @@ class Mamba4CastForecaster:
         median = quantiles[:, :, self._median_index()]
         scores = interval_scores(median, quantiles[:, :, lower], quantiles[:, :, upper], actual)
         return scores * self.interval_scale
+
+
+def _holdout_series(frame: pd.DataFrame, h: int) -> pd.DataFrame:
+    """The series of a validated long frame that a holdout of their last h points can score."""
+    keep = []
+    for uid, group in frame.groupby("unique_id", sort=False):
+        y = group["y"].to_numpy(float)
+        rest = y[:-h][~np.isnan(y[:-h])] if len(y) > h else y[:0]
+        if len(rest) >= 2 and np.ptp(rest) > 0 and (~np.isnan(y[-h:])).any():
+            keep.append(uid)
+    if not keep:
+        raise ValidationError(
+            f"no series can be calibrated on its last h={h} points: each needs before them at "
+            "least 2 observed values that are not all equal, and an observed value among them; "
+            "use a smaller h or longer series"
+        )
+    return frame[frame["unique_id"].isin(keep)]
+
+
+def _check_interval_scale(scale) -> float:
+    if not np.isfinite(scale) or scale <= 0:
+        raise ValidationError(f"interval_scale must be a positive number, got {scale!r}")
+    return float(scale)
 
 
 def trained_context_length(meta: dict, cap: int = 512) -> int:
