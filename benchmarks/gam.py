@@ -25,7 +25,6 @@ import json
 import os
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -36,7 +35,7 @@ from sklearn.model_selection import StratifiedShuffleSplit, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from autofm.core.checkpoint import find_pretrained, read_checkpoint_meta
+from autofm.core.checkpoint import checkpoint_stem, read_checkpoint_meta
 from autofm.data.tables import load_sklearn, read_table, split_target
 from autofm.gam.estimators import DEFAULT_CHECKPOINT, GAMformerClassifier, load_gamformer
 from autofm.gam.metrics import per_feature_recovery, recovery_score
@@ -140,11 +139,7 @@ class _PyGAM:
 
 
 def checkpoint_tag(checkpoint: str) -> str:
-    path = Path(checkpoint)
-    meta = read_checkpoint_meta(
-        path if path.with_suffix(".json").is_file() else find_pretrained(checkpoint)
-    )
-    return meta["sha256"][:12]
+    return read_checkpoint_meta(checkpoint_stem(checkpoint))["sha256"][:12]
 
 
 def read_runs() -> list[dict]:

@@ -215,10 +215,13 @@ def find_pretrained(name: str) -> Path:
 
 
 def checkpoint_stem(name_or_path: str | os.PathLike) -> Path:
-    """The stem of a checkpoint given as a path (stem, `.json` or `.safetensors`) whose JSON
-    exists, else the pretrained checkpoint of that name (`find_pretrained`)."""
+    """The stem of a checkpoint given by path or by pretrained name.
+
+    A path is a stem whose `.json` exists, or anything ending in `.json`/`.safetensors` (loading
+    it then says if it is missing); anything else is a pretrained name (`find_pretrained`).
+    """
     stem = _stem(name_or_path)
-    if _with(stem, ".json").is_file():
+    if Path(name_or_path).suffix in (".json", ".safetensors") or _with(stem, ".json").is_file():
         return stem
     return find_pretrained(str(name_or_path))
 

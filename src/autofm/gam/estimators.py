@@ -31,7 +31,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-from autofm.core.checkpoint import load_checkpoint, load_pretrained, load_state_into
+from autofm.core.checkpoint import checkpoint_stem, load_checkpoint, load_state_into
 from autofm.core.errors import CheckpointError, ValidationError
 from autofm.core.validation import check_consistent_length, check_finite
 from autofm.gam.binning import apply_bins, bin_edges
@@ -43,11 +43,7 @@ DEFAULT_CHECKPOINT = "gamformer-cpu"
 
 @functools.lru_cache(maxsize=4)
 def _load_model_cached(checkpoint: str) -> GAMformer:
-    path = Path(checkpoint)
-    if path.suffix in (".json", ".safetensors") or path.with_suffix(".json").is_file():
-        tensors, meta = load_checkpoint(path)
-    else:
-        tensors, meta = load_pretrained(checkpoint)
+    tensors, meta = load_checkpoint(checkpoint_stem(checkpoint))
     config = dict(meta["config"])
     if config.pop("kind", None) != "gamformer":
         raise CheckpointError(f"checkpoint {checkpoint!r} is not a GAMformer checkpoint")

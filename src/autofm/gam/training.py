@@ -11,7 +11,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from autofm.core.checkpoint import load_checkpoint, load_pretrained, load_state_into
+from autofm.core.checkpoint import checkpoint_stem, load_checkpoint, load_state_into
 from autofm.core.errors import ValidationError
 from autofm.gam.binning import bin_batch
 from autofm.gam.model import GAMformer, GAMformerConfig
@@ -185,11 +185,7 @@ def train_gamformer(
 
 def _warm_start(model: GAMformer, model_config: dict[str, Any], init: str | os.PathLike) -> None:
     """Load the weights of checkpoint `init` into `model` (same architecture required)."""
-    path = Path(init)
-    if path.suffix in (".json", ".safetensors") or path.with_suffix(".json").is_file():
-        tensors, meta = load_checkpoint(path)
-    else:
-        tensors, meta = load_pretrained(str(init))
+    tensors, meta = load_checkpoint(checkpoint_stem(init))
     if meta.get("config") != model_config:
         raise ValidationError(
             f"cannot warm-start from {init}: its model config {meta.get('config')} differs from "
