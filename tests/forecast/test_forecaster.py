@@ -266,3 +266,23 @@ def test_backtest_gate_can_blend_and_refuses_unknown_gates(monkeypatch):
     np.testing.assert_allclose(point[0], y[-4:] + 2.0)
     with pytest.raises(ValidationError, match="gate"):
         Mamba4CastForecaster(tiny_model(), gate="sometimes")
+
+
+@pytest.mark.parametrize("margin,offset", [(0.0, 0.0), (0.5, -0.4), (0.2, 0.0)])
+def test_gate_margin_gives_the_model_the_benefit_of_the_doubt(margin, offset, monkeypatch):
+    # the last season is 1 higher: on the held-out points the anchor (seasonal naive) is off
+    # by 1, the stand-in model (seasonal naive − 0.4) by 1.4 and their average by 1.2
+    wave = np.tile([1.0, 5.0, 2.0, 8.0], 8)
+    wave[-4:] += 1.0
+    forecaster = Mamba4CastForecaster(tiny_model(), gate_margin=margin)
+
+    def shifted(contexts, h, dates, seasons):
+        point = np.stack([np.resize(y[-4:], h) - 0.4 for y in contexts])
+        return point, np.repeat(point[:, :, None], 3, axis=2)
+
+    monkeypatch.setattr(forecaster, "_forecast_contexts", shifted)
+    point, _ = forecaster.forecast_arrays([wave], 4, season_lengths=4)
+    # 1.4 < 1.0 · 1.5 with margin 0.5: the model stays; otherwise the anchor takes over
+    np.testing.assert_allclose(point[0], wave[-4:] + offset)
+    with pytest.raises(ValidationError, match="gate_margin"):
+        Mamba4CastForecaster(tiny_model(), gate_margin=-1.0)

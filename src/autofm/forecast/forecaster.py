@@ -81,6 +81,9 @@ class Mamba4CastForecaster:
     forecasts them from the rest of the context, and the model, its anchor (seasonal naive, or
     naive for a "last"-anchor model) or their average, whichever was closest there, makes the
     forecast (the model's intervals shifted onto it); "none" always uses the model.
+    `gate_margin` (default 0.5) is the benefit of the doubt the model gets: a candidate with
+    model weight w counts its backtest error times 1 + gate_margin·(1 − w), so the anchor must
+    beat the model by a third to replace it (0: the plain argmin).
     `backtest_windows` (default 1) sums the errors over that many consecutive windows of h
     points. Each window costs a forward pass and needs h + 2 observed points; series too short
     for any window keep the model forecast.
@@ -100,12 +103,16 @@ class Mamba4CastForecaster:
         gate: str = "backtest",
         backtest_windows: int = 1,
         interval_scale: float = 1.0,
+        gate_margin: float = 0.5,
     ):
         if gate not in GATES:
             raise ValidationError(f"unknown gate {gate!r}; choose one of {', '.join(GATES)}")
         self.interval_scale = _check_interval_scale(interval_scale)
         self.model = model
         self.gate = gate
+        if not np.isfinite(gate_margin) or gate_margin < 0:
+            raise ValidationError(f"gate_margin must be ≥ 0, got {gate_margin!r}")
+        self.gate_margin = float(gate_margin)
         self.backtest_windows = backtest_windows
         self.context_length = context_length
         self.batch_size = batch_size
@@ -246,8 +253,8 @@ class Mamba4CastForecaster:
 
     def _backtest_gate(self, contexts, h, dates, seasons, point, quantiles):
         """Per series, use the model, its anchor or their average, whichever had the smallest
-        absolute error over the last `backtest_windows` windows of h observed context points
-        (see `gate` in the class docstring)."""
+        absolute error over the last `backtest_windows` windows of h observed context points,
+        the anchor's and the average's counted with the `gate_margin` (class docstring)."""
         anchor_seasons = seasons if self.model.config.anchor != "last" else np.ones_like(seasons)
         weights = np.asarray(BLEND_WEIGHTS)  # weight of the model; the rest on the anchor
         errors = np.zeros((len(contexts), len(weights)))
@@ -270,6 +277,7 @@ class Mamba4CastForecaster:
                 baseline = _anchor_forecast(held_out[row], h, int(anchor_seasons[i]))
                 candidates = weights[:, None] * backtest[row] + (1 - weights[:, None]) * baseline
                 errors[i] += np.nansum(np.abs(candidates - actual), axis=1)
+        errors *= 1.0 + self.gate_margin * (1.0 - weights)  # the model's benefit of the doubt
         point, quantiles = point.copy(), quantiles.copy()
         for i in range(len(contexts)):
             weight = weights[int(np.argmin(errors[i]))]  # ties (and no backtest) keep the model
