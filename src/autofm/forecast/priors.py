@@ -17,7 +17,7 @@
   (`profile_fraction`, drawn among frequencies with a season); some GP series integrated
   (random-walk-like) or given a linear trend (our addition: stationary GP draws revert to their
   mean, real series trend); level-step and spike augmentations, missing values, short
-  (left-padded, down to 8 points) contexts, half of them with a drift that goes on into the
+  (left-padded, down to 8 points) contexts, each with a random drift that goes on into the
   horizon (our addition, `drift_prob`), and sub-window targets (the loss covers a later part
   of the horizon, so the model learns to forecast after a gap).
 
@@ -357,7 +357,7 @@ class Mamba4CastPrior:
     integrate_prob: float = 0.25
     trend_prob: float = 0.4
     profile_fraction: float = 0.2
-    drift_prob: float = 0.5
+    drift_prob: float = 1.0
 
     def __post_init__(self) -> None:
         self.gp = GPPrior()
@@ -427,7 +427,8 @@ class Mamba4CastPrior:
         n_context: int,
         generator: torch.Generator,
     ) -> torch.Tensor:
-        """Give `drift_prob` of the short contexts a drift that continues into the horizon.
+        """Give `drift_prob` (default: all) of the short contexts a drift that continues into the
+        horizon.
 
         A trend added over a whole long draw barely shows in its last 20 points, so short
         contexts were mostly trendless wiggles and the model learned not to extrapolate them;
