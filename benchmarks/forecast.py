@@ -252,20 +252,27 @@ def validation_phase(models: list[str]) -> dict:
     }
 
 
-def training_windows(
+def training_series(
     name: str, n_series: int = 100, min_horizons: int = 2
-) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    """(context, targets, meta): the last h *training* points of ≤ n_series series of `name`
-    (seed VALIDATION_SEED; series with at least min_horizons·h + 2m points). The test split is
-    not read."""
+) -> tuple[pd.DataFrame, dict]:
+    """(training part, meta) of ≤ n_series series of `name` with at least min_horizons·h + 2m
+    points (seed VALIDATION_SEED). The test split is not read."""
     train, _, meta = load_timeseries_folder(require_data(f"timeseries/{name}"))
     h, m = int(meta["horizon"]), int(meta["season_length"])
     lengths = train.groupby("unique_id").size()
     ids = np.sort(lengths.index[lengths >= min_horizons * h + 2 * m].to_numpy())
     if len(ids) > n_series:
         ids = np.sort(np.random.default_rng(VALIDATION_SEED).choice(ids, n_series, replace=False))
-    train = train[train["unique_id"].isin(ids)]
+    return train[train["unique_id"].isin(ids)].reset_index(drop=True), meta
+
+
+def training_windows(
+    name: str, n_series: int = 100, min_horizons: int = 2
+) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(context, targets, meta): the last h points of `training_series` are the targets."""
+    train, meta = training_series(name, n_series, min_horizons)
     from_end = train.groupby("unique_id").cumcount(ascending=False)
+    h = int(meta["horizon"])
     context = last_window(train[from_end >= h].reset_index(drop=True))
     return context, train[from_end < h].reset_index(drop=True), meta
 
@@ -314,8 +321,7 @@ def calibration_phase(model: str, level: float = 0.8) -> dict:
     forecaster = Mamba4CastForecaster.from_pretrained(model, interval_scale=1.0)
     panels, rows = [], []
     for name in DATASETS:
-        context, targets, meta = training_windows(name)
-        series = pd.concat([context, targets]).sort_values(["unique_id", "ds"], kind="stable")
+        series, meta = training_series(name)  # the holdout is each series' last h points
         h, freq = int(meta["horizon"]), normalise_freq(meta.get("freq"))
         scores = forecaster.holdout_interval_scores(series, h, freq=freq, level=level)
         panels.append(scores)
