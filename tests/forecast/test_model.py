@@ -179,3 +179,16 @@ def test_warm_start_into_a_seasonal_anchor_zeroes_the_head(tmp_path):
     assert torch.allclose(point[0], y[0, -7:].repeat(2)[:8])
     assert torch.allclose(point[1], y[1, -1].expand(8))
     assert torch.allclose(point[2], y[2, -1].expand(8))  # season longer than the context
+
+
+def test_warm_start_accepts_a_pretrained_name(tmp_path, monkeypatch):
+    from autofm.forecast.training import initialise_from
+    from autofm.icl.train import save_model
+
+    source = tiny_model()
+    save_model(tmp_path / "my-forecaster", source, source.config.to_dict())
+    monkeypatch.setenv("AUTOFM_CHECKPOINTS", str(tmp_path))
+    target = Mamba4Cast(Mamba4CastConfig(**TINY))
+    initialise_from(target, "my-forecaster")
+    assert torch.equal(target.head.weight, source.head.weight)
+    assert torch.equal(target.blocks[0].mixer.A_log, source.blocks[0].mixer.A_log)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from autofm.core.checkpoint import load_checkpoint, load_state_into
+from autofm.core.checkpoint import checkpoint_stem, load_checkpoint, load_state_into
 from autofm.core.errors import ValidationError
 from autofm.core.runtime import seed_everything
 from autofm.forecast.features import N_TIME_FEATURES
@@ -108,8 +108,11 @@ def train_forecaster(
 
 
 def initialise_from(model: Mamba4Cast, path: str | os.PathLike) -> None:
-    """Copy weights from a checkpoint into `model` (a new head starts at zero if needed)."""
-    tensors, meta = load_checkpoint(path)
+    """Copy weights from a checkpoint (stem or shipped name) into `model`.
+
+    A head of another kind (anchor) than the checkpoint's starts at zero.
+    """
+    tensors, meta = load_checkpoint(checkpoint_stem(path))
     if any(k.startswith("model.") for k in tensors):
         tensors = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
         source = meta["config"]["model"]
@@ -163,7 +166,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-seconds", type=float)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", help="export the trained model to this checkpoint stem")
-    parser.add_argument("--init-from", help="start from the weights of this checkpoint stem")
+    parser.add_argument(
+        "--init-from",
+        help="start from the weights of this checkpoint (a stem, a run's `last`, or a shipped name)",
+    )
     parser.add_argument("--warmup-steps", type=int)
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
     parser.add_argument(
