@@ -45,19 +45,36 @@ def test_unsorted_input_gives_the_same_forecasts():
     pd.testing.assert_frame_equal(forecaster.predict(frame, 4), forecaster.predict(shuffled, 4))
 
 
-def test_batching_does_not_change_a_series_forecast():
-    # padding is learned (not exact), so a series' forecast depends only on its batch's padded
-    # length: equal-length neighbours and the batch order leave it unchanged
-    frame = monthly(n_series=1)
-    other = monthly(n_series=1, seed=1).assign(unique_id="t")
-    third = monthly(n_series=1, seed=2).assign(unique_id="u")
-    forecaster = tiny_forecaster(batch_size=2)
-    a = forecaster.predict(pd.concat([frame, other]), 5)
-    b = forecaster.predict(pd.concat([third, frame]), 5)
-    np.testing.assert_allclose(
-        a.loc[a.unique_id == "s0", "Mamba4Cast"], b.loc[b.unique_id == "s0", "Mamba4Cast"],
-        rtol=1e-5,
-    )  # fmt: skip
+@pytest.mark.parametrize("batch_size", [None, 1, 2, 64])
+def test_a_series_forecast_does_not_depend_on_the_other_series(batch_size):
+    # series of other lengths in the same call (which used to be left-padded into one batch)
+    # leave a series' forecast, intervals and gate decision unchanged
+    alone = monthly(n_series=1)
+    crowd = pd.concat(
+        [
+            monthly(n_series=4, length=52, seed=3).assign(unique_id=lambda d: "t" + d.unique_id),
+            alone,
+        ]
+    )
+    forecaster = tiny_forecaster(batch_size=batch_size)
+    a = forecaster.predict(alone, 5)
+    b = forecaster.predict(crowd, 5)
+    b = b[b.unique_id == "s0"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b, rtol=1e-5)
+
+
+@pytest.mark.parametrize("size", [None, 3])
+def test_equal_length_batches_cover_every_series_once_without_padding(size):
+    from autofm.forecast.forecaster import equal_length_batches
+
+    lengths = np.random.default_rng(0).choice([5, 9, 40, 320], size=50)
+    batches = equal_length_batches(lengths, size, tokens=100, extra=10)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(50))
+    for batch in batches:
+        assert len(set(lengths[batch])) == 1
+        expected = size or max(1, 100 // (lengths[batch[0]] + 10))
+        assert 1 <= len(batch) <= expected
+    assert [lengths[b[0]] for b in batches] == sorted(lengths[b[0]] for b in batches)
 
 
 def test_numpy_arrays():

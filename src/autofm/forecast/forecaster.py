@@ -11,7 +11,8 @@ Handling of awkward input (documented in docs/forecast.md):
     phase unknown), without it the model gets position-only features;
   - NaN values are masked (the model sees an "observed" flag), leading NaNs are dropped, an
     all-NaN series raises;
-  - series shorter than the context are left-padded (masked); a constant series (including a
+  - series are batched only with series of the same length (never padded), so a forecast does
+    not depend on which other series are forecast with it; a constant series (including a
     single point) is forecast as that constant with a zero-width interval;
   - only the last `context_length` (default 512, the paper's) points are used.
 """
@@ -40,6 +41,7 @@ from autofm.forecast.model import Mamba4Cast, Mamba4CastConfig, seasonal_anchor
 DEFAULT_MODEL = "mamba4cast-cpu"
 GATES = ("backtest", "none")
 BLEND_WEIGHTS = (1.0, 0.5, 0.0)  # model weights the backtest gate chooses from
+CPU_BATCH_TOKENS = 4096  # positions (series × (context + h)) per forward pass on CPU
 
 
 def normalise_freq(freq: str | None) -> str | None:
@@ -74,8 +76,8 @@ class Mamba4CastForecaster:
     """Zero-shot forecaster; `predict(df, h)` needs no fitting.
 
     Parameters: `model` (a Mamba4Cast), `context_length` (points of history used),
-    `batch_size` (series per forward pass; None: 16 on CPU — small batches keep activations in
-    cache and need less padding, 13% faster than 64 on M3 monthly — and 256 on a GPU), `alias`
+    `batch_size` (series per forward pass; None: about CPU_BATCH_TOKENS positions per batch on
+    CPU, 256 series on a GPU; a batch only holds series of one length), `alias`
     (forecast column name), `device`, and
     `gate`: "backtest" (default) checks each series on its own last h points first — the model
     forecasts them from the rest of the context, and the model, its anchor (seasonal naive, or
@@ -183,8 +185,7 @@ class Mamba4CastForecaster:
         """Point forecasts [B, h] and quantiles [B, h, Q] for B series given as 1-D arrays.
 
         `dates[i]` (optional) ends with series i's last context dates followed by its h future
-        dates; it needs at least min(len(series), context_length) + h entries (more when the
-        series is left-padded within a batch: context_length + h always suffices). None gives
+        dates; it needs at least min(len(series), context_length) + h entries. None gives
         position-only features. `season_lengths` (one for all or one per series; default 1)
         is what a seasonal-anchor model repeats, as seasonal naive would.
         """
@@ -221,24 +222,23 @@ class Mamba4CastForecaster:
         quantiles = np.empty((len(contexts), h, len(self.quantile_levels)))
         model = self.model.to(resolve_device(self.device)).eval()
         device = next(model.parameters()).device
-        order = np.argsort([len(y) for y in contexts], kind="stable")  # similar lengths together
-        size = self.batch_size or (16 if device.type == "cpu" else 256)
-        batches = [order[i : i + size] for i in range(0, len(order), size)]
+        size = self.batch_size or (None if device.type == "cpu" else 256)
+        batches = equal_length_batches(
+            [len(y) for y in contexts], size, tokens=CPU_BATCH_TOKENS, extra=h
+        )
         for batch in progress(batches, desc="forecast", disable=len(batches) < 3 or None):
-            n_context = max(len(contexts[i]) for i in batch)
-            y_context = np.full((len(batch), n_context), np.nan)
-            features = []
-            for row, i in enumerate(batch):
-                y_context[row, n_context - len(contexts[i]) :] = contexts[i]
-                features.append(
-                    time_features(
-                        _window_dates(dates[i], n_context, h)
-                        if dates is not None and dates[i] is not None
-                        else None,
-                        n_context + h,
-                        n_context,
-                    )
+            y_context = np.stack([contexts[i] for i in batch])
+            n_context = y_context.shape[1]
+            features = [
+                time_features(
+                    _window_dates(dates[i], n_context, h)
+                    if dates is not None and dates[i] is not None
+                    else None,
+                    n_context + h,
+                    n_context,
                 )
+                for i in batch
+            ]
             x = torch.from_numpy(np.stack(features)).to(device)
             with torch.inference_mode():
                 batch_point, batch_quantiles = model.predict(
@@ -469,6 +469,26 @@ def _check_interval_scale(scale) -> float:
     if not np.isfinite(scale) or scale <= 0:
         raise ValidationError(f"interval_scale must be a positive number, got {scale!r}")
     return float(scale)
+
+
+def equal_length_batches(
+    lengths: list[int], size: int | None = None, *, tokens: int = CPU_BATCH_TOKENS, extra: int = 0
+) -> list[np.ndarray]:
+    """Indices grouped into batches of series of the same length, shortest first.
+
+    A batch never pads, so a series' forecast does not depend on which other series are
+    forecast with it (with left padding, forecasts moved by up to 9× when the batch changed).
+    Series longer than the context window are cut to it first, so most long series share one
+    length. A batch holds at most `size` series, or, without a size, about `tokens` positions
+    (a series counts its length plus `extra`, the horizon).
+    """
+    lengths = np.asarray(lengths)
+    batches = []
+    for length in np.unique(lengths):
+        members = np.flatnonzero(lengths == length)
+        step = size or max(1, tokens // (int(length) + extra))
+        batches.extend(members[i : i + step] for i in range(0, len(members), step))
+    return batches
 
 
 def trained_context_length(meta: dict, cap: int = 512) -> int:
