@@ -40,6 +40,7 @@ from autofm.data.timeseries import load_timeseries_folder
 from autofm.forecast.calibration import fit_interval_scale
 from autofm.forecast.evaluate import geometric_mean, last_window, score_forecasts
 from autofm.forecast.forecaster import Mamba4CastForecaster, normalise_freq
+from autofm.forecast.theta import theta_forecast
 from benchmarks.common import RESULTS_DIR, markdown_table, require_data, save_results
 
 DATASETS = (
@@ -128,13 +129,19 @@ def anchors_phase(max_series: int, results: dict, save) -> dict:
 
 
 def mamba_phase(forecaster: Mamba4CastForecaster, max_series: int) -> dict:
+    """Per dataset: the shipped configuration's scores, seconds and 80% coverage, plus the
+    MASE/sMAPE of the model alone (no Theta combination; gated, as before the combination) and
+    of autofm's Theta alone, so the combination's parts are on record."""
+    alone = copy.copy(forecaster)
+    alone.combine = None
     results = {}
     for name in DATASETS:
         context, test, meta = load_subset(name, max_series)
         h, m = int(meta["horizon"]), int(meta["season_length"])
         freq = meta.get("freq")
+        freq = None if freq == "unknown" else freq
         started = time.perf_counter()
-        forecasts = forecaster.predict(context, h, freq=None if freq == "unknown" else freq)
+        forecasts = forecaster.predict(context, h, freq=freq)
         seconds = time.perf_counter() - started
         scores = score_forecasts(context, test, forecasts, forecaster.alias, m)
         lower, upper = forecasts["Mamba4Cast-lo-80"], forecasts["Mamba4Cast-hi-80"]
@@ -142,9 +149,31 @@ def mamba_phase(forecaster: Mamba4CastForecaster, max_series: int) -> dict:
         coverage = float(
             ((merged["y"] >= merged[lower.name]) & (merged["y"] <= merged[upper.name])).mean()
         )
-        results[name] = {**scores, "seconds": seconds, "coverage_80": coverage}
+        parts = {
+            "model alone": score_forecasts(
+                context, test, alone.predict(context, h, freq=freq), forecaster.alias, m
+            ),
+            "Theta (ours)": score_forecasts(
+                context, test, theta_frame(context, h, m, forecasts), "Theta", m
+            ),
+        }
+        results[name] = {
+            **scores,
+            "seconds": seconds,
+            "coverage_80": coverage,
+            **{f"{part} {k}": v[k] for part, v in parts.items() for k in ("mase", "smape")},
+        }
         print(f"{name} Mamba4Cast: MASE {scores['mase']:.3f} ({seconds:.1f} s)", flush=True)
     return results
+
+
+def theta_frame(context: pd.DataFrame, h: int, m: int, like: pd.DataFrame) -> pd.DataFrame:
+    """autofm's Theta forecasts of every context series, on the dates of the frame `like`."""
+    ids = like["unique_id"].unique()
+    groups = context.groupby("unique_id", sort=False)["y"]
+    values = [groups.get_group(uid).to_numpy(float) for uid in ids]
+    forecasts = theta_forecast(values, h, np.full(len(ids), m))
+    return like[["unique_id", "ds"]].assign(Theta=forecasts.ravel())
 
 
 def _seconds(forecaster: Mamba4CastForecaster, context: pd.DataFrame, h: int, freq) -> float:
@@ -155,31 +184,31 @@ def _seconds(forecaster: Mamba4CastForecaster, context: pd.DataFrame, h: int, fr
 
 def timing_phase(forecaster: Mamba4CastForecaster, n_series: int) -> list[dict]:
     """Seconds to forecast n_series m3_monthly series at each H: Mamba4Cast (as shipped, and
-    without the backtest gate) vs AutoETS, one core, same process."""
+    the model alone: gated, not combined) vs AutoETS, one core, same process."""
     context, _, meta = load_subset("m3_monthly", n_series)
-    ungated = copy.copy(forecaster)
-    ungated.gate = "none"
-    for warm_up in (forecaster, ungated):  # first calls pay one-off costs
+    alone = copy.copy(forecaster)
+    alone.combine = None
+    for warm_up in (forecaster, alone):  # first calls pay one-off costs
         _seconds(warm_up, context, TIMING_HORIZONS[0], meta["freq"])
     warm_up_numba()
     rows = []
     for h in TIMING_HORIZONS:
         mamba_seconds = _seconds(forecaster, context, h, meta["freq"])
-        ungated_seconds = _seconds(ungated, context, h, meta["freq"])
+        alone_seconds = _seconds(alone, context, h, meta["freq"])
         _, ets_seconds = run_anchor("AutoETS", context, h, meta)
         rows.append(
             {
                 "H": h,
                 "series": int(context["unique_id"].nunique()),
                 "Mamba4Cast s": mamba_seconds,
-                "gate=none s": ungated_seconds,
+                "model alone s": alone_seconds,
                 "AutoETS s": ets_seconds,
                 "speed-up": ets_seconds / mamba_seconds,
-                "speed-up gate=none": ets_seconds / ungated_seconds,
+                "speed-up model alone": ets_seconds / alone_seconds,
             }
         )
         print(
-            f"timing H={h}: Mamba4Cast {mamba_seconds:.2f} s (gate none {ungated_seconds:.2f}"
+            f"timing H={h}: Mamba4Cast {mamba_seconds:.2f} s (model alone {alone_seconds:.2f}"
             f" s), AutoETS {ets_seconds:.2f} s",
             flush=True,
         )
@@ -278,12 +307,14 @@ def training_windows(
 
 
 def gate_validation_phase(model: str) -> dict:
-    """MASE of the model without and with the backtest gate, and of SeasonalNaive, on
-    training-part windows of every dataset: what the gate's default was decided on."""
+    """MASE of the model without and with the backtest gate, of the gated model combined with
+    Theta, and of SeasonalNaive, on training-part windows of every dataset: what the gate's and
+    the combination's defaults were decided on."""
     rows = []
     forecasters = {
-        gate: Mamba4CastForecaster.from_pretrained(model, gate=gate)
-        for gate in ("none", "backtest")
+        "gate=none": Mamba4CastForecaster.from_pretrained(model, gate="none", combine=None),
+        "gate=backtest": Mamba4CastForecaster.from_pretrained(model, combine=None),
+        "combine=theta": Mamba4CastForecaster.from_pretrained(model, combine="theta"),
     }
     for name in DATASETS:
         context, targets, meta = training_windows(name)
@@ -297,14 +328,12 @@ def gate_validation_phase(model: str) -> dict:
                 "mase"
             ],
         }
-        for gate, forecaster in forecasters.items():
+        for column, forecaster in forecasters.items():
             forecasts = forecaster.predict(context, h, freq=freq)
-            row[f"gate={gate}"] = score_forecasts(context, targets, forecasts, "Mamba4Cast", m)[
-                "mase"
-            ]
+            row[column] = score_forecasts(context, targets, forecasts, "Mamba4Cast", m)["mase"]
         print(row, flush=True)
         rows.append(row)
-    columns = ["SeasonalNaive", "gate=none", "gate=backtest"]
+    columns = ["SeasonalNaive", *forecasters]
     rows.append(
         {"dataset": "geometric mean", **{c: geometric_mean([r[c] for r in rows]) for c in columns}}
     )
@@ -347,13 +376,20 @@ def calibration_phase(model: str, level: float = 0.8) -> dict:
 def summarise(
     anchors: dict, mamba: dict, timing: list[dict], whole: list[dict], meta: dict
 ) -> tuple[dict, str]:
-    models = ("Mamba4Cast",) + ANCHORS
+    parts = ("model alone", "Theta (ours)")
+    models = ("Mamba4Cast", *parts, *ANCHORS)
     rows, smape_rows = [], []
     for name in DATASETS:
-        mase = {"Mamba4Cast": mamba[name]["mase"]} | {a: anchors[name][a]["mase"] for a in ANCHORS}
-        smape = {"Mamba4Cast": mamba[name]["smape"]} | {
-            a: anchors[name][a]["smape"] for a in ANCHORS
-        }
+        mase = (
+            {"Mamba4Cast": mamba[name]["mase"]}
+            | {p: mamba[name][f"{p} mase"] for p in parts}
+            | {a: anchors[name][a]["mase"] for a in ANCHORS}
+        )
+        smape = (
+            {"Mamba4Cast": mamba[name]["smape"]}
+            | {p: mamba[name][f"{p} smape"] for p in parts}
+            | {a: anchors[name][a]["smape"] for a in ANCHORS}
+        )
         rows.append(
             {"dataset": name, "series": anchors[name]["n_series"], "h": anchors[name]["h"]} | mase
         )

@@ -83,7 +83,8 @@ def test_calibrate_intervals_makes_holdout_coverage_reach_the_level():
     np.testing.assert_allclose(
         scores, tiny_forecaster(gate="none").holdout_interval_scores(frame, 6)
     )
-    assert np.mean(scores <= scale) >= 0.8 > np.mean(scores < scale)
+    # (scores recomputed at the new scale agree with the fitted ones to rounding)
+    assert np.mean(scores <= scale * (1 + 1e-9)) >= 0.8 > np.mean(scores < scale * (1 - 1e-9))
     last = frame.groupby("unique_id").cumcount(ascending=False) < 6
     out = forecaster.predict(frame[~last], 6)
     merged = frame[last].merge(out, on=["unique_id", "ds"])

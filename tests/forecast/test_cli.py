@@ -68,12 +68,16 @@ def test_predict_bad_input_exits_2(tmp_path, capsys):
 
 def test_evaluate_json(tmp_path, capsys):
     folder = write_folder(tmp_path / "data")
-    code = main(
-        ["forecast", "evaluate", str(folder), "--model", tiny_checkpoint(tmp_path), "--json"]
-    )
-    assert code == 0
+    command = ["forecast", "evaluate", str(folder), "--model", tiny_checkpoint(tmp_path), "--json"]
+    assert main([*command, "--combine", "none"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result) == {"mase", "smape", "n_series", "seconds"}
     # exactly periodic series: the backtest gate finds seasonal naive perfect on each series'
     # last h context points and uses it, so even the untrained model scores MASE 0
     assert result["n_series"] == 4 and result["mase"] == pytest.approx(0.0, abs=1e-6)
+    # by default they are averaged with Theta (exact on them) instead: half the model's error
+    assert main([*command, "--gate", "none", "--combine", "none"]) == 0
+    alone = json.loads(capsys.readouterr().out)["mase"]
+    assert main(command) == 0
+    combined = json.loads(capsys.readouterr().out)["mase"]
+    assert alone > 0.1 and combined == pytest.approx(alone / 2, rel=1e-3)

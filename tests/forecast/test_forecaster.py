@@ -206,7 +206,7 @@ def zero_head_seasonal_forecaster() -> Mamba4CastForecaster:
     model = Mamba4Cast(Mamba4CastConfig(**TINY, anchor="seasonal"))
     torch.nn.init.zeros_(model.head.weight)
     torch.nn.init.zeros_(model.head.bias)
-    return Mamba4CastForecaster(model, batch_size=2)
+    return Mamba4CastForecaster(model, batch_size=2, combine=None)
 
 
 def test_zero_head_seasonal_anchor_is_seasonal_naive_in_original_units():
@@ -244,7 +244,9 @@ def linear_extrapolation(contexts, h, dates, seasons):
 
 @pytest.mark.parametrize("gate,windows", [("backtest", 1), ("backtest", 2), ("none", 1)])
 def test_backtest_gate_keeps_the_model_where_it_backtests_better(gate, windows, monkeypatch):
-    forecaster = Mamba4CastForecaster(tiny_model(), gate=gate, backtest_windows=windows)
+    forecaster = Mamba4CastForecaster(
+        tiny_model(), gate=gate, backtest_windows=windows, combine=None
+    )
     monkeypatch.setattr(forecaster, "_forecast_contexts", linear_extrapolation)
     line = 3.0 + 0.5 * np.arange(30)  # extrapolation is exact, seasonal naive (m = 4) is not
     point, quantiles = forecaster.forecast_arrays([line], 6, season_lengths=4)
@@ -256,7 +258,9 @@ def test_backtest_gate_switches_to_the_anchor_where_it_backtests_better(monkeypa
     wave = np.tile([1.0, 5.0, 2.0, 8.0], 8)  # seasonal naive (m = 4) is exact
     cases = [("backtest", 1, np.resize(wave[-4:], 6)), ("backtest", 3, np.resize(wave[-4:], 6))]
     for gate, windows, expected in [*cases, ("none", 1, None)]:
-        forecaster = Mamba4CastForecaster(tiny_model(), gate=gate, backtest_windows=windows)
+        forecaster = Mamba4CastForecaster(
+            tiny_model(), gate=gate, backtest_windows=windows, combine=None
+        )
         monkeypatch.setattr(forecaster, "_forecast_contexts", linear_extrapolation)
         point, quantiles = forecaster.forecast_arrays([wave], 6, season_lengths=4)
         if expected is None:  # without the gate: the stand-in model's extrapolation
@@ -269,7 +273,7 @@ def test_backtest_gate_switches_to_the_anchor_where_it_backtests_better(monkeypa
 
 def test_backtest_gate_can_blend_and_refuses_unknown_gates(monkeypatch):
     # the model is off by +2 and the anchor by −2 on the held-out points: their average is exact
-    forecaster = Mamba4CastForecaster(tiny_model())
+    forecaster = Mamba4CastForecaster(tiny_model(), combine=None)
 
     def biased(contexts, h, dates, seasons):
         point = np.stack([np.resize(y[-4:], h) + 4.0 for y in contexts])
@@ -291,7 +295,7 @@ def test_gate_margin_gives_the_model_the_benefit_of_the_doubt(margin, offset, mo
     # by 1, the stand-in model (seasonal naive − 0.4) by 1.4 and their average by 1.2
     wave = np.tile([1.0, 5.0, 2.0, 8.0], 8)
     wave[-4:] += 1.0
-    forecaster = Mamba4CastForecaster(tiny_model(), gate_margin=margin)
+    forecaster = Mamba4CastForecaster(tiny_model(), gate_margin=margin, combine=None)
 
     def shifted(contexts, h, dates, seasons):
         point = np.stack([np.resize(y[-4:], h) - 0.4 for y in contexts])

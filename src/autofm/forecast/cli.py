@@ -40,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         help="first widen or narrow the 80%% intervals so they cover 80%% of each series' own "
         "last h points, forecast from the rest (default: the checkpoint's calibration)",
     )
+    _add_method_options(predict)
     predict.add_argument("--out", help="write the forecasts to this CSV")
     predict.add_argument("--report", help="write an HTML report with plots here")
     predict.set_defaults(func=_cmd_predict)
@@ -63,10 +64,27 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     evaluate.add_argument(
         "--context-length", type=int, help="history points used (default: the trained maximum)"
     )
+    _add_method_options(evaluate)
     evaluate.add_argument("--max-series", type=int, help="evaluate a random subset of series")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.set_defaults(func=_cmd_evaluate)
     group.set_defaults(func=lambda args: group.print_help())
+
+
+def _add_method_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--combine",
+        default="theta",
+        choices=("theta", "none"),
+        help="average with the Theta method's forecast for daily and slower series (default), "
+        "or 'none': the model alone, as in the paper",
+    )
+    parser.add_argument(
+        "--gate",
+        default="backtest",
+        choices=("backtest", "none"),
+        help="per-series backtest against seasonal naive for series not combined (default)",
+    )
 
 
 def read_long(path: str) -> pd.DataFrame:
@@ -99,7 +117,12 @@ def _forecaster(args: argparse.Namespace):
     from autofm.forecast.forecaster import Mamba4CastForecaster
 
     setup_torch()
-    return Mamba4CastForecaster.from_pretrained(args.model, context_length=args.context_length)
+    return Mamba4CastForecaster.from_pretrained(
+        args.model,
+        context_length=args.context_length,
+        combine=None if args.combine == "none" else args.combine,
+        gate=args.gate,
+    )
 
 
 def _cmd_predict(args: argparse.Namespace) -> None:

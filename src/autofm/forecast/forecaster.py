@@ -37,9 +37,12 @@ from autofm.data.timeseries import season_length as freq_season_length
 from autofm.forecast.calibration import fit_interval_scale, interval_scores, widen_intervals
 from autofm.forecast.features import time_features
 from autofm.forecast.model import Mamba4Cast, Mamba4CastConfig, seasonal_anchor
+from autofm.forecast.theta import theta_forecast
 
 DEFAULT_MODEL = "mamba4cast-cpu"
 GATES = ("backtest", "none")
+COMBINERS = ("theta", None)
+INTRADAY_SEASON = 24  # season lengths from here on (hourly and finer) are not combined
 BLEND_WEIGHTS = (1.0, 0.5, 0.0)  # model weights the backtest gate chooses from
 CPU_BATCH_TOKENS = 4096  # positions (series × (context + h)) per forward pass on CPU
 
@@ -89,6 +92,13 @@ class Mamba4CastForecaster:
     `backtest_windows` (default 1) sums the errors over that many consecutive windows of h
     points. Each window costs a forward pass and needs h + 2 observed points; series too short
     for any window keep the model forecast.
+    `combine`: "theta" (default) averages the model's forecast with the standard Theta
+    method's (`autofm.forecast.theta`) for series with a season length below INTRADAY_SEASON
+    (daily and slower data), the intervals shifted with the point; those series skip the gate
+    (the combination is their hedge: gating them as well lost on validation windows, and costs
+    a second forward pass). Intraday series have several seasonalities Theta cannot hold (the
+    combination lost on hourly validation windows): they keep the model and the gate.
+    None: the model (and the gate) for every series, the paper's method.
     `interval_scale` widens the intervals about the median quantile by that factor (1: as the
     model gives them; `from_pretrained` takes the checkpoint's calibrated factor, see
     `autofm.forecast.calibration`).
@@ -106,9 +116,13 @@ class Mamba4CastForecaster:
         backtest_windows: int = 1,
         interval_scale: float = 1.0,
         gate_margin: float = 0.5,
+        combine: str | None = "theta",
     ):
         if gate not in GATES:
             raise ValidationError(f"unknown gate {gate!r}; choose one of {', '.join(GATES)}")
+        if combine not in COMBINERS:
+            raise ValidationError(f"unknown combine {combine!r}; choose 'theta' or None")
+        self.combine = combine
         self.interval_scale = _check_interval_scale(interval_scale)
         self.model = model
         self.gate = gate
@@ -205,8 +219,16 @@ class Mamba4CastForecaster:
             contexts.append(y)
         point, quantiles = self._forecast_contexts(contexts, h, dates, seasons)
         quantiles = widen_intervals(quantiles, self._median_index(), self.interval_scale)
-        if self.gate == "backtest":
-            point, quantiles = self._backtest_gate(contexts, h, dates, seasons, point, quantiles)
+        combined = seasons < INTRADAY_SEASON if self.combine == "theta" else seasons < 0
+        if self.gate == "backtest" and not combined.all():
+            gated = np.flatnonzero(~combined)
+            point, quantiles = self._backtest_gate(
+                contexts, h, dates, seasons, point, quantiles, gated
+            )
+        if combined.any():
+            point, quantiles = combine_with_theta(
+                contexts, h, seasons, point, quantiles, np.flatnonzero(combined)
+            )
         for i, y in enumerate(contexts):  # a constant series is forecast as that constant
             observed = y[~np.isnan(y)]
             if np.ptp(observed) == 0:
@@ -251,10 +273,11 @@ class Mamba4CastForecaster:
             quantiles[batch] = batch_quantiles.double().cpu().numpy()
         return point, quantiles
 
-    def _backtest_gate(self, contexts, h, dates, seasons, point, quantiles):
-        """Per series, use the model, its anchor or their average, whichever had the smallest
-        absolute error over the last `backtest_windows` windows of h observed context points,
-        the anchor's and the average's counted with the `gate_margin` (class docstring)."""
+    def _backtest_gate(self, contexts, h, dates, seasons, point, quantiles, rows):
+        """For each series in `rows`, use the model, its anchor or their average, whichever had
+        the smallest absolute error over the last `backtest_windows` windows of h observed
+        context points, the anchor's and the average's counted with the `gate_margin` (class
+        docstring)."""
         anchor_seasons = seasons if self.model.config.anchor != "last" else np.ones_like(seasons)
         weights = np.asarray(BLEND_WEIGHTS)  # weight of the model; the rest on the anchor
         errors = np.zeros((len(contexts), len(weights)))
@@ -262,8 +285,9 @@ class Mamba4CastForecaster:
             cut = window * h
             eligible = [
                 i
-                for i, y in enumerate(contexts)
-                if np.isfinite(y[:-cut]).sum() >= 2 and np.isfinite(y[-cut:][:h]).any()
+                for i in rows
+                if np.isfinite(contexts[i][:-cut]).sum() >= 2
+                and np.isfinite(contexts[i][-cut:][:h]).any()
             ]
             if not eligible:
                 break
@@ -279,7 +303,7 @@ class Mamba4CastForecaster:
                 errors[i] += np.nansum(np.abs(candidates - actual), axis=1)
         errors *= 1.0 + self.gate_margin * (1.0 - weights)  # the model's benefit of the doubt
         point, quantiles = point.copy(), quantiles.copy()
-        for i in range(len(contexts)):
+        for i in rows:
             weight = weights[int(np.argmin(errors[i]))]  # ties (and no backtest) keep the model
             if weight < 1.0:
                 anchor = _anchor_forecast(contexts[i], h, int(anchor_seasons[i]))
@@ -469,6 +493,19 @@ def _check_interval_scale(scale) -> float:
     if not np.isfinite(scale) or scale <= 0:
         raise ValidationError(f"interval_scale must be a positive number, got {scale!r}")
     return float(scale)
+
+
+def combine_with_theta(
+    contexts: list[np.ndarray], h: int, seasons: np.ndarray, point: np.ndarray, quantiles, rows
+) -> tuple[np.ndarray, np.ndarray]:
+    """Point forecasts of the series in `rows` averaged with Theta's; their quantiles move with
+    the point (copies; the other series unchanged)."""
+    point, quantiles = point.copy(), quantiles.copy()
+    theta = theta_forecast([contexts[i] for i in rows], h, seasons[rows])
+    combined = (point[rows] + theta) / 2
+    quantiles[rows] += (combined - point[rows])[..., None]
+    point[rows] = combined
+    return point, quantiles
 
 
 def equal_length_batches(

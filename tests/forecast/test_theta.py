@@ -1,0 +1,69 @@
+import warnings
+
+import numpy as np
+import pytest
+
+from autofm.forecast.forecaster import INTRADAY_SEASON
+from autofm.forecast.theta import seasonal_indices, theta_forecast
+
+from .helpers import tiny_forecaster
+
+
+def test_a_straight_line_continues_at_half_its_slope():
+    # SES follows the line exactly (α = 1) and Theta adds half the slope per step
+    y = 3.0 + 2.0 * np.arange(20)
+    np.testing.assert_allclose(theta_forecast([y], 3, 1)[0], [42.0, 43.0, 44.0])
+
+
+def test_one_point_and_inner_gaps():
+    forecasts = theta_forecast([np.array([7.0]), np.array([np.nan, 1.0, np.nan, 1.0])], 2, 1)
+    np.testing.assert_allclose(forecasts, [[7.0, 7.0], [1.0, 1.0]])
+
+
+def test_multiplicative_seasonality_is_found_and_continued():
+    pattern = np.array([0.6, 0.8, 1.0, 1.4, 1.2, 1.0] * 2)
+    y = 100.0 * np.tile(pattern, 5)
+    values, multiplicative = seasonal_indices(y, 12)
+    assert multiplicative
+    np.testing.assert_allclose(values, pattern / pattern.mean(), rtol=1e-9)
+    np.testing.assert_allclose(theta_forecast([y], 12, 12)[0], y[:12], rtol=1e-9)
+    assert seasonal_indices(np.random.default_rng(0).normal(size=60), 12) is None
+    assert seasonal_indices(y[:20], 12) is None  # fewer than two seasons
+
+
+def test_agrees_with_statsmodels_theta_model():
+    from statsmodels.tsa.forecasting.theta import ThetaModel
+
+    rng = np.random.default_rng(0)
+    gaps = []
+    for i in range(30):
+        n, m = int(rng.integers(30, 120)), (1, 4, 12)[i % 3]
+        t = np.arange(n)
+        y = 50 + 0.3 * t * rng.normal() + np.cumsum(rng.normal(0, 1, n))
+        y = np.abs(y + (5 * np.sin(2 * np.pi * t / m) if m > 1 else 0)) + 5
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = ThetaModel(y, period=m, deseasonalize=m > 1, use_test=m > 1)
+            reference = model.fit(use_mle=False).forecast(6).to_numpy()
+        ours = theta_forecast([y], 6, m)[0]
+        gaps.append(np.max(np.abs(ours - reference) / np.abs(reference)))
+    # statsmodels fits α continuously, we on a grid of 50 values
+    assert np.median(gaps) < 2e-3 and np.quantile(gaps, 0.9) < 1e-2
+
+
+def test_forecaster_averages_the_model_with_theta_below_intraday_seasons():
+    rng = np.random.default_rng(1)
+    values = [50 + np.cumsum(rng.normal(size=n)) for n in (40, 60, 60)]
+    seasons = np.array([1, 12, INTRADAY_SEASON])
+    # combined series skip the backtest gate; intraday ones keep it (and are not combined)
+    model = tiny_forecaster(gate="none", combine=None)
+    alone, alone_q = model.forecast_arrays(values, 5, season_lengths=seasons)
+    gated, _ = tiny_forecaster(combine=None).forecast_arrays(values, 5, season_lengths=seasons)
+    both, both_q = tiny_forecaster().forecast_arrays(values, 5, season_lengths=seasons)
+    theta = theta_forecast(values[:2], 5, seasons[:2])
+    np.testing.assert_allclose(both[:2], (alone[:2] + theta) / 2, rtol=1e-9)
+    np.testing.assert_allclose(both[2], gated[2])
+    shift = (both[:2] - alone[:2])[..., None]
+    np.testing.assert_allclose(both_q[:2], alone_q[:2] + shift, rtol=1e-9)  # moved with it
+    with pytest.raises(Exception, match="combine"):
+        tiny_forecaster(combine="arima")
