@@ -341,13 +341,16 @@ def gate_validation_phase(model: str) -> dict:
 
 
 def calibration_phase(model: str, level: float = 0.8) -> dict:
-    """Fit and store the checkpoint's interval_scale on training-part windows.
+    """Fit and store the checkpoint's interval_scale on training-part windows, overall and per
+    season length (datasets of one season length pooled).
 
-    Every dataset is weighed equally; the test split is not read. The factor goes into the
+    Every dataset is weighed equally; the test split is not read. The factors go into the
     checkpoint's JSON (`calibration`).
     """
     print(f"calibration on training-part windows, seed {VALIDATION_SEED}", flush=True)
-    forecaster = Mamba4CastForecaster.from_pretrained(model, interval_scale=1.0)
+    forecaster = Mamba4CastForecaster.from_pretrained(
+        model, interval_scale=1.0, season_interval_scales={}
+    )
     panels, rows = [], []
     for name in DATASETS:
         series, meta = training_series(name)  # the holdout is each series' last h points
@@ -355,10 +358,23 @@ def calibration_phase(model: str, level: float = 0.8) -> dict:
         scores = forecaster.holdout_interval_scores(series, h, freq=freq, level=level)
         panels.append(scores)
         coverage = float(np.mean(scores <= 1))
-        rows.append({"dataset": name, "points": len(scores), "coverage_raw": coverage})
+        rows.append(
+            {
+                "dataset": name,
+                "season_length": int(meta["season_length"]),
+                "points": len(scores),
+                "coverage_raw": coverage,
+            }
+        )
     scale = fit_interval_scale(panels, level)
+    seasons = sorted({row["season_length"] for row in rows})
+    by_season = {
+        m: fit_interval_scale([p for r, p in zip(rows, panels) if r["season_length"] == m], level)
+        for m in seasons
+    }
     for row, scores in zip(rows, panels, strict=True):
         row["coverage_calibrated"] = float(np.mean(scores <= scale))
+        row["coverage_by_season"] = float(np.mean(scores <= by_season[row["season_length"]]))
     details = {
         "level": level,
         "fitted_on": "last h training points of ≤100 series of each of "
@@ -368,9 +384,19 @@ def calibration_phase(model: str, level: float = 0.8) -> dict:
         "coverage_raw": float(np.mean([r["coverage_raw"] for r in rows])),
     }
     stem = checkpoint_stem(model)
-    update_checkpoint_meta(stem, calibration={"interval_scale": scale, **details})
-    print(f"interval_scale {scale:.3f} written to {stem}.json", flush=True)
-    return {"model": model, "interval_scale": scale, **details, "rows": rows}
+    season_scales = {str(m): v for m, v in by_season.items()}
+    update_checkpoint_meta(
+        stem,
+        calibration={"interval_scale": scale, "season_interval_scales": season_scales, **details},
+    )
+    print(f"interval_scale {scale:.3f}, by season {season_scales} written to {stem}.json")
+    return {
+        "model": model,
+        "interval_scale": scale,
+        "season_interval_scales": season_scales,
+        **details,
+        "rows": rows,
+    }
 
 
 def summarise(

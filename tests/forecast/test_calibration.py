@@ -149,3 +149,32 @@ def test_calibration_never_collapses_intervals_on_mostly_exact_points():
     assert fit_interval_scale([scores], 0.8) == 2.5
     with pytest.raises(ValidationError, match="positive"):
         tiny_forecaster(interval_scale=float("nan"))
+
+
+def test_season_interval_scales_replace_the_overall_factor_for_their_seasons(tmp_path):
+    values = [g["y"].to_numpy() for _, g in wavy(3).groupby("unique_id")]
+    seasons = np.array([12, 4, 1])
+    _, plain = tiny_forecaster(gate="none").forecast_arrays(values, 5, season_lengths=seasons)
+    forecaster = tiny_forecaster(
+        gate="none", interval_scale=2.0, season_interval_scales={"12": 3.0}
+    )
+    _, wide = forecaster.forecast_arrays(values, 5, season_lengths=seasons)
+    half_widths = [w - w[..., 1:2] for w in (plain, wide)]
+    np.testing.assert_allclose(half_widths[1][0], 3.0 * half_widths[0][0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(half_widths[1][1:], 2.0 * half_widths[0][1:], rtol=1e-5, atol=1e-6)
+    # holdout scores stay in the model's own units whatever the factors
+    frame = wavy()
+    np.testing.assert_allclose(
+        forecaster.holdout_interval_scores(frame, 6, season_length=12),
+        tiny_forecaster(gate="none").holdout_interval_scores(frame, 6, season_length=12),
+    )
+    # a checkpoint's per-season factors are loaded with it; calibrating replaces them all
+    model = forecaster.model
+    stem = save_model(tmp_path / "m", model, model.config.to_dict())
+    update_checkpoint_meta(
+        stem, calibration={"interval_scale": 1.5, "season_interval_scales": {"4": 2.5}}
+    )
+    loaded = Mamba4CastForecaster.from_pretrained(stem)
+    assert loaded.series_interval_scales(np.array([4, 12])).tolist() == [2.5, 1.5]
+    loaded.calibrate_intervals(frame, 6, season_length=4)
+    assert loaded.series_interval_scales(np.array([4])) == loaded.interval_scale

@@ -1,4 +1,4 @@
-"""Interval calibration: one width factor for a checkpoint's quantile intervals.
+"""Interval calibration: width factors for a checkpoint's quantile intervals.
 
 The quantile head is trained on synthetic series; on real data its intervals come out too
 narrow (80% intervals covered 60–80% of held-out points on the benchmark sets). A forecaster
@@ -8,6 +8,10 @@ level, each panel counted equally — split-conformal calibration with one multi
 score. Fit it on windows cut from the series' own past (the benchmark uses the last h
 *training* points of each development set, never the test split); the factor is stored with
 the checkpoint (`calibration.interval_scale` in its JSON) and used by `from_pretrained`.
+The benchmark also fits one factor per season length among the development sets
+(`calibration.season_interval_scales`: yearly, quarterly, monthly, hourly data), which replaces
+the overall factor for series of that season length: yearly series need wider intervals than
+monthly ones.
 """
 
 from __future__ import annotations
@@ -72,9 +76,12 @@ def fit_interval_scale(panels: list[np.ndarray], level: float) -> float:
     return float(candidates[low])
 
 
-def widen_intervals(quantiles: np.ndarray, median_index: int, scale: float) -> np.ndarray:
-    """Quantiles [..., Q] moved away from quantile `median_index` by the factor `scale`."""
-    if scale == 1.0:
+def widen_intervals(
+    quantiles: np.ndarray, median_index: int, scale: float | np.ndarray
+) -> np.ndarray:
+    """Quantiles [..., Q] moved away from quantile `median_index` by the factor `scale` (a
+    number, or an array that broadcasts against the quantiles, e.g. one factor per series)."""
+    if np.all(np.asarray(scale) == 1.0):
         return quantiles
     median = quantiles[..., median_index : median_index + 1]
     return median + scale * (quantiles - median)

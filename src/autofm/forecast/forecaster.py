@@ -101,7 +101,9 @@ class Mamba4CastForecaster:
     None: the model (and the gate) for every series, the paper's method.
     `interval_scale` widens the intervals about the median quantile by that factor (1: as the
     model gives them; `from_pretrained` takes the checkpoint's calibrated factor, see
-    `autofm.forecast.calibration`).
+    `autofm.forecast.calibration`); `season_interval_scales` ({season length: factor}) replaces
+    it for series of those season lengths (`from_pretrained`: the checkpoint's per-season
+    factors, fitted on yearly, quarterly, monthly and hourly development data).
     """
 
     def __init__(
@@ -116,6 +118,7 @@ class Mamba4CastForecaster:
         backtest_windows: int = 1,
         interval_scale: float = 1.0,
         gate_margin: float = 0.5,
+        season_interval_scales: dict[int, float] | None = None,
         combine: str | None = "theta",
     ):
         if gate not in GATES:
@@ -124,6 +127,9 @@ class Mamba4CastForecaster:
             raise ValidationError(f"unknown combine {combine!r}; choose 'theta' or None")
         self.combine = combine
         self.interval_scale = _check_interval_scale(interval_scale)
+        self.season_interval_scales = {
+            int(m): _check_interval_scale(v) for m, v in (season_interval_scales or {}).items()
+        }
         self.model = model
         self.gate = gate
         if not np.isfinite(gate_margin) or gate_margin < 0:
@@ -150,8 +156,11 @@ class Mamba4CastForecaster:
         load_state_into(model, tensors)
         if kwargs.get("context_length") is None:
             kwargs["context_length"] = trained_context_length(meta)
+        calibration = meta.get("calibration", {})
         if kwargs.get("interval_scale") is None:
-            kwargs["interval_scale"] = meta.get("calibration", {}).get("interval_scale", 1.0)
+            kwargs["interval_scale"] = calibration.get("interval_scale", 1.0)
+            if kwargs.get("season_interval_scales") is None:
+                kwargs["season_interval_scales"] = calibration.get("season_interval_scales")
         forecaster = cls(model, **kwargs)
         forecaster.checkpoint_meta_ = meta
         return forecaster
@@ -218,7 +227,8 @@ class Mamba4CastForecaster:
             y = y[observed[0] :][-self.context_length :]
             contexts.append(y)
         point, quantiles = self._forecast_contexts(contexts, h, dates, seasons)
-        quantiles = widen_intervals(quantiles, self._median_index(), self.interval_scale)
+        scales = self.series_interval_scales(seasons)[:, None, None]
+        quantiles = widen_intervals(quantiles, self._median_index(), scales)
         combined = seasons < INTRADAY_SEASON if self.combine == "theta" else seasons < 0
         if self.gate == "backtest" and not combined.all():
             gated = np.flatnonzero(~combined)
@@ -361,7 +371,7 @@ class Mamba4CastForecaster:
             single = not isinstance(df, list | tuple) and np.ndim(df) == 1
             point, _ = self.forecast_arrays(df, h, season_lengths=season_length)
             return point[0] if single else point
-        ids, future_ds, point, quantiles = self._forecast_frame(df, h, freq, season_length)
+        ids, future_ds, point, quantiles, _ = self._forecast_frame(df, h, freq, season_length)
         out = pd.DataFrame(
             {
                 "unique_id": np.repeat(ids, h),
@@ -374,7 +384,8 @@ class Mamba4CastForecaster:
         return out
 
     def _forecast_frame(self, df: pd.DataFrame, h: int, freq, season_length):
-        """(series ids, their h future ds, point [B, h], quantiles [B, h, Q]) for a long frame."""
+        """(series ids, their h future ds, point [B, h], quantiles [B, h, Q], season lengths [B])
+        for a long frame."""
         h = _check_horizon(h)
         frame = validate_long(df, allow_nan=True)
         is_datetime = pd.api.types.is_datetime64_any_dtype(frame["ds"])
@@ -422,7 +433,7 @@ class Mamba4CastForecaster:
             future_ds.append(future)
             seasons.append(this_season if season_length is None else season_length)
         point, quantiles = self.forecast_arrays(values, h, all_dates, seasons)
-        return ids, future_ds, point, quantiles
+        return ids, future_ds, point, quantiles, _season_lengths(seasons, len(ids))
 
     def calibrate_intervals(
         self,
@@ -442,6 +453,7 @@ class Mamba4CastForecaster:
         """
         scores = self.holdout_interval_scores(df, h, freq, level, season_length)
         self.interval_scale = _check_interval_scale(fit_interval_scale([scores], level))
+        self.season_interval_scales = {}  # the fitted factor holds for every series
         return self.interval_scale
 
     def holdout_interval_scores(
@@ -454,8 +466,9 @@ class Mamba4CastForecaster:
     ) -> np.ndarray:
         """`interval_scores` of each series' last h points, forecast from the rest.
 
-        The scores are in units of the model's own intervals (whatever `interval_scale` is
-        set), so a factor fitted on them is the new `interval_scale`. Series take part if their
+        The scores are in units of the model's own intervals (whatever `interval_scale` and
+        `season_interval_scales` are set), so a factor fitted on them is the new
+        `interval_scale`. Series take part if their
         rest has at least 2 observed, not all equal values (a constant context gets a
         zero-width interval on purpose) and their last h points at least one observed value.
         """
@@ -463,13 +476,20 @@ class Mamba4CastForecaster:
         context, held_out = train_test_split(
             _holdout_series(validate_long(df, allow_nan=True), h), h
         )
-        ids, _, _, quantiles = self._forecast_frame(context, h, freq, season_length)
+        ids, _, _, quantiles, seasons = self._forecast_frame(context, h, freq, season_length)
         actual = held_out.groupby("unique_id", sort=False)["y"]
         actual = np.stack([actual.get_group(uid).to_numpy(float) for uid in ids])
         lower, upper = self._interval_indices(level)
         median = quantiles[:, :, self._median_index()]
         scores = interval_scores(median, quantiles[:, :, lower], quantiles[:, :, upper], actual)
-        return scores * self.interval_scale
+        scales = np.broadcast_to(self.series_interval_scales(seasons)[:, None], actual.shape)
+        return scores * scales[~np.isnan(actual)]
+
+    def series_interval_scales(self, seasons: np.ndarray) -> np.ndarray:
+        """The interval factor of each series [B] from its season length."""
+        return np.array(
+            [self.season_interval_scales.get(int(m), self.interval_scale) for m in seasons]
+        )
 
 
 def _holdout_series(frame: pd.DataFrame, h: int) -> pd.DataFrame:
