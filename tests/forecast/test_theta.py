@@ -15,6 +15,40 @@ def test_a_straight_line_continues_at_half_its_slope():
     np.testing.assert_allclose(theta_forecast([y], 3, 1)[0], [42.0, 43.0, 44.0])
 
 
+def test_optimised_theta_continues_a_straight_line_at_its_full_slope():
+    y = 3.0 + 2.0 * np.arange(20)
+    forecast = theta_forecast([y], 3, 1, optimise_theta=True)[0]
+    np.testing.assert_allclose(forecast, [43.0, 45.0, 47.0], rtol=1e-9)
+
+
+def brute_force_optimised_theta(y: np.ndarray, h: int) -> np.ndarray:
+    """Grid search over α (ALPHAS) and the slope share w (fine grid), explicit loops."""
+    from autofm.forecast.theta import ALPHAS
+
+    n, t = len(y), np.arange(len(y))
+    slope = np.polyfit(t, y, 1)[0]
+    best = (np.inf, None)
+    for alpha in ALPHAS:
+        for w in np.linspace(0, 1, 2001):
+            level, sse = y[0], 0.0
+            for i in range(1, n):
+                forecast = level + w * slope * (1 - (1 - alpha) ** i) / alpha
+                sse += (y[i] - forecast) ** 2
+                level += alpha * (y[i] - level)
+            if sse < best[0]:
+                steps = np.arange(h) + (1 - (1 - alpha) ** n) / alpha
+                best = (sse, level + w * slope * steps)
+    return best[1]
+
+
+def test_optimised_theta_matches_a_brute_force_search():
+    rng = np.random.default_rng(4)
+    series = [10 + 0.3 * np.arange(15) + rng.normal(0, 1, 15) for _ in range(2)]
+    ours = theta_forecast(series, 4, 1, optimise_theta=True)
+    for y, forecast in zip(series, ours, strict=True):
+        np.testing.assert_allclose(forecast, brute_force_optimised_theta(y, 4), rtol=1e-3)
+
+
 def test_one_point_and_inner_gaps():
     forecasts = theta_forecast([np.array([7.0]), np.array([np.nan, 1.0, np.nan, 1.0])], 2, 1)
     np.testing.assert_allclose(forecasts, [[7.0, 7.0], [1.0, 1.0]])
@@ -60,7 +94,7 @@ def test_forecaster_averages_the_model_with_theta_below_intraday_seasons():
     alone, alone_q = model.forecast_arrays(values, 5, season_lengths=seasons)
     gated, _ = tiny_forecaster(combine=None).forecast_arrays(values, 5, season_lengths=seasons)
     both, both_q = tiny_forecaster().forecast_arrays(values, 5, season_lengths=seasons)
-    theta = theta_forecast(values[:2], 5, seasons[:2])
+    theta = theta_forecast(values[:2], 5, seasons[:2], optimise_theta=True)
     np.testing.assert_allclose(both[:2], (alone[:2] + theta) / 2, rtol=1e-9)
     np.testing.assert_allclose(both[2], gated[2])
     shift = (both[:2] - alone[:2])[..., None]

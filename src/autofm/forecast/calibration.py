@@ -73,7 +73,8 @@ def fit_interval_scale(panels: list[np.ndarray], level: float) -> float:
             high = middle
         else:
             low = middle + 1
-    return float(candidates[low])
+    # a hair above the score, so the point that sets it stays inside after rounding
+    return float(candidates[low]) * (1 + 1e-9)
 
 
 def widen_intervals(

@@ -92,7 +92,7 @@ class Mamba4CastForecaster:
     `backtest_windows` (default 1) sums the errors over that many consecutive windows of h
     points. Each window costs a forward pass and needs h + 2 observed points; series too short
     for any window keep the model forecast.
-    `combine`: "theta" (default) averages the model's forecast with the standard Theta
+    `combine`: "theta" (default) averages the model's forecast with the optimised Theta
     method's (`autofm.forecast.theta`) for series with a season length below INTRADAY_SEASON
     (daily and slower data), the intervals shifted with the point; those series skip the gate
     (the combination is their hedge: gating them as well lost on validation windows, and costs
@@ -518,10 +518,10 @@ def _check_interval_scale(scale) -> float:
 def combine_with_theta(
     contexts: list[np.ndarray], h: int, seasons: np.ndarray, point: np.ndarray, quantiles, rows
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Point forecasts of the series in `rows` averaged with Theta's; their quantiles move with
-    the point (copies; the other series unchanged)."""
+    """Point forecasts of the series in `rows` averaged with the optimised Theta method's; their
+    quantiles move with the point (copies; the other series unchanged)."""
     point, quantiles = point.copy(), quantiles.copy()
-    theta = theta_forecast([contexts[i] for i in rows], h, seasons[rows])
+    theta = theta_forecast([contexts[i] for i in rows], h, seasons[rows], optimise_theta=True)
     combined = (point[rows] + theta) / 2
     quantiles[rows] += (combined - point[rows])[..., None]
     point[rows] = combined

@@ -22,10 +22,18 @@ ALPHAS = np.linspace(0.02, 1.0, 50)  # SES smoothing weights searched
 SEASONALITY_Z = 1.645  # one-sided 90% limit of the autocorrelation test
 
 
-def theta_forecast(contexts: list[np.ndarray], h: int, seasons) -> np.ndarray:
+def theta_forecast(
+    contexts: list[np.ndarray], h: int, seasons, optimise_theta: bool = False
+) -> np.ndarray:
     """Theta forecasts [B, h] for B contexts (1-D arrays; inner NaNs forward-filled, leading NaNs
     dropped) with season lengths `seasons` (one per series). A series of one point is forecast
-    as that point."""
+    as that point.
+
+    `optimise_theta`: the optimised Theta method (Fiorucci et al. 2016's OTM, simplified): the
+    share of the slope added, w = 1 − 1/θ in [0, 1] (0.5 in the standard method), is fitted per
+    series together with α by the one-step squared error of the drifting forecast (for each α
+    the best w has a closed form).
+    """
     seasons = np.broadcast_to(np.asarray(seasons, dtype=np.int64), (len(contexts),))
     out = np.empty((len(contexts), h))
     adjusted, factors = [], []
@@ -43,7 +51,9 @@ def theta_forecast(contexts: list[np.ndarray], h: int, seasons) -> np.ndarray:
     lengths = np.array([len(y) for y in adjusted])
     for length in np.unique(lengths):
         members = np.flatnonzero(lengths == length)
-        out[members] = _theta_same_length(np.stack([adjusted[i] for i in members]), h)
+        out[members] = _theta_same_length(
+            np.stack([adjusted[i] for i in members]), h, optimise_theta
+        )
     for i, factor in enumerate(factors):
         if factor is not None:
             season, multiplicative = factor
@@ -79,24 +89,35 @@ def seasonal_indices(y: np.ndarray, m: int) -> tuple[np.ndarray, bool] | None:
     return values, multiplicative
 
 
-def _theta_same_length(y: np.ndarray, h: int) -> np.ndarray:
+def _theta_same_length(y: np.ndarray, h: int, optimise_theta: bool = False) -> np.ndarray:
     """Theta forecasts [S, h] of S non-seasonal (or adjusted) series of one length [S, n]."""
     n = y.shape[1]
     if n < 2:
         return np.repeat(y[:, -1:], h, axis=1)
+    time = np.arange(n) - (n - 1) / 2
+    slope = (y - y.mean(axis=1, keepdims=True)) @ time / (time @ time)  # [S]
     level = np.repeat(y[:, :1], len(ALPHAS), axis=1)  # [S, A]
     sse = np.zeros_like(level)
+    cross, drift_sq = np.zeros_like(level), np.zeros_like(level)
     for t in range(1, n):
-        error = y[:, t : t + 1] - level
+        error = y[:, t : t + 1] - level  # SES's one-step error
         sse += error**2
+        if optimise_theta:  # the full slope's drift after t points: d = b·(1 − (1 − α)^t)/α
+            drift = slope[:, None] * ((1 - (1 - ALPHAS) ** t) / ALPHAS)
+            cross += error * drift
+            drift_sq += drift**2
         level = level + ALPHAS * error
+    weight = np.full_like(level, 0.5)
+    if optimise_theta:  # Σ(e − w·d)² is smallest at w = Σe·d / Σd², kept in [0, 1]
+        weight = np.clip(
+            np.divide(cross, drift_sq, out=np.zeros_like(cross), where=drift_sq > 0), 0, 1
+        )
+        sse = sse - 2 * weight * cross + weight**2 * drift_sq
     best = np.argmin(sse, axis=1)  # ties: the smallest α
     rows = np.arange(len(y))
-    alpha, last = ALPHAS[best], level[rows, best]
-    time = np.arange(n) - (n - 1) / 2
-    slope = (y - y.mean(axis=1, keepdims=True)) @ time / (time @ time)
+    alpha, last, weight = ALPHAS[best], level[rows, best], weight[rows, best]
     steps = np.arange(h)[None, :] + ((1 - (1 - alpha) ** n) / alpha)[:, None]
-    return last[:, None] + slope[:, None] / 2 * steps
+    return last[:, None] + (weight * slope)[:, None] * steps
 
 
 def _forward_fill(y: np.ndarray) -> np.ndarray:
