@@ -9,6 +9,7 @@ from autofm.forecast.forecaster import Mamba4CastForecaster
 from autofm.forecast.mamba2 import Mamba2, Mamba2Config, sequential_scan, ssd_scan
 from autofm.forecast.model import Mamba4Cast, Mamba4CastConfig
 from autofm.forecast.priors import ForecastPFNPrior, GPPrior, Mamba4CastPrior
+from autofm.forecast.theta import theta_forecast
 
 __all__ = [
     "ForecastPFNPrior",
@@ -24,4 +25,5 @@ __all__ = [
     "sequential_scan",
     "smape",
     "ssd_scan",
+    "theta_forecast",
 ]

@@ -3,6 +3,10 @@
     forecaster = Mamba4CastForecaster.from_pretrained("mamba4cast-cpu")
     forecasts = forecaster.predict(df, h=12)   # unique_id, ds, Mamba4Cast, Mamba4Cast-lo-80, -hi-80
 
+By default daily-and-slower series get the average of the model's and the optimised Theta
+method's forecast, intraday series the model checked by a per-series backtest gate
+(`combine=None`: the model alone, as in the paper).
+
 Handling of awkward input (documented in docs/forecast.md):
   - rows are sorted by (unique_id, ds); duplicated (unique_id, ds) pairs, inf, non-numeric y,
     missing columns, h < 1 raise ValidationError;
