@@ -39,7 +39,11 @@ from autofm.core.runtime import setup_torch
 from autofm.data.timeseries import load_timeseries_folder
 from autofm.forecast.calibration import fit_interval_scale
 from autofm.forecast.evaluate import geometric_mean, last_window, score_forecasts
-from autofm.forecast.forecaster import Mamba4CastForecaster, normalise_freq
+from autofm.forecast.forecaster import (
+    DEFAULT_GATE_MARGINS,
+    Mamba4CastForecaster,
+    normalise_freq,
+)
 from autofm.forecast.theta import theta_forecast
 from benchmarks.common import RESULTS_DIR, markdown_table, require_data, save_results
 
@@ -132,8 +136,7 @@ def mamba_phase(forecaster: Mamba4CastForecaster, max_series: int) -> dict:
     """Per dataset: the shipped configuration's scores, seconds and 80% coverage, plus the
     MASE/sMAPE of the model alone (no Theta combination; gated, as before the combination) and
     of autofm's Theta alone, so the combination's parts are on record."""
-    alone = copy.copy(forecaster)
-    alone.combine = None
+    alone = model_alone(forecaster)
     results = {}
     for name in DATASETS:
         context, test, meta = load_subset(name, max_series)
@@ -167,6 +170,14 @@ def mamba_phase(forecaster: Mamba4CastForecaster, max_series: int) -> dict:
     return results
 
 
+def model_alone(forecaster: Mamba4CastForecaster) -> Mamba4CastForecaster:
+    """The same forecaster without the Theta combination, with that setting's gate margin."""
+    alone = copy.copy(forecaster)
+    alone.combine = None
+    alone.gate_margin = DEFAULT_GATE_MARGINS[None]
+    return alone
+
+
 def theta_frame(context: pd.DataFrame, h: int, m: int, like: pd.DataFrame) -> pd.DataFrame:
     """autofm's Theta forecasts of every context series, on the dates of the frame `like`."""
     ids = like["unique_id"].unique()
@@ -186,8 +197,7 @@ def timing_phase(forecaster: Mamba4CastForecaster, n_series: int) -> list[dict]:
     """Seconds to forecast n_series m3_monthly series at each H: Mamba4Cast (as shipped, and
     the model alone: gated, not combined) vs AutoETS, one core, same process."""
     context, _, meta = load_subset("m3_monthly", n_series)
-    alone = copy.copy(forecaster)
-    alone.combine = None
+    alone = model_alone(forecaster)
     for warm_up in (forecaster, alone):  # first calls pay one-off costs
         _seconds(warm_up, context, TIMING_HORIZONS[0], meta["freq"])
     warm_up_numba()

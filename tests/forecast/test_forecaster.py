@@ -307,3 +307,6 @@ def test_gate_margin_gives_the_model_the_benefit_of_the_doubt(margin, offset, mo
     np.testing.assert_allclose(point[0], wave[-4:] + offset)
     with pytest.raises(ValidationError, match="gate_margin"):
         Mamba4CastForecaster(tiny_model(), gate_margin=-1.0)
+    # the default goes with the combination: only intraday series are gated there
+    assert Mamba4CastForecaster(tiny_model()).gate_margin == 0.0
+    assert Mamba4CastForecaster(tiny_model(), combine=None).gate_margin == 0.5

@@ -47,6 +47,7 @@ DEFAULT_MODEL = "mamba4cast-cpu"
 GATES = ("backtest", "none")
 COMBINERS = ("theta", None)
 INTRADAY_SEASON = 24  # season lengths from here on (hourly and finer) are not combined
+DEFAULT_GATE_MARGINS = {"theta": 0.0, None: 0.5}  # by `combine` (class docstring)
 BLEND_WEIGHTS = (1.0, 0.5, 0.0)  # model weights the backtest gate chooses from
 CPU_BATCH_TOKENS = 4096  # positions (series × (context + h)) per forward pass on CPU
 
@@ -90,9 +91,11 @@ class Mamba4CastForecaster:
     forecasts them from the rest of the context, and the model, its anchor (seasonal naive, or
     naive for a "last"-anchor model) or their average, whichever was closest there, makes the
     forecast (the model's intervals shifted onto it); "none" always uses the model.
-    `gate_margin` (default 0.5) is the benefit of the doubt the model gets: a candidate with
-    model weight w counts its backtest error times 1 + gate_margin·(1 − w), so the anchor must
-    beat the model by a third to replace it (0: the plain argmin).
+    `gate_margin` is the benefit of the doubt the model gets: a candidate with model weight w
+    counts its backtest error times 1 + gate_margin·(1 − w), so with 0.5 the anchor must beat the
+    model by a third to replace it (0: the plain argmin). Default (None): 0 with the Theta
+    combination, where only intraday series are gated (on hourly validation windows margins
+    0/0.25/0.5/1 scored 1.263/1.289/1.307/1.313), and 0.5 without it (chosen on all sets).
     `backtest_windows` (default 1) sums the errors over that many consecutive windows of h
     points. Each window costs a forward pass and needs h + 2 observed points; series too short
     for any window keep the model forecast.
@@ -121,7 +124,7 @@ class Mamba4CastForecaster:
         gate: str = "backtest",
         backtest_windows: int = 1,
         interval_scale: float = 1.0,
-        gate_margin: float = 0.5,
+        gate_margin: float | None = None,
         season_interval_scales: dict[int, float] | None = None,
         combine: str | None = "theta",
     ):
@@ -136,6 +139,8 @@ class Mamba4CastForecaster:
         }
         self.model = model
         self.gate = gate
+        if gate_margin is None:
+            gate_margin = DEFAULT_GATE_MARGINS[combine]
         if not np.isfinite(gate_margin) or gate_margin < 0:
             raise ValidationError(f"gate_margin must be ≥ 0, got {gate_margin!r}")
         self.gate_margin = float(gate_margin)
