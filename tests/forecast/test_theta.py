@@ -3,7 +3,7 @@ import warnings
 import numpy as np
 import pytest
 
-from autofm.forecast.forecaster import INTRADAY_SEASON
+from autofm.forecast.forecaster import is_intraday
 from autofm.forecast.theta import seasonal_indices, theta_forecast
 
 from .helpers import tiny_forecaster
@@ -85,10 +85,15 @@ def test_agrees_with_statsmodels_theta_model():
     assert np.median(gaps) < 2e-3 and np.quantile(gaps, 0.9) < 1e-2
 
 
-def test_forecaster_averages_the_model_with_theta_below_intraday_seasons():
+def test_intraday_season_lengths():
+    assert is_intraday(np.array([24, 48, 168, 60, 1440])).all()
+    assert not is_intraday(np.array([1, 4, 5, 7, 12, 52])).any()
+
+
+def test_forecaster_averages_the_model_with_theta_for_all_but_intraday_series():
     rng = np.random.default_rng(1)
     values = [50 + np.cumsum(rng.normal(size=n)) for n in (40, 60, 60)]
-    seasons = np.array([1, 12, INTRADAY_SEASON])
+    seasons = np.array([1, 12, 24])
     # combined series skip the backtest gate; intraday ones keep it (and are not combined)
     model = tiny_forecaster(gate="none", combine=None)
     alone, alone_q = model.forecast_arrays(values, 5, season_lengths=seasons)

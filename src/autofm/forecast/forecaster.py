@@ -46,7 +46,7 @@ from autofm.forecast.theta import theta_forecast
 DEFAULT_MODEL = "mamba4cast-cpu"
 GATES = ("backtest", "none")
 COMBINERS = ("theta", None)
-INTRADAY_SEASON = 24  # season lengths from here on (hourly and finer) are not combined
+INTRADAY_CYCLES = (24, 60)  # a season length divisible by one of these marks intraday data
 DEFAULT_GATE_MARGINS = {"theta": 0.0, None: 0.5}  # by `combine` (class docstring)
 BLEND_WEIGHTS = (1.0, 0.5, 0.0)  # model weights the backtest gate chooses from
 CPU_BATCH_TOKENS = 4096  # positions (series × (context + h)) per forward pass on CPU
@@ -100,11 +100,12 @@ class Mamba4CastForecaster:
     points. Each window costs a forward pass and needs h + 2 observed points; series too short
     for any window keep the model forecast.
     `combine`: "theta" (default) averages the model's forecast with the optimised Theta
-    method's (`autofm.forecast.theta`) for series with a season length below INTRADAY_SEASON
-    (daily and slower data), the intervals shifted with the point; those series skip the gate
-    (the combination is their hedge: gating them as well lost on validation windows, and costs
-    a second forward pass). Intraday series have several seasonalities Theta cannot hold (the
-    combination lost on hourly validation windows): they keep the model and the gate.
+    method's (`autofm.forecast.theta`) for daily and slower series, the intervals shifted with
+    the point; those series skip the gate (the combination is their hedge: gating them as well
+    lost on validation windows, and costs a second forward pass). Intraday series — a season
+    length divisible by 24 or 60 (`is_intraday`: hourly 24 or 168, half-hourly 48, minutely 60
+    or 1440) — have several seasonalities Theta cannot hold (the combination lost on hourly
+    validation windows): they keep the model and the gate.
     None: the model (and the gate) for every series, the paper's method.
     `interval_scale` widens the intervals about the median quantile by that factor (1: as the
     model gives them; `from_pretrained` takes the checkpoint's calibrated factor, see
@@ -238,7 +239,7 @@ class Mamba4CastForecaster:
         point, quantiles = self._forecast_contexts(contexts, h, dates, seasons)
         scales = self.series_interval_scales(seasons)[:, None, None]
         quantiles = widen_intervals(quantiles, self._median_index(), scales)
-        combined = seasons < INTRADAY_SEASON if self.combine == "theta" else seasons < 0
+        combined = ~is_intraday(seasons) if self.combine == "theta" else seasons < 0
         if self.gate == "backtest" and not combined.all():
             gated = np.flatnonzero(~combined)
             point, quantiles = self._backtest_gate(
@@ -522,6 +523,12 @@ def _check_interval_scale(scale) -> float:
     if not np.isfinite(scale) or scale <= 0:
         raise ValidationError(f"interval_scale must be a positive number, got {scale!r}")
     return float(scale)
+
+
+def is_intraday(seasons: np.ndarray) -> np.ndarray:
+    """Which season lengths mark intraday data (divisible by 24 hours or 60 minutes)."""
+    seasons = np.asarray(seasons)
+    return np.any([seasons % cycle == 0 for cycle in INTRADAY_CYCLES], axis=0)
 
 
 def combine_with_theta(
