@@ -151,14 +151,20 @@ def test_dates_match_pandas_for_monthly_and_zoned_daily_series(length):
     out = forecaster.predict(frame, 3)
     expected = pd.date_range(zoned[-1], periods=4, freq="D")[1:]
     assert (out["ds"] == expected).all() and out["ds"].dt.tz is not None
-    calendar = forecaster._series_dates("a", zoned, "D", 3)
+    calendar = forecaster._series_dates("a", zoned, "D", 3, {})
     assert (calendar == pd.date_range(end=expected[-1], periods=67, freq="D")).all()
     months = pd.date_range("1995-01-01", periods=length, freq="MS")
-    calendar = forecaster._series_dates("b", months, "MS", 3)
+    calendar = forecaster._series_dates("b", months, "MS", 3, {})
     window = pd.date_range(end=months[-1], periods=64, freq="MS")
     assert (calendar == window.append(pd.date_range(months[-1], periods=4, freq="MS")[1:])).all()
     with pytest.raises(ValidationError, match="regular"):
-        forecaster._series_dates("c", months.delete(length // 2), "MS", 3)
+        forecaster._series_dates("c", months.delete(length // 2), "MS", 3, {})
+    # a series ending on the same date as a regular one is still checked (the cache only
+    # holds the shared index)
+    cache = {}
+    forecaster._series_dates("b", months, "MS", 3, cache)
+    with pytest.raises(ValidationError, match="regular"):
+        forecaster._series_dates("c", months.delete(length // 2), "MS", 3, cache)
 
 
 def test_irregular_integer_steps_raise():

@@ -268,19 +268,21 @@ class Mamba4CastForecaster:
         batches = equal_length_batches(
             [len(y) for y in contexts], size, tokens=CPU_BATCH_TOKENS, extra=h
         )
+        feature_cache = {}
         for batch in progress(batches, desc="forecast", disable=len(batches) < 3 or None):
             y_context = np.stack([contexts[i] for i in batch])
             n_context = y_context.shape[1]
-            features = [
-                time_features(
-                    _window_dates(dates[i], n_context, h)
-                    if dates is not None and dates[i] is not None
-                    else None,
-                    n_context + h,
-                    n_context,
-                )
-                for i in batch
-            ]
+            features = []
+            for i in batch:  # series sharing a date index (the same end) share features
+                series_dates = None if dates is None else dates[i]
+                key = (id(series_dates), n_context)
+                if key not in feature_cache:
+                    feature_cache[key] = time_features(
+                        None if series_dates is None else _window_dates(series_dates, n_context, h),
+                        n_context + h,
+                        n_context,
+                    )
+                features.append(feature_cache[key])
             x = torch.from_numpy(np.stack(features)).to(device)
             with torch.inference_mode():
                 batch_point, batch_quantiles = model.predict(
@@ -334,19 +336,26 @@ class Mamba4CastForecaster:
 
     # ---- long frames -------------------------------------------------------------------------
 
-    def _series_dates(self, uid, index: pd.DatetimeIndex, freq: str, h: int) -> pd.DatetimeIndex:
+    def _series_dates(
+        self, uid, index: pd.DatetimeIndex, freq: str, h: int, cache: dict
+    ) -> pd.DatetimeIndex:
         """The context_length dates ending at the series' last timestamp and the h after it
-        (second resolution); raises if the series' own timestamps are not regular at freq."""
+        (second resolution); raises if the series' own timestamps are not regular at freq.
+        Series that end on the same timestamp share one (cached) index."""
         n = self.context_length
         try:
             if index.tz is not None:  # days cross DST changes: pandas steps in wall time
-                window = pd.date_range(end=index[-1], periods=n, freq=freq, unit="s")
-                future = pd.date_range(index[-1], periods=h + 1, freq=freq, unit="s")[1:]
-                dates = window.append(future)
+                dates = cache.get((index[-1], freq))
+                if dates is None:
+                    window = pd.date_range(end=index[-1], periods=n, freq=freq, unit="s")
+                    future = pd.date_range(index[-1], periods=h + 1, freq=freq, unit="s")[1:]
+                    dates = cache[index[-1], freq] = window.append(future)
                 expected = pd.date_range(index[0], periods=len(index), freq=freq)
             else:
-                start = index[-1].as_unit("s") - (n - 1) * to_offset(freq)
-                dates = regular_dates(start, n + h, freq, "s")
+                dates = cache.get((index[-1], freq))
+                if dates is None:
+                    start = index[-1].as_unit("s") - (n - 1) * to_offset(freq)
+                    dates = cache[index[-1], freq] = regular_dates(start, n + h, freq, "s")
                 if len(index) <= n:
                     expected = dates[n - len(index) : n]
                 else:
@@ -406,7 +415,7 @@ class Mamba4CastForecaster:
         freq = normalise_freq(freq)
         shared_freq = freq or (infer_freq(frame) if is_datetime else None)
         ids, values, all_dates, future_ds, seasons = [], [], [], [], []
-        synthetic = None
+        synthetic, date_cache = None, {}
         for uid, group in frame.groupby("unique_id", sort=False):
             ds = group["ds"]
             y = group["y"].to_numpy(float)
@@ -418,7 +427,7 @@ class Mamba4CastForecaster:
                         f"cannot infer a regular frequency for series {uid!r} (irregular "
                         "timestamps or too few points); pass freq=, e.g. freq='MS'"
                     )
-                dates = self._series_dates(uid, index, this_freq, h)
+                dates = self._series_dates(uid, index, this_freq, h, date_cache)
                 future = dates[self.context_length :].as_unit(index.unit)
                 this_season = freq_season_length(this_freq)
             else:
