@@ -157,7 +157,11 @@ def mamba_phase(forecaster: Mamba4CastForecaster, max_series: int) -> dict:
                 context, test, alone.predict(context, h, freq=freq), forecaster.alias, m
             ),
             "Theta (ours)": score_forecasts(
-                context, test, theta_frame(context, h, m, forecasts), "Theta", m
+                context,
+                test,
+                theta_frame(context, h, m, forecasts, forecaster.context_length),
+                "Theta",
+                m,
             ),
         }
         results[name] = {
@@ -178,12 +182,15 @@ def model_alone(forecaster: Mamba4CastForecaster) -> Mamba4CastForecaster:
     return alone
 
 
-def theta_frame(context: pd.DataFrame, h: int, m: int, like: pd.DataFrame) -> pd.DataFrame:
-    """autofm's Theta forecasts of every context series, on the dates of the frame `like`."""
+def theta_frame(
+    context: pd.DataFrame, h: int, m: int, like: pd.DataFrame, context_length: int
+) -> pd.DataFrame:
+    """The combination's Theta part (optimised, on the model's last context_length points) for
+    every context series, on the dates of the frame `like`."""
     ids = like["unique_id"].unique()
     groups = context.groupby("unique_id", sort=False)["y"]
-    values = [groups.get_group(uid).to_numpy(float) for uid in ids]
-    forecasts = theta_forecast(values, h, np.full(len(ids), m))
+    values = [groups.get_group(uid).to_numpy(float)[-context_length:] for uid in ids]
+    forecasts = theta_forecast(values, h, np.full(len(ids), m), optimise_theta=True)
     return like[["unique_id", "ds"]].assign(Theta=forecasts.ravel())
 
 

@@ -162,6 +162,18 @@ def test_season_interval_scales_replace_the_overall_factor_for_their_seasons(tmp
     half_widths = [w - w[..., 1:2] for w in (plain, wide)]
     np.testing.assert_allclose(half_widths[1][0], 3.0 * half_widths[0][0], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(half_widths[1][1:], 2.0 * half_widths[0][1:], rtol=1e-5, atol=1e-6)
+    # no season length given: unknown, so the overall factor (not the yearly one for m = 1)
+    yearly = tiny_forecaster(gate="none", interval_scale=2.0, season_interval_scales={1: 3.0})
+    _, unknown = yearly.forecast_arrays(values, 5)
+    _, one = yearly.forecast_arrays(values, 5, season_lengths=1)
+    _, plain_one = tiny_forecaster(gate="none").forecast_arrays(values, 5, season_lengths=1)
+    plain_unknown = tiny_forecaster(gate="none").forecast_arrays(values, 5)[1]
+    np.testing.assert_allclose(
+        unknown - unknown[..., 1:2], 2.0 * (plain_unknown - plain_unknown[..., 1:2]), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        one - one[..., 1:2], 3.0 * (plain_one - plain_one[..., 1:2]), rtol=1e-5, atol=1e-6
+    )
     # holdout scores stay in the model's own units whatever the factors
     frame = wavy()
     np.testing.assert_allclose(
@@ -175,6 +187,7 @@ def test_season_interval_scales_replace_the_overall_factor_for_their_seasons(tmp
         stem, calibration={"interval_scale": 1.5, "season_interval_scales": {"4": 2.5}}
     )
     loaded = Mamba4CastForecaster.from_pretrained(stem)
-    assert loaded.series_interval_scales(np.array([4, 12])).tolist() == [2.5, 1.5]
+    assert loaded.series_interval_scales(np.array([4, 12]), 2).tolist() == [2.5, 1.5]
+    assert loaded.series_interval_scales(None, 2).tolist() == [1.5, 1.5]  # season unknown
     loaded.calibrate_intervals(frame, 6, season_length=4)
-    assert loaded.series_interval_scales(np.array([4])) == loaded.interval_scale
+    assert loaded.series_interval_scales(np.array([4]), 1) == loaded.interval_scale

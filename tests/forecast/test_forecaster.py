@@ -316,3 +316,10 @@ def test_gate_margin_gives_the_model_the_benefit_of_the_doubt(margin, offset, mo
     # the default goes with the combination: only intraday series are gated there
     assert Mamba4CastForecaster(tiny_model()).gate_margin == 0.0
     assert Mamba4CastForecaster(tiny_model(), combine=None).gate_margin == 0.5
+
+
+def test_a_context_window_without_observed_values_raises():
+    values = np.r_[np.arange(10.0) + 1, [np.nan] * 40]
+    for combine in ("theta", None):
+        with pytest.raises(ValidationError, match="no observed value in its last 32"):
+            tiny_forecaster(context_length=32, combine=combine).forecast_arrays([values], 3)

@@ -106,3 +106,39 @@ def test_forecaster_averages_the_model_with_theta_for_all_but_intraday_series():
     np.testing.assert_allclose(both_q[:2], alone_q[:2] + shift, rtol=1e-9)  # moved with it
     with pytest.raises(Exception, match="combine"):
         tiny_forecaster(combine="arima")
+
+
+def test_short_series_keep_the_standard_slope_share_and_empty_ones_raise():
+    from autofm.core.errors import ValidationError
+
+    short = [np.array([1.0, 3.0, 4.0])]
+    np.testing.assert_allclose(
+        theta_forecast(short, 4, 1, optimise_theta=True), theta_forecast(short, 4, 1)
+    )
+    with pytest.raises(ValidationError, match="no observed"):
+        theta_forecast([np.array([np.nan, np.nan])], 2, 1)
+
+
+def test_only_intraday_series_go_through_the_gate(monkeypatch):
+    from autofm.forecast.forecaster import Mamba4CastForecaster
+
+    from .helpers import tiny_model
+
+    # a stand-in model that is off by +10; seasonal naive (m = 4 or 24) is exact on these waves,
+    # so the gate swaps the model for it, but only on the intraday (m = 24) series
+    def off(contexts, h, dates, seasons):
+        point = np.stack([np.resize(y[-int(m) :], h) + 10.0 for y, m in zip(contexts, seasons)])
+        return point, np.repeat(point[:, :, None], 3, axis=2)
+
+    forecaster = Mamba4CastForecaster(tiny_model())
+    monkeypatch.setattr(forecaster, "_forecast_contexts", off)
+    quarterly = np.tile([1.0, 5.0, 2.0, 8.0], 12)
+    hourly = np.tile(np.arange(24.0), 4)
+    seasons = np.array([4, 24, 4])
+    point, _ = forecaster.forecast_arrays([quarterly, hourly, quarterly], 6, season_lengths=seasons)
+    theta = theta_forecast([quarterly], 6, 4, optimise_theta=True)[0]
+    combined = (np.resize(quarterly[-4:], 6) + 10.0 + theta) / 2  # not gated: still off by 5
+    np.testing.assert_allclose(point[[0, 2]], np.stack([combined, combined]))
+    np.testing.assert_allclose(point[1], np.resize(hourly[-24:], 6))  # gated to seasonal naive
+    plain = Mamba4CastForecaster(tiny_model(), combine="none")  # "none" is the same as None
+    assert plain.combine is None and plain.gate_margin == 0.5

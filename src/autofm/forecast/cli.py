@@ -150,6 +150,7 @@ def _cmd_predict(args: argparse.Namespace) -> None:
         "n_series": int(forecasts["unique_id"].nunique()),
         "h": args.h,
         "interval_scale": forecaster.interval_scale,
+        "season_interval_scales": forecaster.season_interval_scales,
         "out": args.out,
         "report": args.report,
         "forecasts": forecasts.astype({"ds": str}).to_dict(orient="records"),

@@ -131,8 +131,9 @@ class Mamba4CastForecaster:
     ):
         if gate not in GATES:
             raise ValidationError(f"unknown gate {gate!r}; choose one of {', '.join(GATES)}")
+        combine = None if combine == "none" else combine
         if combine not in COMBINERS:
-            raise ValidationError(f"unknown combine {combine!r}; choose 'theta' or None")
+            raise ValidationError(f"unknown combine {combine!r}; choose 'theta' or None ('none')")
         self.combine = combine
         self.interval_scale = _check_interval_scale(interval_scale)
         self.season_interval_scales = {
@@ -235,9 +236,14 @@ class Mamba4CastForecaster:
             if len(observed) == 0:
                 raise ValidationError(f"series {index} has no observed (non-NaN) value")
             y = y[observed[0] :][-self.context_length :]
+            if np.isnan(y).all():
+                raise ValidationError(
+                    f"series {index} has no observed value in its last {self.context_length} "
+                    "points (the context window); drop its trailing NaNs or shorten it"
+                )
             contexts.append(y)
         point, quantiles = self._forecast_contexts(contexts, h, dates, seasons)
-        scales = self.series_interval_scales(seasons)[:, None, None]
+        scales = self.series_interval_scales(season_lengths, len(contexts))[:, None, None]
         quantiles = widen_intervals(quantiles, self._median_index(), scales)
         combined = ~is_intraday(seasons) if self.combine == "theta" else seasons < 0
         if self.gate == "backtest" and not combined.all():
@@ -268,21 +274,27 @@ class Mamba4CastForecaster:
         batches = equal_length_batches(
             [len(y) for y in contexts], size, tokens=CPU_BATCH_TOKENS, extra=h
         )
-        feature_cache = {}
+        feature_cache, n_context = {}, 0  # id(date index) -> (index, features), one length
         for batch in progress(batches, desc="forecast", disable=len(batches) < 3 or None):
             y_context = np.stack([contexts[i] for i in batch])
+            if feature_cache and y_context.shape[1] != n_context:
+                feature_cache.clear()  # batches come grouped by length: this length is done
             n_context = y_context.shape[1]
             features = []
             for i in batch:  # series sharing a date index (the same end) share features
                 series_dates = None if dates is None else dates[i]
-                key = (id(series_dates), n_context)
-                if key not in feature_cache:
-                    feature_cache[key] = time_features(
-                        None if series_dates is None else _window_dates(series_dates, n_context, h),
-                        n_context + h,
-                        n_context,
+                if id(series_dates) not in feature_cache:  # the index is kept: ids stay unique
+                    feature_cache[id(series_dates)] = (
+                        series_dates,
+                        time_features(
+                            None
+                            if series_dates is None
+                            else _window_dates(series_dates, n_context, h),
+                            n_context + h,
+                            n_context,
+                        ),
                     )
-                features.append(feature_cache[key])
+                features.append(feature_cache[id(series_dates)][1])
             x = torch.from_numpy(np.stack(features)).to(device)
             with torch.inference_mode():
                 batch_point, batch_quantiles = model.predict(
@@ -451,8 +463,11 @@ class Mamba4CastForecaster:
             all_dates.append(dates)
             future_ds.append(future)
             seasons.append(this_season if season_length is None else season_length)
-        point, quantiles = self.forecast_arrays(values, h, all_dates, seasons)
-        return ids, future_ds, point, quantiles, _season_lengths(seasons, len(ids))
+        # integer ds without freq or season_length: the season length is unknown, not 1
+        known = is_datetime or freq is not None or season_length is not None
+        season_lengths = seasons if known else None
+        point, quantiles = self.forecast_arrays(values, h, all_dates, season_lengths)
+        return ids, future_ds, point, quantiles, season_lengths
 
     def calibrate_intervals(
         self,
@@ -495,17 +510,23 @@ class Mamba4CastForecaster:
         context, held_out = train_test_split(
             _holdout_series(validate_long(df, allow_nan=True), h), h
         )
-        ids, _, _, quantiles, seasons = self._forecast_frame(context, h, freq, season_length)
+        ids, _, _, quantiles, season_lengths = self._forecast_frame(context, h, freq, season_length)
         actual = held_out.groupby("unique_id", sort=False)["y"]
         actual = np.stack([actual.get_group(uid).to_numpy(float) for uid in ids])
         lower, upper = self._interval_indices(level)
         median = quantiles[:, :, self._median_index()]
         scores = interval_scores(median, quantiles[:, :, lower], quantiles[:, :, upper], actual)
-        scales = np.broadcast_to(self.series_interval_scales(seasons)[:, None], actual.shape)
+        scales = self.series_interval_scales(season_lengths, len(ids))
+        scales = np.broadcast_to(scales[:, None], actual.shape)
         return scores * scales[~np.isnan(actual)]
 
-    def series_interval_scales(self, seasons: np.ndarray) -> np.ndarray:
-        """The interval factor of each series [B] from its season length."""
+    def series_interval_scales(self, season_lengths, n_series: int) -> np.ndarray:
+        """The interval factor of each of n_series series: its season length's factor in
+        `season_interval_scales`, else `interval_scale` — which also holds for every series when
+        `season_lengths` is None (unknown; not the same as 1, which is yearly data)."""
+        if season_lengths is None:
+            return np.full(n_series, self.interval_scale)
+        seasons = _season_lengths(season_lengths, n_series)
         return np.array(
             [self.season_interval_scales.get(int(m), self.interval_scale) for m in seasons]
         )
