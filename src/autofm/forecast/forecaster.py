@@ -245,7 +245,9 @@ class Mamba4CastForecaster:
         point, quantiles = self._forecast_contexts(contexts, h, dates, seasons)
         scales = self.series_interval_scales(season_lengths, len(contexts))[:, None, None]
         quantiles = widen_intervals(quantiles, self._median_index(), scales)
-        combined = ~is_intraday(seasons) if self.combine == "theta" else seasons < 0
+        combined = (
+            ~is_intraday(seasons) if self.combine == "theta" else np.zeros(len(seasons), bool)
+        )
         if self.gate == "backtest" and not combined.all():
             gated = np.flatnonzero(~combined)
             point, quantiles = self._backtest_gate(
@@ -274,27 +276,23 @@ class Mamba4CastForecaster:
         batches = equal_length_batches(
             [len(y) for y in contexts], size, tokens=CPU_BATCH_TOKENS, extra=h
         )
-        feature_cache, n_context = {}, 0  # id(date index) -> (index, features), one length
+        # series sharing a date index (the same end) share features; batches come grouped by
+        # length, so the cache holds one length at a time, and keeps each index (ids stay unique)
+        feature_cache, n_context = {}, 0  # id(date index) -> (index, features)
+
+        def features_of(series_dates) -> np.ndarray:
+            if id(series_dates) not in feature_cache:
+                window = None if series_dates is None else _window_dates(series_dates, n_context, h)
+                features = time_features(window, n_context + h, n_context)
+                feature_cache[id(series_dates)] = series_dates, features
+            return feature_cache[id(series_dates)][1]
+
         for batch in progress(batches, desc="forecast", disable=len(batches) < 3 or None):
             y_context = np.stack([contexts[i] for i in batch])
-            if feature_cache and y_context.shape[1] != n_context:
-                feature_cache.clear()  # batches come grouped by length: this length is done
-            n_context = y_context.shape[1]
-            features = []
-            for i in batch:  # series sharing a date index (the same end) share features
-                series_dates = None if dates is None else dates[i]
-                if id(series_dates) not in feature_cache:  # the index is kept: ids stay unique
-                    feature_cache[id(series_dates)] = (
-                        series_dates,
-                        time_features(
-                            None
-                            if series_dates is None
-                            else _window_dates(series_dates, n_context, h),
-                            n_context + h,
-                            n_context,
-                        ),
-                    )
-                features.append(feature_cache[id(series_dates)][1])
+            if y_context.shape[1] != n_context:
+                feature_cache.clear()
+                n_context = y_context.shape[1]
+            features = [features_of(None if dates is None else dates[i]) for i in batch]
             x = torch.from_numpy(np.stack(features)).to(device)
             with torch.inference_mode():
                 batch_point, batch_quantiles = model.predict(
@@ -356,22 +354,15 @@ class Mamba4CastForecaster:
         Series that end on the same timestamp share one (cached) index."""
         n = self.context_length
         try:
+            if (index[-1], freq) not in cache:
+                cache[index[-1], freq] = self._calendar_ending(index[-1], freq, h)
+            dates = cache[index[-1], freq]
             if index.tz is not None:  # days cross DST changes: pandas steps in wall time
-                dates = cache.get((index[-1], freq))
-                if dates is None:
-                    window = pd.date_range(end=index[-1], periods=n, freq=freq, unit="s")
-                    future = pd.date_range(index[-1], periods=h + 1, freq=freq, unit="s")[1:]
-                    dates = cache[index[-1], freq] = window.append(future)
                 expected = pd.date_range(index[0], periods=len(index), freq=freq)
+            elif len(index) <= n:
+                expected = dates[n - len(index) : n]
             else:
-                dates = cache.get((index[-1], freq))
-                if dates is None:
-                    start = index[-1].as_unit("s") - (n - 1) * to_offset(freq)
-                    dates = cache[index[-1], freq] = regular_dates(start, n + h, freq, "s")
-                if len(index) <= n:
-                    expected = dates[n - len(index) : n]
-                else:
-                    expected = regular_dates(index[0], len(index), freq, "s")
+                expected = regular_dates(index[0], len(index), freq, "s")
         except ValueError as err:  # e.g. a sub-second step at second resolution
             raise ValidationError(
                 f"series {uid!r}: cannot build dates at freq {freq!r} ({err})"
@@ -382,6 +373,14 @@ class Mamba4CastForecaster:
                 f"{freq!r}; fill gaps with NaN rows or pass the right freq"
             )
         return dates
+
+    def _calendar_ending(self, end: pd.Timestamp, freq: str, h: int) -> pd.DatetimeIndex:
+        """The context_length dates ending at `end` and the h after it (second resolution)."""
+        n = self.context_length
+        if end.tz is not None:  # days cross DST changes: pandas steps in wall time
+            window = pd.date_range(end=end, periods=n, freq=freq, unit="s")
+            return window.append(pd.date_range(end, periods=h + 1, freq=freq, unit="s")[1:])
+        return regular_dates(end.as_unit("s") - (n - 1) * to_offset(freq), n + h, freq, "s")
 
     def predict(
         self,

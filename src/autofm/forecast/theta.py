@@ -1,4 +1,4 @@
-"""The standard Theta method, vectorised, as Mamba4Cast's combination partner.
+"""The Theta method (standard and optimised), vectorised, as Mamba4Cast's combination partner.
 
 Theta (Assimakopoulos & Nikolopoulos 2000, in the form of Hyndman & Billah 2003 and R's
 `forecast::thetaf`): if the series is seasonal at lag m (its autocorrelation at m exceeds the
@@ -6,7 +6,8 @@ Theta (Assimakopoulos & Nikolopoulos 2000, in the form of Hyndman & Billah 2003 
 ones when a value is ≤ 0); fit simple exponential smoothing (smoothing weight α on a grid, the
 initial level the first value, by one-step squared error); forecast its last level plus half the
 least-squares slope, `l_n + b/2 · (j + (1 − (1 − α)^n) / α)` for step j = 0…h−1; put the
-seasonality back. It won the M3 competition and is strong where Mamba4Cast is weakest (short
+seasonality back. The optimised variant (`optimise_theta`, what the combination uses) fits the
+share of the slope instead of using half. Theta won the M3 competition and is strong where Mamba4Cast is weakest (short
 yearly and quarterly series); averaging the two forecasts beat either alone on training-part
 windows of the development sets (docs/forecast.md).
 
