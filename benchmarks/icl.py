@@ -28,8 +28,8 @@ from autofm.core.progress import status
 from autofm.core.report import Report
 from autofm.core.runtime import setup_torch
 from autofm.icl import experiments
-from autofm.icl.bar_distribution import BarDistribution
 from autofm.icl.pretrained import RECIPES, load_pfn, make_prior, prior_borders
+from autofm.pfn.bar_distribution import BarDistribution
 from benchmarks.common import RESULTS_DIR, markdown_table, mean_std, save_results
 
 SEEDS = (101, 102, 103)

@@ -27,7 +27,7 @@ from autofm.core.report import Report
 from autofm.core.runtime import seed_everything, setup_torch
 from autofm.data.text import encode, load_text, split_tokens
 from autofm.lm import GPT, GPTConfig, TrainConfig, coord_check, grow, log_grid, lr_sweep, train
-from autofm.lm.checkpoint import load_model, save_model
+from autofm.lm.checkpoint import load_gpt, save_gpt
 from autofm.lm.report import coord_check_section, plot_coord_check, plot_curves, plot_lr_sweeps
 from autofm.lm.sweep import SweepResult
 from benchmarks.common import RESULTS_DIR, Timer, markdown_table, require_data, save_results
@@ -151,8 +151,8 @@ def warm_start(
                 *data,
                 dataclasses.replace(train_config, lr=small_lr, seed=SEED, tokens=small_tokens),
             )
-            save_model(small_stem, small_run.model, {"final_val_loss": small_run.final_val_loss})
-        small, small_meta = load_model(small_stem)
+            save_gpt(small_stem, small_run.model, {"final_val_loss": small_run.final_val_loss})
+        small, small_meta = load_gpt(small_stem)
         scratch = _curve_run(
             cache,
             f"grow/lr{scratch_lr:g}/scratch",
@@ -238,7 +238,7 @@ def warm_start(
         "to_width": GROW_TO,
         "scratch_lr": scratch_lr,
         "small_lr": small_lr,
-        "small_val_loss": small_meta["config"]["training"]["final_val_loss"],
+        "small_val_loss": small_meta["training"]["final_val_loss"],
         "small_cost": {
             "tokens": small_tokens,
             "parameters": small_params,

@@ -9,7 +9,8 @@ from pathlib import Path
 from autofm.core.io import atomic_write_json
 from autofm.core.progress import status
 from autofm.core.report import Report
-from autofm.systems import TourStep, available_systems
+from autofm.core.tour import TourStep
+from autofm.systems import available_systems
 from autofm.tour_data import data_step
 
 

@@ -10,10 +10,10 @@ import torch
 
 from autofm.core.checkpoint import load_checkpoint, save_checkpoint
 from autofm.core.report import Report
+from autofm.core.tour import TourStep
 from autofm.data.tables import load_sklearn
 from autofm.data.text import stdlib_corpus
 from autofm.data.timeseries import infer_freq, season_length, statsmodels_series
-from autofm.systems import TourStep
 
 
 def data_step(workdir: Path, seed: int) -> TourStep:
@@ -22,7 +22,7 @@ def data_step(workdir: Path, seed: int) -> TourStep:
     series = statsmodels_series()
     corpus = stdlib_corpus(200_000)
     weights = {"w": torch.randn(4, 4, generator=torch.Generator().manual_seed(seed))}
-    stem = save_checkpoint(workdir / "roundtrip", weights, {"kind": "tour"})
+    stem = save_checkpoint(workdir / "roundtrip", weights, kind="tour", model={})
     loaded, _ = load_checkpoint(stem)
     roundtrip_ok = bool(torch.equal(loaded["w"], weights["w"]))
 

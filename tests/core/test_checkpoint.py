@@ -20,9 +20,11 @@ def _model():
 
 def test_round_trip_restores_identical_weights_and_config(tmp_path):
     model = _model()
-    stem = save_checkpoint(tmp_path / "m", model, {"width": 4}, {"note": "test"})
+    stem = save_checkpoint(
+        tmp_path / "m", model, kind="test", model={"width": 4}, provenance={"note": "test"}
+    )
     tensors, meta = load_checkpoint(stem)
-    assert meta["config"] == {"width": 4}
+    assert meta["model"] == {"width": 4} and meta["kind"] == "test"
     assert meta["provenance"] == {"note": "test"}
     assert meta["n_parameters"] == sum(p.numel() for p in model.parameters())
     fresh = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
@@ -33,7 +35,7 @@ def test_round_trip_restores_identical_weights_and_config(tmp_path):
 
 
 def test_tampered_weights_are_refused(tmp_path):
-    stem = save_checkpoint(tmp_path / "m", _model(), {})
+    stem = save_checkpoint(tmp_path / "m", _model(), kind="test", model={})
     weights = stem.with_suffix(".safetensors")
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF
@@ -43,7 +45,7 @@ def test_tampered_weights_are_refused(tmp_path):
 
 
 def test_metadata_from_newer_version_or_other_program_is_refused(tmp_path):
-    stem = save_checkpoint(tmp_path / "m", _model(), {})
+    stem = save_checkpoint(tmp_path / "m", _model(), kind="test", model={})
     meta_path = stem.with_suffix(".json")
     meta = json.loads(meta_path.read_text())
     meta["format_version"] = 99
@@ -61,7 +63,7 @@ def test_metadata_from_newer_version_or_other_program_is_refused(tmp_path):
 def test_missing_files_and_mismatched_shapes(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(tmp_path / "absent")
-    stem = save_checkpoint(tmp_path / "m", _model(), {})
+    stem = save_checkpoint(tmp_path / "m", _model(), kind="test", model={})
     tensors, _ = load_checkpoint(stem)
     wider = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.ReLU(), torch.nn.Linear(5, 2))
     with pytest.raises(CheckpointError, match="shape"):
@@ -70,18 +72,18 @@ def test_missing_files_and_mismatched_shapes(tmp_path):
 
 def test_pretrained_registry_uses_env_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("AUTOFM_CHECKPOINTS", str(tmp_path))
-    save_checkpoint(tmp_path / "tiny-test-model", _model(), {"kind": "test"})
+    save_checkpoint(tmp_path / "tiny-test-model", _model(), kind="test", model={})
     assert "tiny-test-model" in list_pretrained()
     tensors, meta = load_pretrained("tiny-test-model")
-    assert meta["config"]["kind"] == "test"
+    assert meta["kind"] == "test"
     with pytest.raises(CheckpointError, match="available"):
         load_pretrained("no-such-model")
 
 
 def test_stem_with_a_dot_keeps_its_name(tmp_path):
-    stem = save_checkpoint(tmp_path / "model_lr0.003", _model(), {"lr": 0.003})
+    stem = save_checkpoint(tmp_path / "model_lr0.003", _model(), kind="test", model={"lr": 0.003})
     assert (tmp_path / "model_lr0.003.json").exists()
     assert (tmp_path / "model_lr0.003.safetensors").exists()
-    save_checkpoint(tmp_path / "model_lr0.001", _model(), {"lr": 0.001})
-    assert load_checkpoint(stem)[1]["config"] == {"lr": 0.003}
-    assert load_checkpoint(tmp_path / "model_lr0.003.json")[1]["config"] == {"lr": 0.003}
+    save_checkpoint(tmp_path / "model_lr0.001", _model(), kind="test", model={"lr": 0.001})
+    assert load_checkpoint(stem)[1]["model"] == {"lr": 0.003}
+    assert load_checkpoint(tmp_path / "model_lr0.003.json")[1]["model"] == {"lr": 0.003}

@@ -3,11 +3,10 @@ import pandas as pd
 import pytest
 import torch
 
-from autofm.core.checkpoint import read_checkpoint_meta, update_checkpoint_meta
+from autofm.core.checkpoint import read_checkpoint_meta, save_model, update_checkpoint_meta
 from autofm.core.errors import CheckpointError, ValidationError
 from autofm.forecast.calibration import fit_interval_scale, interval_scores, widen_intervals
 from autofm.forecast.forecaster import Mamba4CastForecaster
-from autofm.icl.train import save_model
 
 from .helpers import one_thread, tiny_forecaster, tiny_model  # noqa: F401 (autouse fixture)
 
@@ -83,8 +82,9 @@ def test_calibrate_intervals_makes_holdout_coverage_reach_the_level():
     np.testing.assert_allclose(
         scores, tiny_forecaster(gate="none").holdout_interval_scores(frame, 6)
     )
-    # (scores recomputed at the new scale agree with the fitted ones to rounding)
-    assert np.mean(scores <= scale * (1 + 1e-9)) >= 0.8 > np.mean(scores < scale * (1 - 1e-9))
+    # (scores recomputed at the new scale agree with the fitted ones to rounding; the fitted
+    # factor sits 1e-9 above its deciding score, so the strict side needs a wider margin)
+    assert np.mean(scores <= scale * (1 + 1e-9)) >= 0.8 > np.mean(scores < scale * (1 - 1e-6))
     last = frame.groupby("unique_id").cumcount(ascending=False) < 6
     out = forecaster.predict(frame[~last], 6)
     merged = frame[last].merge(out, on=["unique_id", "ds"])
@@ -100,7 +100,7 @@ def test_calibrate_intervals_makes_holdout_coverage_reach_the_level():
 
 def test_checkpoint_calibration_is_stored_and_loaded(tmp_path):
     model = tiny_model()
-    stem = save_model(tmp_path / "tiny", model, model.config.to_dict())
+    stem = save_model(tmp_path / "tiny", model)
     assert Mamba4CastForecaster.from_pretrained(stem).interval_scale == 1.0
     update_checkpoint_meta(stem, calibration={"interval_scale": 1.7, "level": 0.8})
     assert read_checkpoint_meta(stem)["calibration"]["level"] == 0.8
@@ -182,7 +182,7 @@ def test_season_interval_scales_replace_the_overall_factor_for_their_seasons(tmp
     )
     # a checkpoint's per-season factors are loaded with it; calibrating replaces them all
     model = forecaster.model
-    stem = save_model(tmp_path / "m", model, model.config.to_dict())
+    stem = save_model(tmp_path / "m", model)
     update_checkpoint_meta(
         stem, calibration={"interval_scale": 1.5, "season_interval_scales": {"4": 2.5}}
     )

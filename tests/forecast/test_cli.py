@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from autofm.cli import main
-from autofm.icl.train import save_model
+from autofm.core.checkpoint import save_model
 
 from .helpers import one_thread, tiny_model  # noqa: F401 (autouse fixture)
 from .test_evaluate import write_folder
@@ -13,7 +13,7 @@ from .test_evaluate import write_folder
 
 def tiny_checkpoint(tmp_path):
     model = tiny_model()
-    return str(save_model(tmp_path / "tiny", model, model.config.to_dict()))
+    return str(save_model(tmp_path / "tiny", model))
 
 
 def series_csv(tmp_path):

@@ -5,10 +5,10 @@ import pandas as pd
 import pytest
 import torch
 
+from autofm.core.checkpoint import save_model
 from autofm.core.errors import CheckpointError, ValidationError
 from autofm.forecast.forecaster import Mamba4CastForecaster
 from autofm.forecast.model import Mamba4Cast, Mamba4CastConfig
-from autofm.icl.train import save_model
 
 from .helpers import TINY, one_thread, tiny_forecaster, tiny_model  # noqa: F401 (autouse fixture)
 
@@ -175,7 +175,7 @@ def test_irregular_integer_steps_raise():
 
 def test_checkpoint_round_trip_and_tampering(tmp_path):
     model = tiny_model()
-    stem = save_model(tmp_path / "tiny", model, model.config.to_dict())
+    stem = save_model(tmp_path / "tiny", model)
     loaded = Mamba4CastForecaster.from_pretrained(stem)
     frame = monthly()
     pd.testing.assert_frame_equal(
@@ -196,7 +196,7 @@ def test_shipped_checkpoint_loads_if_present():
     if not meta_path.exists():
         pytest.skip("mamba4cast-cpu not shipped in this checkout")
     meta = json.loads(meta_path.read_text())
-    assert meta["provenance"]["data"].startswith("synthetic")
+    assert meta["training"]["data"].startswith("synthetic")
     forecaster = Mamba4CastForecaster.from_pretrained("mamba4cast-cpu")
     assert np.isfinite(forecaster.predict(np.sin(np.arange(48) / 2), 12)).all()
 

@@ -2,11 +2,11 @@ import numpy as np
 import pytest
 import torch
 
-from autofm.core.errors import ValidationError
+from autofm.core.errors import CheckpointError, ValidationError
 from autofm.forecast.features import N_TIME_FEATURES
 from autofm.forecast.model import Mamba4Cast, Mamba4CastConfig, forecast_loss, seasonal_anchor
 from autofm.forecast.priors import Mamba4CastPrior
-from autofm.icl.prior import TaskBatch
+from autofm.pfn.prior import TaskBatch
 
 from .helpers import TINY, one_thread, tiny_model  # noqa: F401 (autouse fixture)
 
@@ -93,10 +93,12 @@ def test_config_round_trip_and_presets():
     assert Mamba4CastConfig.preset("paper").d_model == 1024
     with pytest.raises(ValidationError):
         Mamba4CastConfig.preset("huge")
-    with pytest.raises(ValidationError, match="unknown"):
+    with pytest.raises(CheckpointError, match=r"key\(s\) \['width'\]"):
         Mamba4CastConfig.from_dict({"width": 3})
-    with pytest.raises(ValidationError, match="anchor"):
+    with pytest.raises(CheckpointError, match="anchor"):
         Mamba4CastConfig.from_dict({"anchor": "mean"})
+    with pytest.raises(ValidationError, match="anchor"):
+        Mamba4CastConfig(anchor="mean")
     assert Mamba4CastConfig.preset("cpu").anchor == "seasonal"
 
 
@@ -146,11 +148,11 @@ def test_seasonal_anchor_matches_brute_force_seasonal_naive(seed):
 
 
 def test_residual_head_starts_as_the_naive_forecast(tmp_path):
+    from autofm.core.checkpoint import save_model
     from autofm.forecast.training import initialise_from
-    from autofm.icl.train import save_model
 
     level_model = tiny_model()
-    stem = save_model(tmp_path / "level", level_model, level_model.config.to_dict())
+    stem = save_model(tmp_path / "level", level_model)
     residual = Mamba4Cast(Mamba4CastConfig(**TINY, anchor="last"))
     initialise_from(residual, stem)
     assert torch.equal(residual.blocks[0].mixer.A_log, level_model.blocks[0].mixer.A_log)
@@ -163,13 +165,13 @@ def test_residual_head_starts_as_the_naive_forecast(tmp_path):
 
 
 def test_warm_start_into_a_seasonal_anchor_zeroes_the_head(tmp_path):
+    from autofm.core.checkpoint import save_checkpoint
     from autofm.forecast.training import initialise_from
-    from autofm.icl.train import save_model
 
     source = Mamba4Cast(Mamba4CastConfig(**TINY, anchor="last"))
     config = source.config.to_dict()
     config["residual_to_last"] = config.pop("anchor") == "last"  # as the old checkpoint wrote it
-    stem = save_model(tmp_path / "last", source, config)
+    stem = save_checkpoint(tmp_path / "last", source, kind="mamba4cast", model=config)
     seasonal = Mamba4Cast(Mamba4CastConfig(**TINY, anchor="seasonal"))
     initialise_from(seasonal, stem)
     assert torch.equal(seasonal.input.embed.weight, source.input.embed.weight)
@@ -182,11 +184,11 @@ def test_warm_start_into_a_seasonal_anchor_zeroes_the_head(tmp_path):
 
 
 def test_warm_start_accepts_a_pretrained_name(tmp_path, monkeypatch):
+    from autofm.core.checkpoint import save_model
     from autofm.forecast.training import initialise_from
-    from autofm.icl.train import save_model
 
     source = tiny_model()
-    save_model(tmp_path / "my-forecaster", source, source.config.to_dict())
+    save_model(tmp_path / "my-forecaster", source)
     monkeypatch.setenv("AUTOFM_CHECKPOINTS", str(tmp_path))
     target = Mamba4Cast(Mamba4CastConfig(**TINY))
     initialise_from(target, "my-forecaster")

@@ -1,8 +1,9 @@
 import numpy as np
+import pytest
 
 from autofm.forecast.forecaster import Mamba4CastForecaster
 from autofm.forecast.model import Mamba4CastConfig
-from autofm.forecast.training import TimedTrainConfig, export, train_config, train_forecaster
+from autofm.forecast.training import export, train_config, train_forecaster
 
 from .helpers import TINY, one_thread  # noqa: F401 (autouse fixture)
 
@@ -19,13 +20,11 @@ def test_train_resume_and_export(tmp_path):
     assert len(resumed.losses) == 2  # continued from step 3
     stem = export(run, tmp_path / "model")
     forecaster = Mamba4CastForecaster.from_pretrained(stem)
-    assert forecaster.checkpoint_meta_["provenance"]["steps"] == 5
+    assert forecaster.checkpoint_meta_["training"]["steps"] == 5
     assert forecaster.context_length == 24  # the longest context it was trained on
     assert np.isfinite(forecaster.predict(np.arange(30.0), 4)).all()
 
 
-def test_time_budget_anneals_learning_rate():
-    config = TimedTrainConfig(steps=1000, warmup_steps=0, lr=1.0, max_seconds=1e-9)
-    config.lr_at(0)
-    assert config.lr_at(10) == 0.0  # the time budget is spent: the schedule is at its end
-    assert train_config("cpu").lr_at(5000) < 0.05 * train_config("cpu").lr
+def test_a_preset_run_anneals_by_its_step_budget():
+    config = train_config("cpu")
+    assert config.lr_at(config.steps) == pytest.approx(config.min_lr_ratio * config.lr)

@@ -6,7 +6,7 @@ import torch
 from autofm.gam.model import GAMformerConfig
 from autofm.gam.priors import GAMPrior
 from autofm.gam.training import Preset, train_gamformer
-from autofm.icl.train import TrainConfig
+from autofm.pfn.train import PriorTrainConfig
 
 # one thread: the machine is shared with training runs, and these models are tiny
 torch.set_num_threads(1)
@@ -18,7 +18,7 @@ def tiny_preset(steps: int = 60) -> Preset:
     return Preset(
         TINY,
         GAMPrior(scm_weight=0.5, gp_weight=0.0, additive_weight=0.5, regression_fraction=0.2),
-        TrainConfig(
+        PriorTrainConfig(
             steps=steps,
             batch_size=8,
             n_context=(20, 60),

@@ -63,7 +63,7 @@ def test_train_command_writes_a_checkpoint(tmp_path, capsys):
             "1",
             "--run-dir",
             str(tmp_path / "run"),
-            "--output",
+            "--out",
             str(tmp_path / "model"),
             "--device",
             "cpu",

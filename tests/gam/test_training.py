@@ -36,8 +36,8 @@ def test_training_reduces_the_loss_and_resumes(tmp_path):
 def test_shipped_weights_record_their_provenance(tmp_path):
     train_gamformer(tiny_preset(steps=3), tmp_path / "run", output=tmp_path / "w", device="cpu")
     tensors, meta = load_checkpoint(tmp_path / "w")
-    assert meta["config"]["kind"] == "gamformer" and meta["config"]["n_bins"] == TINY.n_bins
-    assert meta["provenance"]["steps_done"] == 3 and "prior" in meta["provenance"]
+    assert meta["kind"] == "gamformer" and meta["model"]["n_bins"] == TINY.n_bins
+    assert meta["training"]["steps"] == 3 and "prior" in meta["training"]
     assert not any(name.startswith("optimizer") for name in tensors)
 
 

@@ -1,15 +1,15 @@
-import dataclasses
 import json
 
 import pytest
 import torch
 
 from autofm.cli import main
+from autofm.core.checkpoint import load_checkpoint as load_checkpoint_tensors
+from autofm.core.checkpoint import save_model
 from autofm.core.report import Report
 from autofm.icl.experiments import agreement, compare, counting, steps_on_linear
-from autofm.icl.pretrained import RECIPES, build_pfn, pfn_from_checkpoint
+from autofm.icl.pretrained import RECIPES, build_pfn, build_pfn_from_config
 from autofm.icl.priors import CountingPrior, GPPrior, StepPrior
-from autofm.icl.train import save_model
 
 
 def test_agreement_of_the_exact_ppd_with_itself_is_zero():
@@ -52,8 +52,7 @@ def untrained_checkpoints(tmp_path, monkeypatch):
     for name in ("counting", "gp"):
         recipe = RECIPES[name]
         model = build_pfn(recipe)
-        config = {"pfn": dataclasses.asdict(recipe.model), "prior": name}
-        save_model(tmp_path / f"icl-{name}", model, config)
+        save_model(tmp_path / f"icl-{name}", model, training={"prior": name})
     monkeypatch.setenv("AUTOFM_CHECKPOINTS", str(tmp_path))
     return tmp_path
 
@@ -72,20 +71,21 @@ def test_cli_bad_input_exits_2(untrained_checkpoints, capsys):
 
 
 def test_checkpoint_rebuild_refuses_mismatched_weights(untrained_checkpoints):
-    from autofm.core.checkpoint import load_checkpoint
+    from autofm.core.checkpoint import load_model, load_state_into
     from autofm.core.errors import CheckpointError
 
-    tensors, meta = load_checkpoint(untrained_checkpoints / "icl-gp")
-    meta["config"]["pfn"]["d_model"] = 32
-    with pytest.raises(CheckpointError):
-        pfn_from_checkpoint(tensors, meta)
+    _, meta = load_model(untrained_checkpoints / "icl-gp", kind="pfn", build=build_pfn_from_config)
+    narrower = build_pfn_from_config({**meta["model"], "d_model": 32}, "test")
+    tensors, _ = load_checkpoint_tensors(untrained_checkpoints / "icl-gp")
+    with pytest.raises(CheckpointError, match="shape"):
+        load_state_into(narrower, tensors)
 
 
 def test_bucket_floor_is_near_zero_with_fine_buckets_and_grows_with_coarse_ones():
-    from autofm.icl.bar_distribution import BarDistribution
     from autofm.icl.experiments import bucket_floor
     from autofm.icl.pretrained import prior_borders
     from autofm.icl.priors import GPPrior
+    from autofm.pfn.bar_distribution import BarDistribution
 
     prior = GPPrior()
     floors = {
@@ -113,7 +113,7 @@ def test_cli_train_with_a_bucket_count_writes_a_loadable_pfn(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["steps"] == 2
     model, meta = load_pfn(out / "model")
     assert model.config.n_outputs == 40 and model.distribution.n_buckets == 40
-    assert meta["config"]["prior"] == "gp"
+    assert meta["training"]["prior"] == "gp"
     bad = ["icl", "train", "--prior", "counting", "--out", str(tmp_path / "c"), "--buckets", "40"]
     assert main(bad) == 2
     assert "regression prior" in capsys.readouterr().err

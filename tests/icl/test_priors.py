@@ -7,7 +7,6 @@ from sklearn.gaussian_process import GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
 from autofm.core.errors import ValidationError
-from autofm.icl.prior import Prior
 from autofm.icl.priors import (
     CountingPrior,
     GPPrior,
@@ -16,6 +15,7 @@ from autofm.icl.priors import (
     SineLinePrior,
     StepPrior,
 )
+from autofm.pfn.prior import Prior
 
 SMALL_PRIORS = [
     StepPrior(n_jumps=5, n_levels=3),

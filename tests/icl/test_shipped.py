@@ -13,8 +13,8 @@ def test_shipped_checkpoint_loads_and_is_small(name):
     stem = find_pretrained(f"icl-{name}")
     assert stem.with_suffix(".safetensors").stat().st_size < 5_000_000
     model, meta = load_pfn(name)
-    assert meta["config"]["prior"] == name
-    assert model.config == type(model.config).from_dict(meta["config"]["pfn"])
+    assert meta["training"]["prior"] == name
+    assert model.config == type(model.config).from_dict(meta["model"])
 
 
 def test_shipped_counting_pfn_counts_like_the_exact_posterior():

@@ -1,11 +1,12 @@
 import pytest
 import torch
 
+from autofm.core.checkpoint import save_model
 from autofm.core.errors import ValidationError
 from autofm.icl.pretrained import load_pfn, pfn_loss
 from autofm.icl.priors import CountingPrior, GPPrior
-from autofm.icl.train import TrainConfig, save_model, train
 from autofm.icl.transformer import PFN, PFNConfig
+from autofm.pfn.train import PriorTrainConfig, train
 
 TINY = dict(d_model=32, n_layers=2, n_heads=2, d_hidden=64)
 
@@ -84,7 +85,7 @@ def test_a_tiny_counting_pfn_learns_to_count(tmp_path):
     config = PFNConfig(task="classification", n_outputs=2, max_context=20, **TINY)
     torch.manual_seed(0)
     model = PFN(config)
-    train_config = TrainConfig(
+    train_config = PriorTrainConfig(
         steps=150,
         batch_size=32,
         n_context=(0, 20),
@@ -102,9 +103,9 @@ def test_a_tiny_counting_pfn_learns_to_count(tmp_path):
     assert probabilities[1] < probabilities[2] < probabilities[3]
     assert probabilities[3] > 0.8
     # a saved model reloads to identical predictions
-    save_model(tmp_path / "pfn", result.model, {"pfn": config.__dict__, "prior": "counting"})
+    save_model(tmp_path / "pfn", result.model, training={"prior": "counting"})
     reloaded, meta = load_pfn(tmp_path / "pfn")
-    assert meta["config"]["prior"] == "counting"
+    assert meta["training"]["prior"] == "counting"
     x_context, y_context = torch.zeros(1, 3, 1), torch.tensor([[1.0, 0.0, 1.0]])
     assert torch.equal(
         reloaded.predict_logits(x_context, y_context, torch.zeros(1, 1, 1)),

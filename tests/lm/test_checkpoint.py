@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from autofm.core.errors import CheckpointError
-from autofm.lm import GPT, GPTConfig, grow, load_model, save_model
+from autofm.lm import GPT, GPTConfig, grow, load_gpt, save_gpt
 
 
 def test_round_trip_is_exact_for_trained_and_grown_models(tmp_path):
@@ -15,26 +15,27 @@ def test_round_trip_is_exact_for_trained_and_grown_models(tmp_path):
     grown = grow(model, 64, seed=5)
     idx = torch.randint(0, 256, (2, 16))
     for name, original in (("small", model), ("grown", grown)):
-        stem = save_model(tmp_path / name, original, {"note": name})
-        loaded, meta = load_model(stem)
+        stem = save_gpt(tmp_path / name, original, {"note": name})
+        loaded, meta = load_gpt(stem)
         assert loaded.config == original.config
         assert torch.equal(loaded(idx)[0], original(idx)[0])
-        assert meta["config"]["tokenizer"]["kind"] == "bytes"
-        assert meta["config"]["training"] == {"note": name}
+        assert meta["tokenizer"]["kind"] == "bytes" and meta["kind"] == "gpt"
+        assert meta["training"] == {"note": name}
 
 
 def test_config_that_does_not_match_the_weights_is_refused(tmp_path):
-    stem = save_model(tmp_path / "m", GPT(GPTConfig(width=32, head_size=8, block_size=16), seed=0))
+    stem = save_gpt(tmp_path / "m", GPT(GPTConfig(width=32, head_size=8, block_size=16), seed=0))
     meta = json.loads(stem.with_suffix(".json").read_text())
-    meta["config"]["model"]["width"] = 64
+    meta["model"]["width"] = 64
     stem.with_suffix(".json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="do not match the model built from its config"):
-        load_model(stem)
-    meta["config"]["model"]["width"] = 33
+        load_gpt(stem)
+    meta["model"]["width"] = 33
     stem.with_suffix(".json").write_text(json.dumps(meta))
-    with pytest.raises(CheckpointError, match="invalid GPT config"):
-        load_model(stem)
-    meta["config"]["tokenizer"] = {"kind": "bpe", "vocab_size": 50257}
+    with pytest.raises(CheckpointError, match="invalid GPTConfig"):
+        load_gpt(stem)
+    meta["model"]["width"] = 32
+    meta["tokenizer"] = {"kind": "bpe", "vocab_size": 50257}
     stem.with_suffix(".json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="byte-level"):
-        load_model(stem)
+        load_gpt(stem)

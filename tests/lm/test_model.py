@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from autofm.core.errors import ValidationError
+from autofm.core.errors import CheckpointError, ValidationError
 from autofm.lm import GPT, GPTConfig
 from autofm.lm.parametrization import init_std, lr_multiplier, parameter_kind
 
@@ -15,7 +15,7 @@ def test_config_rejects_width_not_divisible_by_head_size():
         GPTConfig(width=40, head_size=16)
     with pytest.raises(ValidationError, match="parametrization"):
         GPTConfig(parametrization="ntk")
-    with pytest.raises(ValidationError, match="unknown GPTConfig"):
+    with pytest.raises(CheckpointError, match=r"GPTConfig key\(s\) \['heads'\]"):
         GPTConfig.from_dict({"width": 32, "heads": 2})
 
 

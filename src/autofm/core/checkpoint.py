@@ -1,7 +1,10 @@
-"""Checkpoints: safetensors weights plus a JSON file with the config, provenance and sha256.
+"""Checkpoints: safetensors weights plus a JSON file with the model config, provenance and sha256.
 
-A checkpoint named `stem` is two files, `stem.safetensors` and `stem.json`. Loading verifies the
-sha256 recorded in the JSON against the weights file and refuses a mismatch. Nothing is pickled.
+A checkpoint named `stem` is two files, `stem.safetensors` and `stem.json`. Every system's
+checkpoint has one JSON layout (`save_checkpoint`): its `kind` ("pfn", "gamformer", ...), the
+`model` config that rebuilds it, a `training` summary and `provenance`. `load_model` is the one
+loader: find by name or path, verify the sha256, check the kind, build, load the weights
+strictly. Nothing is pickled. Files of format 1 are migrated on reading (`autofm.core.migrate`).
 """
 
 from __future__ import annotations
@@ -10,8 +13,10 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +26,21 @@ from safetensors.torch import load_file, save_file
 from autofm import __version__
 from autofm.core.errors import CheckpointError
 from autofm.core.io import atomic_path, atomic_write_json
+from autofm.core.migrate import migrate_meta
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+CONTENTS = ("model", "training-state")
+_LAYOUT_KEYS = (
+    "kind",
+    "format_version",
+    "contents",
+    "model",
+    "training",
+    "provenance",
+    "weights_file",
+    "sha256",
+    "n_parameters",
+)
 PACKAGE_CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 ENV_CHECKPOINT_DIR = "AUTOFM_CHECKPOINTS"
 
@@ -59,28 +77,76 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+def portable(text: str) -> str:
+    """`text` with absolute paths made machine-independent: relative to the working directory
+    when under it, else the last path component (a checkpoint must not carry this machine's
+    folders)."""
+    cwd = os.getcwd().rstrip("/") + "/"
+
+    def shorten(match: re.Match) -> str:
+        path = match.group(0)
+        return path[len(cwd) :] if path.startswith(cwd) else Path(path).name
+
+    return _ABSOLUTE_PATH.sub(shorten, text)
+
+
+# an absolute POSIX path: "/" then at least one component, not inside a word or a URL
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.:/~-])/(?:[\w.+@-]+/)*[\w.+@-]+")
+
+
+def portable_values(value: Any) -> Any:
+    """`value` (JSON) with `portable` applied to every string in it."""
+    if isinstance(value, str):
+        return portable(value)
+    if isinstance(value, list | tuple):
+        return [portable_values(item) for item in value]
+    if isinstance(value, dict):
+        return {key: portable_values(item) for key, item in value.items()}
+    return value
+
+
 def default_provenance(**extra: Any) -> dict[str, Any]:
-    """Provenance every checkpoint records: command, commit, versions, time; plus `extra`."""
-    return {
-        "command": " ".join(sys.argv),
-        "git_commit": git_commit(),
-        "autofm_version": __version__,
-        "torch_version": torch.__version__,
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        **extra,
-    }
+    """Provenance every checkpoint records: command, commit, versions, time; plus `extra`.
+
+    Paths are made portable (`portable`): the command is `autofm ...` or `python -m ...`, never
+    this machine's folders."""
+    command = [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv else []
+    return portable_values(
+        {
+            "command": " ".join(command),
+            "git_commit": git_commit(),
+            "autofm_version": __version__,
+            "torch_version": torch.__version__,
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            **extra,
+        }
+    )
 
 
 def save_checkpoint(
     path: str | os.PathLike,
     tensors: dict[str, torch.Tensor] | torch.nn.Module,
-    config: dict[str, Any],
+    *,
+    kind: str,
+    model: dict[str, Any],
+    training: dict[str, Any] | None = None,
     provenance: dict[str, Any] | None = None,
+    contents: str = "model",
+    **extra: Any,
 ) -> Path:
     """Write `path.safetensors` and `path.json` atomically; return the stem path.
 
-    `config` must be JSON-serialisable and hold everything needed to rebuild the model.
+    The JSON is `{"kind", "format_version", "contents", "model", "training", "provenance",
+    "weights_file", "sha256", "n_parameters"}` plus `extra` top-level entries (e.g. a
+    tokenizer or a calibration). `model` is the config that rebuilds the model (JSON);
+    `contents` is "model" (weights only) or "training-state" (weights under "model.", optimizer
+    and RNG state: a run folder's `last`).
     """
+    if contents not in CONTENTS:
+        raise CheckpointError(f"contents must be one of {CONTENTS}, got {contents!r}")
+    clash = set(extra) & set(_LAYOUT_KEYS)
+    if clash:
+        raise CheckpointError(f"extra checkpoint entries {sorted(clash)} clash with its layout")
     stem = _stem(path)
     if isinstance(tensors, torch.nn.Module):
         tensors = tensors.state_dict()
@@ -91,9 +157,15 @@ def save_checkpoint(
         save_file(tensors, str(tmp))
         digest = sha256_file(tmp)
     meta = {
+        "kind": kind,
         "format_version": FORMAT_VERSION,
-        "config": config,
-        "provenance": provenance if provenance is not None else default_provenance(),
+        "contents": contents,
+        "model": model,
+        "training": training or {},
+        "provenance": portable_values(
+            provenance if provenance is not None else default_provenance()
+        ),
+        **extra,
         "weights_file": weights_path.name,
         "sha256": digest,
         "n_parameters": int(sum(t.numel() for t in tensors.values())),
@@ -102,8 +174,31 @@ def save_checkpoint(
     return stem
 
 
+def save_model(
+    path: str | os.PathLike,
+    model: torch.nn.Module,
+    *,
+    training: dict[str, Any] | None = None,
+    provenance: dict[str, Any] | None = None,
+    **extra: Any,
+) -> Path:
+    """Save a model that follows the model contract: it has `config` (a `ConfigMixin`
+    dataclass that rebuilds it) and `checkpoint_kind`. A DDP wrapper is unwrapped; `provenance`
+    adds entries to `default_provenance()`; `extra` adds top-level entries (e.g. a tokenizer)."""
+    module = model.module if hasattr(model, "module") else model
+    return save_checkpoint(
+        path,
+        module,
+        kind=module.checkpoint_kind,
+        model=module.config.to_dict(),
+        training=training,
+        provenance=default_provenance(**(provenance or {})),
+        **extra,
+    )
+
+
 def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and check the JSON half of a checkpoint."""
+    """Read and check the JSON half of a checkpoint (format 1 is migrated in memory)."""
     stem = _stem(path)
     meta_path = _with(stem, ".json")
     if not meta_path.is_file():
@@ -112,21 +207,27 @@ def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
         meta = json.loads(meta_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise CheckpointError(f"checkpoint metadata {meta_path} is not valid JSON: {err}") from err
-    if not isinstance(meta, dict) or "sha256" not in meta or "config" not in meta:
-        raise CheckpointError(f"{meta_path} is not an autofm checkpoint (no sha256/config keys)")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
+    if not isinstance(meta, dict) or "sha256" not in meta:
+        raise CheckpointError(f"{meta_path} is not an autofm checkpoint (no sha256 key)")
+    version = meta.get("format_version", 1)
+    if not isinstance(version, int) or version > FORMAT_VERSION:
         raise CheckpointError(
-            f"{meta_path} has format version {meta['format_version']}, newer than this autofm "
-            f"supports ({FORMAT_VERSION}); upgrade autofm"
+            f"{meta_path} has format version {version}, newer than this autofm supports "
+            f"({FORMAT_VERSION}); upgrade autofm"
         )
+    if version < FORMAT_VERSION:
+        meta = migrate_meta(meta, str(meta_path))
+    missing = [key for key in ("kind", "model") if key not in meta]
+    if missing:
+        raise CheckpointError(f"{meta_path} is not an autofm checkpoint (no {missing} keys)")
     return meta
 
 
 def update_checkpoint_meta(path: str | os.PathLike, **entries: Any) -> None:
-    """Add or replace top-level entries of a checkpoint's JSON (not its config, provenance or
-    checksum), e.g. a calibration fitted after training; the weights are untouched."""
-    protected = {"format_version", "config", "provenance", "weights_file", "sha256", "n_parameters"}
-    clash = protected & set(entries)
+    """Add or replace top-level entries of a checkpoint's JSON (not its layout: kind, model,
+    training, provenance, checksum), e.g. a calibration fitted after training; the weights are
+    untouched. A format-1 file is rewritten in the current format."""
+    clash = set(_LAYOUT_KEYS) & set(entries)
     if clash:
         raise CheckpointError(f"cannot overwrite checkpoint keys {sorted(clash)}")
     stem = _stem(path)
@@ -154,6 +255,38 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     except Exception as err:  # safetensors raises its own error types
         raise CheckpointError(f"cannot read weights {weights_path}: {err}") from err
     return tensors, meta
+
+
+def model_tensors(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+    """The model's weights in a checkpoint: all tensors, or those under "model." of a
+    training state (a run folder's `last`)."""
+    if meta.get("contents") == "training-state":
+        return {name[6:]: value for name, value in tensors.items() if name.startswith("model.")}
+    return tensors
+
+
+def load_model(
+    name_or_path: str | os.PathLike,
+    *,
+    kind: str,
+    build: Callable[[dict[str, Any], str], torch.nn.Module],
+) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Load the `kind` model in a checkpoint (a shipped name, a stem, its .json/.safetensors, or
+    a run folder's `last`): `(model in eval mode, meta)`.
+
+    `build(model_config, source)` makes the untrained model from `meta["model"]` (`source`
+    names the checkpoint for error messages); the weights are then loaded into it, strictly.
+    """
+    stem = checkpoint_stem(name_or_path)
+    tensors, meta = load_checkpoint(stem)
+    if meta["kind"] != kind:
+        raise CheckpointError(
+            f"{name_or_path} holds a {meta['kind']!r} checkpoint, not a {kind!r} one; pass a "
+            f"{kind} checkpoint"
+        )
+    model = build(meta["model"], str(name_or_path))
+    load_state_into(model, model_tensors(tensors, meta))
+    return model.eval(), meta
 
 
 def load_state_into(module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
@@ -217,11 +350,16 @@ def find_pretrained(name: str) -> Path:
 def checkpoint_stem(name_or_path: str | os.PathLike) -> Path:
     """The stem of a checkpoint given by path or by pretrained name.
 
-    A path is a stem whose `.json` exists, or anything ending in `.json`/`.safetensors` (loading
-    it then says if it is missing); anything else is a pretrained name (`find_pretrained`).
+    A path is a stem whose `.json` exists, or anything ending in `.json`/`.safetensors` or holding
+    a folder separator (loading it then says if it is missing); anything else is a pretrained
+    name (`find_pretrained`).
     """
     stem = _stem(name_or_path)
-    if Path(name_or_path).suffix in (".json", ".safetensors") or _with(stem, ".json").is_file():
+    text = str(name_or_path)
+    looks_like_path = (
+        os.sep in text or "/" in text or Path(text).suffix in (".json", ".safetensors")
+    )
+    if looks_like_path or _with(stem, ".json").is_file():
         return stem
     return find_pretrained(str(name_or_path))
 

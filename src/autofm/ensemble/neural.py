@@ -26,12 +26,13 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from autofm.core.checkpoint import load_checkpoint, load_state_into, save_checkpoint
-from autofm.core.errors import CheckpointError, ValidationError
+from autofm.core.checkpoint import load_model, save_checkpoint
+from autofm.core.errors import ValidationError
 from autofm.ensemble.base import BaseEnsembler
 from autofm.ensemble.metrics import PROBABILITY_FLOOR
 
 MODES = ("model_averaging", "stacking")
+CHECKPOINT_KIND = "neural-ensembler"
 
 
 class ClassSetNetwork(nn.Module):
@@ -243,28 +244,27 @@ class NeuralEnsembler(BaseEnsembler):
         if not hasattr(self, "network_"):
             raise ValidationError("fit the ensembler before saving it")
         config = {
-            "kind": "autofm.ensemble.NeuralEnsembler",
             "params": {k: v for k, v in self.get_params().items() if k != "dropout_grid"},
             "dropout_grid": list(self.dropout_grid),
             "dropout_rate_": self.dropout_rate_,
             "n_models": self.n_models_,
             "n_classes": self.n_classes_,
         }
-        return save_checkpoint(path, self.network_, config)
+        return save_checkpoint(path, self.network_, kind=CHECKPOINT_KIND, model=config)
 
     @classmethod
     def load(cls, path: str | Path) -> NeuralEnsembler:
         """Rebuild a fitted NeuralEnsembler from a checkpoint written by `save`."""
-        tensors, meta = load_checkpoint(path)
-        config = meta["config"]
-        if config.get("kind") != "autofm.ensemble.NeuralEnsembler":
-            raise CheckpointError(f"{path} is not a NeuralEnsembler checkpoint")
+
+        def build(config: dict, source: str) -> ClassSetNetwork:
+            params = cls(**config["params"]).get_params()
+            return ClassSetNetwork(
+                config["n_models"], params["hidden"], params["n_layers"], params["mode"]
+            )
+
+        network, meta = load_model(path, kind=CHECKPOINT_KIND, build=build)
+        config = meta["model"]
         ensembler = cls(**config["params"], dropout_grid=tuple(config["dropout_grid"]))
-        network = ClassSetNetwork(
-            config["n_models"], ensembler.hidden, ensembler.n_layers, ensembler.mode
-        )
-        load_state_into(network, tensors)
-        network.eval()
         ensembler.network_ = network
         ensembler.n_models_, ensembler.n_classes_ = config["n_models"], config["n_classes"]
         ensembler.classes_ = np.arange(ensembler.n_classes_)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from autofm.core.runtime import setup_torch
+from autofm.core.tour import TourStep
 from autofm.data.tables import load_sklearn
 from autofm.ensemble.compare import compare, comparison_report
 from autofm.ensemble.metadataset import build_pool, save_pool
-from autofm.systems import TourStep
 
 TOUR_METHODS = (
     "single-best",

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from autofm.core.tour import TourStep
 from autofm.fairness.report import build_report
 from autofm.fairness.search import ManyFairHPO
-from autofm.systems import TourStep
 
 WEIGHTS = "f1=0.5,dsp=0.3,deop=0.2"
 

@@ -48,12 +48,32 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     train = commands.add_parser(
         "train", parents=[common], help="train Mamba4Cast on the synthetic prior"
     )
-    train.add_argument("--preset", default="cpu", choices=("cpu", "paper"))
+    train.add_argument(
+        "--preset", default="cpu", help="training preset, a key of autofm.forecast.training.PRESETS"
+    )
     train.add_argument("--run-dir", default="runs/forecast", help="run folder (resumes if present)")
     train.add_argument("--steps", type=int, help="training steps (default: the preset's)")
     train.add_argument("--max-seconds", type=float, help="stop (and anneal) by this time budget")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--out", help="export the trained weights to this checkpoint stem")
+    train.add_argument(
+        "--init",
+        help="start from the weights of this checkpoint (a shipped name, a stem, or a run's last)",
+    )
+    train.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
+    train.add_argument("--warmup-steps", type=int, help="warmup steps (default: the preset's)")
+    train.add_argument(
+        "--profile-fraction",
+        type=float,
+        help="share of seasonal-profile series among seasonal frequencies (0: the paper's prior; "
+        "default: the prior's)",
+    )
+    train.add_argument(
+        "--drift-prob",
+        type=float,
+        help="share of short contexts given a drift that continues into the horizon "
+        "(default: the prior's)",
+    )
     train.set_defaults(func=_cmd_train)
 
     evaluate = commands.add_parser(
@@ -160,10 +180,26 @@ def _cmd_predict(args: argparse.Namespace) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
+    from autofm.forecast.priors import Mamba4CastPrior
     from autofm.forecast.training import export, train_forecaster
 
+    prior_options = {}
+    for flag in ("profile_fraction", "drift_prob"):
+        value = getattr(args, flag)
+        if value is not None:
+            if not 0.0 <= value <= 1.0:
+                raise ValidationError(f"--{flag.replace('_', '-')} must be in [0, 1], got {value}")
+            prior_options[flag] = value
     result = train_forecaster(
-        args.preset, args.run_dir, steps=args.steps, max_seconds=args.max_seconds, seed=args.seed
+        args.preset,
+        args.run_dir,
+        prior=Mamba4CastPrior(**prior_options),
+        init_from=args.init,
+        steps=args.steps,
+        max_seconds=args.max_seconds,
+        seed=args.seed,
+        lr=args.lr,
+        warmup_steps=args.warmup_steps,
     )
     out = str(export(args.run_dir, args.out)) if args.out else None
     summary = {

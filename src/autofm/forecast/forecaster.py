@@ -32,7 +32,7 @@ import pandas as pd
 import torch
 from pandas.tseries.frequencies import to_offset
 
-from autofm.core.checkpoint import checkpoint_stem, load_checkpoint, load_state_into
+from autofm.core.checkpoint import load_model
 from autofm.core.errors import ValidationError
 from autofm.core.progress import progress
 from autofm.core.runtime import resolve_device
@@ -40,7 +40,7 @@ from autofm.data.timeseries import infer_freq, regular_dates, train_test_split, 
 from autofm.data.timeseries import season_length as freq_season_length
 from autofm.forecast.calibration import fit_interval_scale, interval_scores, widen_intervals
 from autofm.forecast.features import time_features
-from autofm.forecast.model import Mamba4Cast, Mamba4CastConfig, seasonal_anchor
+from autofm.forecast.model import Mamba4Cast, build_mamba4cast, seasonal_anchor
 from autofm.forecast.theta import theta_forecast
 
 DEFAULT_MODEL = "mamba4cast-cpu"
@@ -162,9 +162,9 @@ class Mamba4CastForecaster:
         on (recorded in its provenance), capped at 512: longer windows were never seen. Unless
         `interval_scale` is given, it is the checkpoint's calibrated factor (1 if it has none).
         """
-        tensors, meta = load_checkpoint(checkpoint_stem(name_or_path))
-        model = Mamba4Cast(Mamba4CastConfig.from_dict(meta["config"]))
-        load_state_into(model, tensors)
+        model, meta = load_model(
+            name_or_path, kind=Mamba4Cast.checkpoint_kind, build=build_mamba4cast
+        )
         if kwargs.get("context_length") is None:
             kwargs["context_length"] = trained_context_length(meta)
         calibration = meta.get("calibration", {})
@@ -595,7 +595,7 @@ def equal_length_batches(
 
 def trained_context_length(meta: dict, cap: int = 512) -> int:
     """The longest training context recorded in a checkpoint's metadata (else `cap`)."""
-    n_context = meta.get("provenance", {}).get("train", {}).get("n_context")
+    n_context = meta.get("training", {}).get("config", {}).get("n_context")
     longest = max(n_context) if isinstance(n_context, list) else n_context
     return min(cap, int(longest)) if longest else cap
 

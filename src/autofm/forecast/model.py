@@ -9,25 +9,25 @@ quantiles (trained with the pinball loss; our addition, for intervals).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autofm.core.config import ConfigMixin
 from autofm.core.errors import ValidationError
 from autofm.forecast.features import N_TIME_FEATURES, fit_scaler
 from autofm.forecast.mamba2 import Mamba2, Mamba2Config
-from autofm.icl.prior import TaskBatch
+from autofm.pfn.prior import TaskBatch
 
 TARGET_CLIP = 10.0  # scaled targets beyond ±this are clipped in the loss (exploding trends)
 ANCHORS = ("none", "last", "seasonal")
 
 
 @dataclass
-class Mamba4CastConfig:
+class Mamba4CastConfig(ConfigMixin):
     """Architecture of the forecaster; `paper()` gives the published 27M-parameter sizes."""
 
     d_model: int = 128
@@ -58,30 +58,24 @@ class Mamba4CastConfig:
             return cls(d_model=1024, n_layers=2, d_state=128, headdim=64, chunk_size=256)
         raise ValidationError(f"unknown preset {name!r}; choose 'cpu' or 'paper'")
 
-    def to_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        out["input_dilations"] = list(self.input_dilations)
-        out["quantiles"] = list(self.quantiles)
-        return out
+    def __post_init__(self) -> None:
+        if self.anchor not in ANCHORS:
+            raise ValidationError(
+                f"unknown anchor {self.anchor!r}; choose one of {', '.join(ANCHORS)}"
+            )
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> Mamba4CastConfig:
+    def from_dict(cls, values: dict[str, Any], *, source: str = "the given dict") -> Self:
         """The config saved by `to_dict` (also the older `residual_to_last` flag → anchor)."""
         values = dict(values)
         if "residual_to_last" in values:  # checkpoints written before `anchor` existed
             values.setdefault("anchor", "last" if values.pop("residual_to_last") else "none")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValidationError(f"unknown Mamba4Cast config keys {sorted(unknown)}")
-        if values.get("anchor", "none") not in ANCHORS:
-            raise ValidationError(
-                f"unknown anchor {values['anchor']!r}; choose one of {', '.join(ANCHORS)}"
-            )
-        for key in ("input_dilations", "quantiles"):
-            if key in values:
-                values[key] = tuple(values[key])
-        return cls(**values)
+        return super().from_dict(values, source=source)
+
+
+def build_mamba4cast(config: dict[str, Any], source: str) -> Mamba4Cast:
+    """An untrained Mamba4Cast of the architecture in a checkpoint's `model` config."""
+    return Mamba4Cast(Mamba4CastConfig.from_dict(config, source=source))
 
 
 def seasonal_anchor(
@@ -179,6 +173,8 @@ class Block(nn.Module):
 class Mamba4Cast(nn.Module):
     """Context values + time features → point forecast and quantiles for H steps, in one pass."""
 
+    checkpoint_kind = "mamba4cast"
+
     def __init__(self, config: Mamba4CastConfig | None = None):
         super().__init__()
         self.config = config or Mamba4CastConfig()
@@ -263,7 +259,7 @@ class Mamba4Cast(nn.Module):
 
 
 def forecast_loss(model: nn.Module, batch: TaskBatch) -> torch.Tensor:
-    """Loss for `autofm.icl.train`: calls `model(...)` itself so DDP synchronises gradients."""
+    """Loss for `autofm.pfn.train`: calls `model(...)` itself so DDP synchronises gradients."""
     output = model(
         batch.x_context, batch.y_context, batch.x_query, batch.metadata.get("season_length")
     )

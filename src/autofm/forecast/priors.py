@@ -38,7 +38,7 @@ import torch
 
 from autofm.data.timeseries import season_length
 from autofm.forecast.features import N_TIME_FEATURES, calendar_phases, time_features
-from autofm.icl.prior import TaskBatch
+from autofm.pfn.prior import TaskBatch
 
 # frequency alias → (sampling weight, typical seasonal periods in steps besides the season length)
 FREQUENCIES: dict[str, tuple[float, tuple[float, ...]]] = {

@@ -39,19 +39,18 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     train = commands.add_parser(
         "train", parents=[common], help="train a GAMformer on the synthetic prior (resumable)"
     )
-    train.add_argument("--preset", choices=("cpu", "paper"), default="cpu")
+    train.add_argument(
+        "--preset", default="cpu", help="training preset, a key of autofm.gam.training.PRESETS"
+    )
     train.add_argument("--run-dir", default="runs/gam-train", help="checkpoints and loss curve")
     train.add_argument("--steps", type=int, default=None, help="override the preset's steps")
     train.add_argument("--max-seconds", type=float, default=None, help="stop (and save) after")
-    train.add_argument("--output", default=None, help="checkpoint stem for the trained weights")
+    train.add_argument("--out", default=None, help="checkpoint stem for the trained weights")
     train.add_argument("--device", default="auto")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--init", default=None, help="warm-start from this checkpoint (name/path)")
     train.add_argument("--lr", type=float, default=None, help="override the preset's peak lr")
     train.add_argument("--warmup-steps", type=int, default=None)
-    train.add_argument(
-        "--time-schedule", action="store_true", help="warmup + cosine over --max-seconds"
-    )
     train.set_defaults(func=_cmd_train)
     group.set_defaults(func=lambda args: group.print_help())
 
@@ -132,11 +131,10 @@ def _cmd_train(args: argparse.Namespace) -> None:
         max_seconds=args.max_seconds,
         seed=args.seed,
         device=args.device,
-        output=args.output,
+        output=args.out,
         init=args.init,
         lr=args.lr,
         warmup_steps=args.warmup_steps,
-        time_schedule=args.time_schedule,
     )
     tail = result.losses[-100:]
     summary = {
@@ -144,6 +142,6 @@ def _cmd_train(args: argparse.Namespace) -> None:
         "seconds": result.seconds,
         "mean_loss_last_100": float(np.mean(tail)) if tail else None,
         "run_dir": str(result.run_dir),
-        "output": args.output,
+        "checkpoint": args.out,
     }
     emit(summary, args.json)

@@ -31,11 +31,11 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
-from autofm.core.checkpoint import checkpoint_stem, load_checkpoint, load_state_into
-from autofm.core.errors import CheckpointError, ValidationError
+from autofm.core.checkpoint import load_model
+from autofm.core.errors import ValidationError
 from autofm.core.validation import check_consistent_length, check_finite
 from autofm.gam.binning import apply_bins, bin_edges
-from autofm.gam.model import GAMformer, GAMformerConfig
+from autofm.gam.model import GAMformer, build_gamformer
 from autofm.gam.shrinkage import fit_feature_scales
 
 DEFAULT_CHECKPOINT = "gamformer-cpu"
@@ -43,13 +43,8 @@ DEFAULT_CHECKPOINT = "gamformer-cpu"
 
 @functools.lru_cache(maxsize=4)
 def _load_model_cached(checkpoint: str) -> GAMformer:
-    tensors, meta = load_checkpoint(checkpoint_stem(checkpoint))
-    config = dict(meta["config"])
-    if config.pop("kind", None) != "gamformer":
-        raise CheckpointError(f"checkpoint {checkpoint!r} is not a GAMformer checkpoint")
-    model = GAMformer(GAMformerConfig(**config))
-    load_state_into(model, tensors)
-    return model.eval()
+    model, _ = load_model(checkpoint, kind=GAMformer.checkpoint_kind, build=build_gamformer)
+    return model
 
 
 def load_gamformer(checkpoint: str | Path = DEFAULT_CHECKPOINT) -> GAMformer:

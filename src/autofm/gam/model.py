@@ -11,15 +11,18 @@ Regression uses one average over all rows and predicts standardised y.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autofm.core.config import ConfigMixin
+
 
 @dataclass
-class GAMformerConfig:
+class GAMformerConfig(ConfigMixin):
     """Architecture of a GAMformer (stored in checkpoints to rebuild the model)."""
 
     n_bins: int = 32
@@ -29,9 +32,6 @@ class GAMformerConfig:
     d_hidden: int = 128
     max_classes: int = 10
     head_hidden: int = 128
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class SelfAttention(nn.Module):
@@ -79,6 +79,8 @@ class BiAttentionLayer(nn.Module):
 
 class GAMformer(nn.Module):
     """Training set in, shape functions out; `forward` also looks up the query rows."""
+
+    checkpoint_kind = "gamformer"
 
     def __init__(self, config: GAMformerConfig | None = None):
         super().__init__()
@@ -152,3 +154,8 @@ class GAMformer(nn.Module):
     ) -> torch.Tensor:
         """Logits [B, M, max_classes] (or standardised predictions [B, M, 1]) of the query rows."""
         return self.lookup(self.shape_functions(context_bins, y_context, regression), query_bins)
+
+
+def build_gamformer(config: dict[str, Any], source: str) -> GAMformer:
+    """An untrained GAMformer of the architecture in a checkpoint's `model` config."""
+    return GAMformer(GAMformerConfig.from_dict(config, source=source))

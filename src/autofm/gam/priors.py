@@ -12,7 +12,7 @@ and some tasks get missing values. Like real tables, tasks may also carry binary
 encoded categorical variables (one variable expanded into several 0/1 columns) and irrelevant
 columns (a feature shuffled across rows, so it keeps its marginal but loses its signal), and some
 batches are wide (more features, fewer rows). `GAMPrior` mixes them into `TaskBatch`es for
-`autofm.icl.train`.
+`autofm.pfn.train`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from autofm.icl.prior import TaskBatch
+from autofm.pfn.prior import TaskBatch
 
 ACTIVATIONS = {
     "tanh": np.tanh,

@@ -12,10 +12,10 @@ from sklearn.preprocessing import StandardScaler
 
 from autofm.core.report import Report
 from autofm.core.runtime import setup_torch
+from autofm.core.tour import TourStep
 from autofm.data.tables import load_sklearn
 from autofm.gam.estimators import GAMformerClassifier
 from autofm.gam.metrics import score_classifier
-from autofm.systems import TourStep
 
 
 def step(workdir: Path, seed: int) -> TourStep:

@@ -5,21 +5,18 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
-from autofm.core.checkpoint import checkpoint_stem, load_checkpoint, load_state_into
+from autofm.core.checkpoint import load_model, save_model
 from autofm.core.errors import ValidationError
 from autofm.gam.binning import bin_batch
-from autofm.gam.model import GAMformer, GAMformerConfig
+from autofm.gam.model import GAMformer, GAMformerConfig, build_gamformer
 from autofm.gam.priors import GAMPrior
-from autofm.icl.prior import TaskBatch
-from autofm.icl.train import TrainConfig, TrainResult, save_model, train, unwrap
-
-CHECKPOINT_KIND = "gamformer"
+from autofm.pfn.prior import TaskBatch
+from autofm.pfn.train import PriorTrainConfig, PriorTrainResult, train, unwrap
 
 
 def gam_loss(model: torch.nn.Module, batch: TaskBatch) -> torch.Tensor:
@@ -46,7 +43,7 @@ class Preset:
 
     model: GAMformerConfig
     prior: GAMPrior
-    train: TrainConfig
+    train: PriorTrainConfig
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -66,7 +63,7 @@ PRESETS: dict[str, Preset] = {
             encoded_probability=0.5,
             irrelevant_probability=0.5,
         ),
-        TrainConfig(
+        PriorTrainConfig(
             steps=3400,
             batch_size=16,
             n_context=(20, 128),
@@ -86,7 +83,7 @@ PRESETS: dict[str, Preset] = {
             n_bins=64, d_model=512, n_layers=12, n_heads=8, d_hidden=1024, head_hidden=512
         ),
         GAMPrior(scm_weight=0.96, gp_weight=0.04, additive_weight=0.0, regression_fraction=0.0),
-        TrainConfig(
+        PriorTrainConfig(
             steps=500_000,
             batch_size=64,
             n_context=(50, 500),
@@ -115,11 +112,6 @@ def get_preset(name: str) -> Preset:
     )
 
 
-def model_config_dict(config: GAMformerConfig) -> dict[str, Any]:
-    """What a checkpoint stores to rebuild the model."""
-    return {"kind": CHECKPOINT_KIND, **config.to_dict()}
-
-
 def train_gamformer(
     preset: str | Preset = "cpu",
     run_dir: str | os.PathLike = "runs/gam-train",
@@ -132,14 +124,13 @@ def train_gamformer(
     init: str | os.PathLike | None = None,
     lr: float | None = None,
     warmup_steps: int | None = None,
-    time_schedule: bool = False,
-) -> TrainResult:
+) -> PriorTrainResult:
     """Train a GAMformer with `preset`; resume from `run_dir`; optionally ship the weights.
 
     `init` (a shipped name or checkpoint path of the same architecture) warm-starts a new run
     from those weights (ignored when `run_dir` already holds a run to resume); `lr` and
-    `warmup_steps` override the preset's; `time_schedule` runs warmup + cosine over
-    `max_seconds` of wall-clock time.
+    `warmup_steps` override the preset's; with `max_seconds` the run stops after that much
+    wall-clock time and its warmup + cosine schedule follows whichever budget is further along.
     """
     chosen = get_preset(preset) if isinstance(preset, str) else preset
     config = dataclasses.replace(
@@ -147,7 +138,6 @@ def train_gamformer(
         seed=seed,
         device=device,
         max_seconds=max_seconds,
-        time_schedule=time_schedule,
     )
     if steps is not None:
         config = dataclasses.replace(
@@ -158,37 +148,39 @@ def train_gamformer(
     if warmup_steps is not None:
         config = dataclasses.replace(config, warmup_steps=warmup_steps)
     model = GAMformer(chosen.model)
-    model_config = model_config_dict(chosen.model)
     if init is not None:
-        _warm_start(model, model_config, init)
+        _warm_start(model, init)
     result = train(
-        model, chosen.prior, config, run_dir=run_dir, loss_fn=gam_loss, model_config=model_config
+        model,
+        chosen.prior,
+        config,
+        run_dir=run_dir,
+        loss_fn=gam_loss,
+        model_kind=GAMformer.checkpoint_kind,
+        model_config=chosen.model.to_dict(),
     )
     if output is not None:
-        save_model(
-            output,
-            result.model,
-            model_config,
-            preset=preset if isinstance(preset, str) else "custom",
-            prior=repr(chosen.prior),
-            train_config=dataclasses.asdict(config),
-            steps_done=result.steps_done,
-            train_seconds=round(result.seconds, 1),
-            final_loss_mean_last_100=float(
+        training = {
+            "preset": preset if isinstance(preset, str) else "custom",
+            "prior": repr(chosen.prior),
+            "config": config.to_dict(),
+            "steps": result.steps_done,
+            "train_seconds": round(result.seconds, 1),
+            "final_loss_mean_last_100": float(
                 torch.tensor(result.losses[-100:]).mean() if result.losses else float("nan")
             ),
-            run_dir=str(Path(run_dir)),
-            warm_start=None if init is None else str(init),
-        )
+            "warm_start": None if init is None else str(init),
+        }
+        save_model(output, result.model, training=training, provenance={"run_dir": str(run_dir)})
     return result
 
 
-def _warm_start(model: GAMformer, model_config: dict[str, Any], init: str | os.PathLike) -> None:
+def _warm_start(model: GAMformer, init: str | os.PathLike) -> None:
     """Load the weights of checkpoint `init` into `model` (same architecture required)."""
-    tensors, meta = load_checkpoint(checkpoint_stem(init))
-    if meta.get("config") != model_config:
+    source, _ = load_model(init, kind=GAMformer.checkpoint_kind, build=build_gamformer)
+    if source.config != model.config:
         raise ValidationError(
-            f"cannot warm-start from {init}: its model config {meta.get('config')} differs from "
-            f"the preset's {model_config}"
+            f"cannot warm-start from {init}: its model config {source.config.to_dict()} differs "
+            f"from the preset's {model.config.to_dict()}"
         )
-    load_state_into(model, tensors)
+    model.load_state_dict(source.state_dict())

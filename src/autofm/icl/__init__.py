@@ -1,10 +1,11 @@
-"""In-context learning core: the prior protocol and the training loop shared by PFNs, GAMformer
-and Mamba4Cast; prior-fitted networks, the bar distribution, priors with exact posteriors and the
-experiments that compare the two."""
+"""Prior-fitted networks (PFNs) and exact Bayesian posteriors: priors whose posterior predictive
+is known, the PFN transformer, the shipped PFNs and the experiments that compare the two
+("in-context learning approximates the posterior", arXiv:2410.01565).
 
-from autofm.icl.bar_distribution import BarDistribution, borders_from_samples, classification_loss
+The prior protocol, the training loop and the bar distribution that PFNs share with GAMformer and
+Mamba4Cast live in `autofm.pfn`."""
+
 from autofm.icl.pretrained import RECIPES, load_pfn, train_pfn
-from autofm.icl.prior import Prior, TaskBatch
 from autofm.icl.priors import (
     PRIORS,
     CountingPrior,
@@ -14,30 +15,20 @@ from autofm.icl.priors import (
     SineLinePrior,
     StepPrior,
 )
-from autofm.icl.train import TrainConfig, TrainResult, save_model, train
 from autofm.icl.transformer import PFN, PFNConfig, PFNPrediction
 
 __all__ = [
     "PFN",
     "PRIORS",
     "RECIPES",
-    "BarDistribution",
     "CountingPrior",
     "GPPrior",
     "GridPrior",
     "PFNConfig",
     "PFNPrediction",
     "PhaseSinePrior",
-    "Prior",
     "SineLinePrior",
     "StepPrior",
-    "TaskBatch",
-    "TrainConfig",
-    "TrainResult",
-    "borders_from_samples",
-    "classification_loss",
     "load_pfn",
-    "save_model",
-    "train",
     "train_pfn",
 ]

@@ -25,7 +25,7 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     setup_torch()
     check_positive_int(args.n_tasks, "--n-tasks")
     model, meta = _load(args)
-    trained_on = meta["config"].get("prior")
+    trained_on = meta["training"].get("prior")
     prior_name = args.prior if args.checkpoint is None else trained_on or args.prior
     started = time.perf_counter()
     result = compare(model, make_prior(prior_name), n_tasks=args.n_tasks, seed=args.seed)

@@ -23,10 +23,10 @@ import torch
 
 from autofm.core.errors import ValidationError
 from autofm.core.report import Report
-from autofm.icl.bar_distribution import BarDistribution
-from autofm.icl.prior import Prior
 from autofm.icl.priors import CountingPrior, GPPrior, PhaseSinePrior, SineLinePrior, StepPrior
 from autofm.icl.transformer import PFN
+from autofm.pfn.bar_distribution import BarDistribution
+from autofm.pfn.prior import Prior
 
 DEFAULT_CONTEXT_SIZES = {
     "steps": (0, 5, 10, 20, 50, 100),

@@ -13,14 +13,14 @@ from typing import Any
 
 import torch
 
-from autofm.core.checkpoint import load_checkpoint, load_pretrained, load_state_into
+from autofm.core.checkpoint import load_model, save_model
 from autofm.core.errors import ValidationError
 from autofm.core.progress import status
-from autofm.icl.bar_distribution import borders_from_samples
-from autofm.icl.prior import Prior, TaskBatch
 from autofm.icl.priors import PRIORS
-from autofm.icl.train import TrainConfig, save_model, train, unwrap
 from autofm.icl.transformer import PFN, PFNConfig
+from autofm.pfn.bar_distribution import borders_from_samples
+from autofm.pfn.prior import Prior, TaskBatch
+from autofm.pfn.train import PriorTrainConfig, train, unwrap
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def train_pfn(
         raise ValidationError("give a number of steps or a time budget in seconds")
     time_schedule = steps is None
     max_steps = steps or 10_000_000
-    config = TrainConfig(
+    config = PriorTrainConfig(
         steps=max_steps,
         batch_size=recipe.batch_size,
         n_context=(recipe.min_context, recipe.model.max_context),
@@ -128,14 +128,18 @@ def train_pfn(
         checkpoint_every=200 if time_schedule else max(50, max_steps // 10),
         max_seconds=seconds,
         threads=threads,
-        time_schedule=time_schedule,
     )
     status(f"training the {prior_name} PFN: {steps or 'time-scheduled'} steps, {seconds} s budget")
-    model_config = {"pfn": dataclasses.asdict(recipe.model), "prior": prior_name}
     run_path = Path(run_dir)
     cpu_started = time.process_time()
     result = train(
-        model, prior, config, run_dir=run_path, loss_fn=pfn_loss, model_config=model_config
+        model,
+        prior,
+        config,
+        run_dir=run_path,
+        loss_fn=pfn_loss,
+        model_kind=PFN.checkpoint_kind,
+        model_config=recipe.model.to_dict(),
     )
     final_losses = result.losses[-100:]
     provenance = {
@@ -150,25 +154,21 @@ def train_pfn(
         "final_loss_mean_last_100": sum(final_losses) / max(1, len(final_losses)),
         "seed": seed,
     }
-    save_model(run_path / "model", result.model, model_config, **provenance)
+    save_model(
+        run_path / "model", result.model, training={"prior": prior_name}, provenance=provenance
+    )
     return result.model, provenance
 
 
-def pfn_from_checkpoint(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> PFN:
-    """Rebuild a PFN from checkpoint tensors and metadata."""
-    config = PFNConfig.from_dict(meta["config"]["pfn"])
-    model = PFN(config)
-    load_state_into(model, tensors)
-    model.eval()
-    return model
+def build_pfn_from_config(config: dict[str, Any], source: str) -> PFN:
+    """An untrained PFN of the architecture in a checkpoint's `model` config."""
+    return PFN(PFNConfig.from_dict(config, source=source))
 
 
 def load_pfn(name_or_path: str | os.PathLike) -> tuple[PFN, dict[str, Any]]:
     """Load a PFN: a prior name (`steps`, `gp`, ...) gives the shipped `icl-<prior>` checkpoint,
-    anything else is read as a checkpoint path (stem, .json or .safetensors)."""
+    anything else is read as a checkpoint (shipped name, stem, .json or .safetensors). The
+    prior it was trained on is `meta["training"]["prior"]`."""
     name = str(name_or_path)
-    if name in RECIPES:
-        tensors, meta = load_pretrained(f"icl-{name}")
-    else:
-        tensors, meta = load_checkpoint(name_or_path)
-    return pfn_from_checkpoint(tensors, meta), meta
+    source = f"icl-{name}" if name in RECIPES else name_or_path
+    return load_model(source, kind=PFN.checkpoint_kind, build=build_pfn_from_config)

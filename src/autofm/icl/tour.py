@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from autofm.core.report import Report
+from autofm.core.tour import TourStep
 from autofm.icl.experiments import run_all
 from autofm.icl.pretrained import RECIPES, load_pfn
-from autofm.systems import TourStep
 
 
 def step(workdir: Path, seed: int) -> TourStep:

@@ -13,21 +13,20 @@ class logits. Pre-LayerNorm blocks as in nanoGPT.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autofm.core.config import ConfigMixin
 from autofm.core.errors import ValidationError
-from autofm.icl.bar_distribution import BarDistribution, classification_loss
-from autofm.icl.prior import TaskBatch
+from autofm.pfn.bar_distribution import BarDistribution, classification_loss
+from autofm.pfn.prior import TaskBatch
 
 
 @dataclass
-class PFNConfig:
+class PFNConfig(ConfigMixin):
     """Architecture of a PFN; stored in its checkpoint so the model can be rebuilt."""
 
     n_features: int = 1
@@ -39,11 +38,6 @@ class PFNConfig:
     d_hidden: int = 256
     max_context: int = 100  # the longest context trained for; longer inputs are refused
     full_support: bool = True
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> PFNConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
 
 
 class Attention(nn.Module):
@@ -87,6 +81,8 @@ class Block(nn.Module):
 
 class PFN(nn.Module):
     """Prior-fitted network: `forward(x_context, y_context, x_query)` → logits [B, M, n_outputs]."""
+
+    checkpoint_kind = "pfn"
 
     def __init__(self, config: PFNConfig, borders: torch.Tensor | None = None):
         super().__init__()

@@ -2,7 +2,7 @@
 sweeps (μTransfer) and warm-starting a wider model from a trained narrower one (arXiv:2411.07340).
 """
 
-from autofm.lm.checkpoint import load_model, save_model
+from autofm.lm.checkpoint import load_gpt, save_gpt
 from autofm.lm.coord_check import CoordCheckResult, coord_check
 from autofm.lm.grow import grow, pad_state
 from autofm.lm.model import GPT, GPTConfig
@@ -19,10 +19,10 @@ __all__ = [
     "coord_check",
     "evaluate",
     "grow",
-    "load_model",
+    "load_gpt",
     "log_grid",
     "lr_sweep",
     "pad_state",
-    "save_model",
+    "save_gpt",
     "train",
 ]

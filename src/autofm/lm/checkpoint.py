@@ -7,13 +7,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from autofm.core.checkpoint import (
-    default_provenance,
-    load_checkpoint,
-    load_state_into,
-    save_checkpoint,
-)
-from autofm.core.errors import CheckpointError, ValidationError
+from autofm.core.checkpoint import load_model
+from autofm.core.checkpoint import save_model as save_checkpoint_model
+from autofm.core.errors import CheckpointError
 from autofm.data.text import VOCAB_SIZE
 from autofm.lm.model import GPT, GPTConfig
 
@@ -24,32 +20,31 @@ TOKENIZER = {
 }
 
 
-def save_model(
+def save_gpt(
     path: str | os.PathLike, model: GPT, training: dict[str, Any] | None = None, **provenance: Any
 ) -> Path:
     """Write `path.safetensors` + `path.json` (model config, tokenizer, training summary)."""
-    config = {"model": model.config.to_dict(), "tokenizer": TOKENIZER, "training": training or {}}
-    return save_checkpoint(path, model, config, default_provenance(**provenance))
+    return save_checkpoint_model(
+        path, model, training=training, provenance=provenance, tokenizer=TOKENIZER
+    )
 
 
-def load_model(path: str | os.PathLike) -> tuple[GPT, dict[str, Any]]:
-    """Rebuild the GPT stored at `path` (a stem, or its .json/.safetensors); return (model, meta).
+def build_gpt(config: dict[str, Any], source: str) -> GPT:
+    """An untrained GPT of the architecture in a checkpoint's `model` config."""
+    return GPT(GPTConfig.from_dict(config, source=source), seed=0)
 
-    Raises CheckpointError if the file is missing, tampered with, not a GPT checkpoint, or its
-    weights do not match its config."""
-    tensors, meta = load_checkpoint(path)
-    stored = meta["config"]
-    if not isinstance(stored, dict) or "model" not in stored:
-        raise CheckpointError(f"{path} is not an autofm.lm checkpoint (no 'model' config in JSON)")
-    tokenizer = stored.get("tokenizer", {})
+
+def load_gpt(path: str | os.PathLike) -> tuple[GPT, dict[str, Any]]:
+    """Rebuild the GPT stored at `path` (a stem, its .json/.safetensors, or a shipped name);
+    return (model, meta).
+
+    Raises CheckpointError if the file is missing, tampered with, not a GPT checkpoint, uses
+    another tokenizer, or its weights do not match its config."""
+    model, meta = load_model(path, kind=GPT.checkpoint_kind, build=build_gpt)
+    tokenizer = meta.get("tokenizer", {})
     if tokenizer.get("kind") != TOKENIZER["kind"] or tokenizer.get("vocab_size") != VOCAB_SIZE:
         raise CheckpointError(
             f"{path} uses tokenizer {tokenizer!r}; autofm.lm reads byte-level checkpoints only"
         )
-    try:
-        config = GPTConfig.from_dict(stored["model"])
-    except (TypeError, ValidationError) as err:
-        raise CheckpointError(f"{path} holds an invalid GPT config: {err}") from err
-    model = GPT(config, seed=0)
-    load_state_into(model, tensors)
+    model.train()  # a GPT is loaded to be trained on or grown; call .eval() to sample
     return model, meta

@@ -107,14 +107,14 @@ def _split(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
 def _cmd_train(args: argparse.Namespace) -> None:
     import dataclasses
 
-    from autofm.lm.checkpoint import load_model, save_model
+    from autofm.lm.checkpoint import load_gpt, save_gpt
     from autofm.lm.model import GPT
     from autofm.lm.report import plot_curves
     from autofm.lm.train import train
 
     train_tokens, valid_tokens = _split(args)
     if args.init:
-        model, _ = load_model(args.init)
+        model, _ = load_gpt(args.init)
         status(f"starting from {args.init} (its config; model options ignored)")
     else:
         model = GPT(_model_config(args), seed=args.seed)
@@ -127,7 +127,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
         "tokens": result.tokens_seen,
         "diverged": result.diverged,
     }
-    stem = save_model(args.out, result.model, training) if not result.diverged else None
+    stem = save_gpt(args.out, result.model, training) if not result.diverged else None
     summary = {
         "checkpoint": str(stem) if stem else None,
         "n_parameters": model.n_parameters(),
@@ -179,10 +179,10 @@ def _cmd_coord_check(args: argparse.Namespace) -> None:
 
 
 def _cmd_grow(args: argparse.Namespace) -> None:
-    from autofm.lm.checkpoint import load_model, save_model
+    from autofm.lm.checkpoint import load_gpt, save_gpt
     from autofm.lm.grow import grow
 
-    small, meta = load_model(args.checkpoint)
+    small, meta = load_gpt(args.checkpoint)
     target = small.config.replace(width=args.width)
     if args.param:
         target = target.replace(parametrization=args.param)
@@ -195,7 +195,7 @@ def _cmd_grow(args: argparse.Namespace) -> None:
         preserve_function=not args.no_preserve_function,
     )
     out = args.out or str(Path(args.checkpoint).with_suffix("")) + f"_w{args.width}"
-    stem = save_model(
+    stem = save_gpt(
         out,
         large,
         {

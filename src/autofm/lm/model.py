@@ -17,13 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from autofm.core.config import ConfigMixin
 from autofm.core.errors import ValidationError
 from autofm.data.text import VOCAB_SIZE
 from autofm.lm import parametrization as P
 
 
 @dataclass(frozen=True)
-class GPTConfig:
+class GPTConfig(ConfigMixin):
     """Shape and parametrisation of a GPT. `n_head = width // head_size`."""
 
     width: int = 128
@@ -74,18 +75,6 @@ class GPTConfig:
     def replace(self, **changes: Any) -> GPTConfig:
         """A copy with some fields changed (validated again)."""
         return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> GPTConfig:
-        """Build from a dict (e.g. a checkpoint's JSON), refusing unknown keys."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValidationError(f"unknown GPTConfig field(s) {unknown}; known: {sorted(known)}")
-        return cls(**values)
 
 
 class RMSNorm(nn.Module):
@@ -154,6 +143,8 @@ class Block(nn.Module):
 
 class GPT(nn.Module):
     """Decoder-only transformer over bytes; `forward(idx, targets)` → (logits, loss or None)."""
+
+    checkpoint_kind = "gpt"
 
     def __init__(self, config: GPTConfig, seed: int | None = None):
         super().__init__()

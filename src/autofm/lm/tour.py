@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from autofm.core.report import Report
+from autofm.core.tour import TourStep
 from autofm.data.text import encode, split_tokens, stdlib_corpus
-from autofm.lm.checkpoint import load_model, save_model
+from autofm.lm.checkpoint import load_gpt, save_gpt
 from autofm.lm.coord_check import coord_check
 from autofm.lm.grow import grow
 from autofm.lm.model import GPT, GPTConfig
 from autofm.lm.report import coord_check_section, plot_curves
 from autofm.lm.train import TrainConfig, train
-from autofm.systems import TourStep
 
 
 def step(workdir: Path, seed: int) -> TourStep:
@@ -41,8 +41,8 @@ def step(workdir: Path, seed: int) -> TourStep:
         seed=seed,
     )
     small = train(GPT(small_config, seed=seed), train_tokens, valid_tokens, config)
-    stem = save_model(workdir / "small", small.model, {"final_val_loss": small.final_val_loss})
-    reloaded, _ = load_model(stem)
+    stem = save_gpt(workdir / "small", small.model, {"final_val_loss": small.final_val_loss})
+    reloaded, _ = load_gpt(stem)
     large_config = small_config.replace(width=64)
     scratch = train(GPT(large_config, seed=seed + 1), train_tokens, valid_tokens, config)
     warm = train(

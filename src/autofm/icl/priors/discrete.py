@@ -14,12 +14,12 @@ import math
 import torch
 
 from autofm.core.errors import ValidationError
-from autofm.icl.prior import TaskBatch
 from autofm.icl.priors.predictive import (
     BernoulliPredictive,
     DiscreteMixturePredictive,
     MixturePredictive,
 )
+from autofm.pfn.prior import TaskBatch
 
 NOISE_STD = 0.1
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from autofm.icl.prior import TaskBatch
 from autofm.icl.priors.discrete import NOISE_STD
 from autofm.icl.priors.predictive import GaussianPredictive
+from autofm.pfn.prior import TaskBatch
 
 
 class GPPrior:

@@ -13,7 +13,6 @@ underlying module's `loss(output, batch)`.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import math
 import os
 import time
@@ -25,18 +24,31 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from autofm.core.checkpoint import default_provenance, load_checkpoint, save_checkpoint
+from autofm.core.checkpoint import (
+    default_provenance,
+    load_checkpoint,
+    model_tensors,
+    save_checkpoint,
+)
+from autofm.core.config import ConfigMixin
 from autofm.core.errors import CheckpointError, ValidationError
 from autofm.core.progress import progress
 from autofm.core.runtime import init_distributed, setup_torch
-from autofm.icl.prior import Prior, TaskBatch
+from autofm.pfn.prior import Prior, TaskBatch
 
 LossFn = Callable[[torch.nn.Module, TaskBatch], torch.Tensor]
 
 
 @dataclass
-class TrainConfig:
-    """Hyperparameters of `train`; `n_context` may be a (min, max) range sampled every step."""
+class PriorTrainConfig(ConfigMixin):
+    """Hyperparameters of `train`; `n_context` may be a (min, max) range sampled every step.
+
+    The learning rate warms up linearly over the first `warmup_steps` of `steps`, then follows a
+    cosine to lr·min_lr_ratio. With `max_seconds`, the run also stops after that much wall-clock
+    time and the schedule follows whichever budget is further along (`schedule_progress`), so a
+    run cut short by its time budget still ends annealed; a run bounded by time alone gives a
+    large `steps` (its warmup then is the same fraction `warmup_steps / steps` of the time).
+    """
 
     steps: int = 1000
     batch_size: int = 32
@@ -54,34 +66,28 @@ class TrainConfig:
     max_seconds: float | None = None
     device: str = "auto"
     threads: int | None = None
-    # schedule warmup + cosine over max_seconds of wall-clock time instead of over `steps` (which
-    # then only caps the number of steps): the schedule ends annealed however fast the machine is;
-    # a resumed run starts its time schedule anew
-    time_schedule: bool = False
 
-    def lr_at(self, step: int) -> float:
-        """Learning rate at `step` (0-based): linear warmup, then cosine to lr·min_lr_ratio."""
-        if step < self.warmup_steps:
-            return self.lr * (step + 1) / self.warmup_steps
-        span = max(1, self.steps - self.warmup_steps)
-        progress_ = min(1.0, (step - self.warmup_steps) / span)
-        cosine = 0.5 * (1.0 + math.cos(math.pi * progress_))
-        return self.lr * (self.min_lr_ratio + (1.0 - self.min_lr_ratio) * cosine)
+    def schedule_progress(self, step: int, elapsed: float = 0.0) -> float:
+        """Fraction of the run done before `step` (0-based), `elapsed` seconds into this process:
+        the larger of the step and the time fractions (a resumed run starts its clock anew)."""
+        progress_ = step / max(1, self.steps)
+        if self.max_seconds:
+            progress_ = max(progress_, elapsed / self.max_seconds)
+        return min(1.0, progress_)
 
-    def lr_at_fraction(self, fraction: float) -> float:
-        """Learning rate when `fraction` of the run is done (time schedule): warmup over the first
-        warmup_steps/steps of it, then cosine to lr·min_lr_ratio."""
+    def lr_at(self, step: int, elapsed: float = 0.0) -> float:
+        """Learning rate at `step`: linear warmup, then cosine to lr·min_lr_ratio."""
+        progress_ = self.schedule_progress(step, elapsed)
         warmup = min(1.0, self.warmup_steps / max(1, self.steps))
-        fraction = min(1.0, max(0.0, fraction))
-        if fraction < warmup:
-            return self.lr * max(fraction / warmup, 1.0 / max(1, self.warmup_steps))
-        progress_ = (fraction - warmup) / max(1e-12, 1.0 - warmup)
-        cosine = 0.5 * (1.0 + math.cos(math.pi * progress_))
+        if progress_ < warmup:
+            # (step + 1) / warmup_steps when the steps lead
+            return self.lr * min(1.0, (progress_ + 1.0 / max(1, self.steps)) / warmup)
+        cosine = 0.5 * (1.0 + math.cos(math.pi * (progress_ - warmup) / max(1e-12, 1.0 - warmup)))
         return self.lr * (self.min_lr_ratio + (1.0 - self.min_lr_ratio) * cosine)
 
 
 @dataclass
-class TrainResult:
+class PriorTrainResult:
     """What `train` returns: the trained model (unwrapped), per-step losses and timings."""
 
     model: torch.nn.Module
@@ -129,32 +135,31 @@ def save_training_state(
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
     step: int,
-    config: TrainConfig,
+    config: PriorTrainConfig,
+    model_kind: str,
     model_config: dict[str, Any],
     prior: Prior,
 ) -> None:
-    """Model, optimizer and RNG state at `step`, resumable by `train`."""
+    """Model, optimizer and RNG state at `step`, resumable by `train` (a "training-state"
+    checkpoint: `load_model` also reads the model from it)."""
     opt_tensors, param_groups = _optimizer_tensors(optimizer)
     tensors = {f"model.{k}": v for k, v in unwrap(model).state_dict().items()}
     tensors.update(opt_tensors)
     tensors["rng.state"] = generator.get_state()
-    meta_config = {
-        "model": model_config,
-        "train": dataclasses.asdict(config),
+    training = {
+        "config": config.to_dict(),
         "step": step,
         "optimizer_param_groups": param_groups,
     }
-    save_checkpoint(path, tensors, meta_config, default_provenance(prior=repr(prior)))
-
-
-def save_model(
-    path: str | os.PathLike,
-    model: torch.nn.Module,
-    model_config: dict[str, Any],
-    **provenance: Any,
-) -> Path:
-    """Write only the model's weights and config (what a shipped checkpoint holds)."""
-    return save_checkpoint(path, unwrap(model), model_config, default_provenance(**provenance))
+    save_checkpoint(
+        path,
+        tensors,
+        kind=model_kind,
+        model=model_config,
+        training=training,
+        provenance=default_provenance(prior=repr(prior)),
+        contents="training-state",
+    )
 
 
 def _write_loss_curve(
@@ -192,25 +197,25 @@ def plot_loss_curve(run_dir: str | os.PathLike) -> Path:
 def train(
     model: torch.nn.Module,
     prior: Prior,
-    config: TrainConfig,
+    config: PriorTrainConfig,
     *,
     run_dir: str | os.PathLike | None = None,
     loss_fn: LossFn = default_loss,
+    model_kind: str = "model",
     model_config: dict[str, Any] | None = None,
     resume: bool = True,
-) -> TrainResult:
+) -> PriorTrainResult:
     """Train `model` on fresh batches from `prior`; return the unwrapped model and its losses.
 
     With `run_dir`, writes `last.safetensors/json` every `checkpoint_every` steps and at the end,
     `loss.csv` and `loss.png`, and resumes from `last` when it exists (and `resume`).
-    `model_config` (JSON) is stored with checkpoints so the model can be rebuilt.
+    `model_kind` and `model_config` (JSON) are stored with checkpoints so the model can be
+    rebuilt (`autofm.core.checkpoint.load_model` reads it from `last`).
     """
     if config.steps < 1 or config.batch_size < 1:
         raise ValidationError(
             f"steps and batch_size must be ≥ 1, got {config.steps}, {config.batch_size}"
         )
-    if config.time_schedule and not config.max_seconds:
-        raise ValidationError("time_schedule=True needs max_seconds (the length of the schedule)")
     rank, world_size = init_distributed()
     device = setup_torch(config.threads, config.device)
     if device.type == "cuda" and world_size > 1:
@@ -225,15 +230,16 @@ def train(
     start_step = 0
     if run_path is not None and resume and (run_path / "last.json").exists():
         tensors, meta = load_checkpoint(run_path / "last")
-        if meta["config"].get("model") != model_config:
+        stored = (meta["contents"], meta["kind"], meta["model"])
+        if stored != ("training-state", model_kind, model_config):
             raise CheckpointError(
                 f"{run_path}/last was trained with a different model config; use a new run folder "
                 "or resume=False"
             )
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        _restore_optimizer(optimizer, tensors, meta["config"]["optimizer_param_groups"])
+        model.load_state_dict(model_tensors(tensors, meta))
+        _restore_optimizer(optimizer, tensors, meta["training"]["optimizer_param_groups"])
         generator.set_state(tensors["rng.state"])
-        start_step = int(meta["config"]["step"])
+        start_step = int(meta["training"]["step"])
     if world_size > 1:
         for parameter in model.parameters():  # every rank starts from rank 0's weights
             dist.broadcast(parameter.data, src=0)
@@ -252,10 +258,7 @@ def train(
     quiet_rank = {"disable": True} if rank else {}
     with progress(total=config.steps, initial=start_step, desc="train", **quiet_rank) as bar:
         while step < config.steps:
-            if config.time_schedule:
-                lr = config.lr_at_fraction((time.perf_counter() - started) / config.max_seconds)
-            else:
-                lr = config.lr_at(step)
+            lr = config.lr_at(step, time.perf_counter() - started)
             for group in optimizer.param_groups:
                 group["lr"] = lr * group.get("lr_multiplier", 1.0)
             if isinstance(config.n_context, tuple):
@@ -298,6 +301,7 @@ def train(
                     generator,
                     step,
                     config,
+                    model_kind,
                     model_config,
                     prior,
                 )
@@ -307,4 +311,4 @@ def train(
         plot_loss_curve(run_path)
     if world_size > 1:
         dist.barrier()
-    return TrainResult(unwrap(model), losses, step, time.perf_counter() - started, run_path)
+    return PriorTrainResult(unwrap(model), losses, step, time.perf_counter() - started, run_path)

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autofm.core.errors import ValidationError
-from autofm.icl.bar_distribution import (
+from autofm.pfn.bar_distribution import (
     BarDistribution,
     borders_from_samples,
     classification_loss,

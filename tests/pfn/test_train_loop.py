@@ -5,8 +5,8 @@ import torch
 
 from autofm.core.checkpoint import load_checkpoint
 from autofm.core.errors import CheckpointError
-from autofm.icl.prior import Prior, TaskBatch
-from autofm.icl.train import TrainConfig, train
+from autofm.pfn.prior import TaskBatch
+from autofm.pfn.train import PriorTrainConfig, train
 
 from ..ddp import run_two_ranks
 
@@ -55,35 +55,27 @@ def _config(**kw):
         threads=1,
     )
     base.update(kw)
-    return TrainConfig(**base)
-
-
-def test_prior_protocol_is_structural():
-    assert isinstance(LinearPrior(), Prior)
-
-
-def test_lr_schedule_warms_up_then_decays_to_floor():
-    config = TrainConfig(steps=100, lr=1.0, warmup_steps=10, min_lr_ratio=0.1)
-    assert config.lr_at(0) == pytest.approx(0.1)
-    assert config.lr_at(9) == pytest.approx(1.0)
-    assert config.lr_at(10) == pytest.approx(1.0)
-    assert config.lr_at(55) == pytest.approx(0.55)
-    assert config.lr_at(100) == pytest.approx(0.1)
-    lrs = [config.lr_at(s) for s in range(10, 100)]
-    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    return PriorTrainConfig(**base)
 
 
 def test_training_reduces_loss_and_writes_run_folder(tmp_path):
     torch.manual_seed(0)
     result = train(
-        MLPModel(), LinearPrior(), _config(steps=150), run_dir=tmp_path, model_config={"width": 32}
+        MLPModel(),
+        LinearPrior(),
+        _config(steps=150),
+        run_dir=tmp_path,
+        model_kind="mlp",
+        model_config={"width": 32},
     )
     first, last = sum(result.losses[:15]) / 15, sum(result.losses[-15:]) / 15
     assert last < 0.5 * first
     assert (tmp_path / "loss.png").exists()
     assert len((tmp_path / "loss.csv").read_text().strip().splitlines()) == 151
     _, meta = load_checkpoint(tmp_path / "last")
-    assert meta["config"]["step"] == 150 and meta["config"]["model"] == {"width": 32}
+    assert meta["training"]["step"] == 150 and meta["model"] == {"width": 32}
+    assert meta["kind"] == "mlp" and meta["contents"] == "training-state"
+    assert PriorTrainConfig.from_dict(meta["training"]["config"]) == _config(steps=150)
 
 
 def test_resume_reproduces_an_uninterrupted_run(tmp_path):
@@ -110,8 +102,8 @@ def test_ddp_with_two_gloo_processes_keeps_ranks_in_sync(tmp_path):
         f"""
         import sys, torch, torch.distributed as dist
         sys.path.insert(0, {str(Path(__file__).parents[2])!r})
-        from tests.icl.test_train_loop import LinearPrior, MLPModel, _config
-        from autofm.icl.train import train
+        from tests.pfn.test_train_loop import LinearPrior, MLPModel, _config
+        from autofm.pfn.train import train
         torch.manual_seed(dist.get_rank() if dist.is_initialized() else int(os.environ['RANK']))
         result = train(MLPModel(), LinearPrior(), _config(steps=20), run_dir={str(tmp_path / "run")!r})
         flat = torch.cat([p.detach().flatten() for p in result.model.parameters()])
