@@ -2,8 +2,8 @@ import os
 
 import pytest
 
-# keep tests fast and predictable on 2 cores
-os.environ.setdefault("AUTOFM_THREADS", "2")
+# keep tests fast and predictable on 2 cores; subprocesses (CLI, torchrun) read this too
+os.environ["AUTOFM_THREADS"] = "1"
 
 
 @pytest.fixture(autouse=True)
@@ -13,3 +13,15 @@ def _quiet_progress():
     set_quiet(True)
     yield
     set_quiet(False)
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """The one thread limit of the suite: the models in tests are tiny, and one thread beats two
+    on a shared 2-core machine. Restored after each test, so no test leaks its setting."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -12,11 +12,11 @@ import platform
 import sys
 
 from autofm import __version__
+from autofm.core.cli import EXIT_BAD_INPUT
 from autofm.core.errors import AutofmError
 from autofm.core.output import emit
 from autofm.core.progress import set_quiet
 
-EXIT_BAD_INPUT = 2
 
 
 class _Parser(argparse.ArgumentParser):
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     set_quiet(args.quiet)
     try:
-        args.func(args)
+        code = args.func(args)
     except AutofmError as err:
         if args.debug:
             raise
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    return 0
+    return int(code or 0)
 
 
 if __name__ == "__main__":
