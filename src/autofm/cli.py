@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
-    return int(code or 0)
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":
