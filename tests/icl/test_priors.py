@@ -133,7 +133,6 @@ def test_family_posterior_finds_the_family_that_generated_the_data():
 
 def test_prior_draws_have_the_stated_noise_and_shapes():
     for prior in (StepPrior(), SineLinePrior(), PhaseSinePrior(), GPPrior()):
-        assert isinstance(prior, Prior)
         batch = prior.sample(64, 10, 30, 1, torch.Generator().manual_seed(6))
         assert batch.x_context.shape == (64, 10, 1) and batch.y_query.shape == (64, 30)
         assert batch.y_context.dtype == torch.float32

@@ -91,6 +91,7 @@ DDP_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_ddp_with_two_gloo_processes(tmp_path):
     done = run_two_ranks(tmp_path / "ddp.py", DDP_SCRIPT, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]

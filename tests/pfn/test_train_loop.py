@@ -96,6 +96,7 @@ def test_resume_reproduces_an_uninterrupted_run(tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_ddp_with_two_gloo_processes_keeps_ranks_in_sync(tmp_path):
     proc = run_two_ranks(
         tmp_path / "ddp_train.py",

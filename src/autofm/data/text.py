@@ -39,6 +39,22 @@ def stdlib_corpus(max_bytes: int = 2_000_000) -> bytes:
     return b"".join(chunks)[:max_bytes]
 
 
+def load_corpus(spec: str | os.PathLike) -> np.ndarray:
+    """Byte tokens of a text file, or of the Python standard library's source for 'stdlib'.
+
+    A file that is not valid UTF-8 is modelled byte by byte all the same (a note says so)."""
+    if str(spec) == "stdlib":
+        return encode(stdlib_corpus())
+    data = load_text(spec)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        from autofm.core.progress import status
+
+        status(f"note: {spec} is not valid UTF-8; it is modelled byte by byte, which is fine")
+    return encode(data)
+
+
 def encode(data: bytes | str) -> np.ndarray:
     """Bytes (or a str, as UTF-8) → uint8 token ids."""
     if isinstance(data, str):

@@ -5,6 +5,14 @@ from __future__ import annotations
 import argparse
 import time
 
+from autofm.core.cli import (
+    CommandGroup,
+    add_max_seconds,
+    add_out,
+    add_report,
+    add_seed,
+    add_threads,
+)
 from autofm.core.output import emit
 from autofm.core.runtime import setup_torch
 
@@ -96,57 +104,58 @@ def _cmd_experiments(args: argparse.Namespace) -> None:
 def _cmd_train(args: argparse.Namespace) -> None:
     from autofm.icl.pretrained import train_pfn
 
-    _, provenance = train_pfn(
+    run_dir = args.run_dir or f"runs/icl-{args.prior}"
+    out = args.out or f"{run_dir}/model"
+    _, training = train_pfn(
         args.prior,
-        args.out,
-        seconds=args.seconds,
+        run_dir,
+        seconds=args.max_seconds,
         steps=args.steps,
         seed=args.seed,
         threads=args.threads,
         buckets=args.buckets,
+        out=out,
     )
-    result = {"checkpoint": f"{args.out}/model", **provenance}
+    result = {"checkpoint": out, "run_dir": run_dir, **training}
     emit(
         result,
         args.json,
-        f"trained {args.prior} PFN for {provenance['steps']} steps "
-        f"({provenance['train_seconds']:.0f} s); checkpoint {args.out}/model.safetensors",
+        f"trained {args.prior} PFN for {training['steps']} steps "
+        f"({training['train_seconds']:.0f} s); checkpoint {out}.safetensors",
     )
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add the `autofm icl` command group."""
-    icl = subparsers.add_parser(
-        "icl", parents=[common], help="prior-fitted networks vs exact Bayesian posteriors"
+    group = CommandGroup(
+        subparsers, common, "icl", "prior-fitted networks vs exact Bayesian posteriors"
     )
-    commands = icl.add_subparsers(dest="icl_command", metavar="COMMAND", parser_class=type(icl))
-
-    compare = commands.add_parser(
-        "compare", parents=[common], help="a shipped PFN vs the exact PPD on fresh prior draws"
+    compare = group.command(
+        "compare", "a shipped PFN vs the exact PPD on fresh prior draws", _cmd_compare
     )
     compare.add_argument("--prior", choices=PFN_PRIORS, required=True)
     compare.add_argument("--checkpoint", help="a PFN checkpoint to use instead of the shipped one")
     compare.add_argument("--n-tasks", type=int, default=16, help="tasks per context size")
-    compare.add_argument("--seed", type=int, default=0)
-    compare.set_defaults(func=_cmd_compare)
+    add_seed(compare)
 
-    experiments = commands.add_parser(
-        "experiments", parents=[common], help="the four Bayes'-power experiments"
+    experiments = group.command(
+        "experiments", "the four Bayes'-power experiments", _cmd_experiments
     )
     experiments.add_argument("--prior", nargs="+", choices=PFN_PRIORS, default=list(PFN_PRIORS))
-    experiments.add_argument("--report", help="write an HTML report with the figures here")
+    add_report(experiments, "write an HTML report with the figures here")
     experiments.add_argument("--quick", action="store_true", help="fewer datasets and tasks")
-    experiments.add_argument("--seed", type=int, default=0)
-    experiments.set_defaults(func=_cmd_experiments)
+    add_seed(experiments)
 
-    train = commands.add_parser("train", parents=[common], help="train a PFN on one prior")
+    train = group.command("train", "train a PFN on one prior", _cmd_train)
     train.add_argument("--prior", choices=PFN_PRIORS, required=True)
-    train.add_argument("--out", required=True, help="run folder (resumes if it holds a run)")
-    train.add_argument("--seconds", type=float, default=600.0, help="time budget (default 600)")
+    train.add_argument(
+        "--run-dir", help="run folder, resumed if it holds a run (default runs/icl-<prior>)"
+    )
+    add_out(train, "checkpoint stem for the trained PFN (default <run-dir>/model)")
+    add_max_seconds(train, default=600.0)
     train.add_argument("--steps", type=int, help="fixed number of steps instead of a time budget")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--threads", type=int, help="torch threads (default $AUTOFM_THREADS)")
+    add_seed(train)
+    add_threads(train)
     train.add_argument(
         "--buckets", type=int, help="bar-distribution buckets (default: the recipe's)"
     )
-    train.set_defaults(func=_cmd_train)

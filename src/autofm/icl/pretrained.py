@@ -87,8 +87,10 @@ def train_pfn(
     seed: int = 0,
     threads: int | None = None,
     buckets: int | None = None,
+    out: str | os.PathLike | None = None,
 ) -> tuple[PFN, dict[str, Any]]:
-    """Train the recipe PFN for `prior_name` and save it as `run_dir/model.safetensors/json`.
+    """Train the recipe PFN for `prior_name` in `run_dir` and save it as the checkpoint `out`
+    (default `run_dir/model`); return the model and its training summary.
 
     With `steps=None` the warmup + cosine schedule runs over `seconds` of wall-clock time (as
     many steps as the machine manages); with `steps`, over that many steps (`seconds`, if given,
@@ -142,8 +144,8 @@ def train_pfn(
         model_config=recipe.model.to_dict(),
     )
     final_losses = result.losses[-100:]
-    provenance = {
-        "prior": repr(prior),
+    training = {
+        "prior": prior_name,
         "steps": result.steps_done,
         "schedule": "time" if time_schedule else "steps",
         "time_budget_seconds": seconds,
@@ -155,9 +157,12 @@ def train_pfn(
         "seed": seed,
     }
     save_model(
-        run_path / "model", result.model, training={"prior": prior_name}, provenance=provenance
+        out if out is not None else run_path / "model",
+        result.model,
+        training=training,
+        provenance={"prior": repr(prior)},
     )
-    return result.model, provenance
+    return result.model, training
 
 
 def build_pfn_from_config(config: dict[str, Any], source: str) -> PFN:

@@ -7,22 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+from autofm.core.cli import CommandGroup, add_init, add_out, add_report, add_seed, add_threads
 from autofm.core.errors import ValidationError
 from autofm.core.output import emit
 from autofm.core.progress import status
-from autofm.data.text import encode, load_text, split_tokens, stdlib_corpus
-
-
-def load_corpus(spec: str) -> np.ndarray:
-    """Byte tokens of a file, or of the Python standard library's source for 'stdlib'."""
-    if spec == "stdlib":
-        return encode(stdlib_corpus())
-    data = load_text(spec)
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        status(f"note: {spec} is not valid UTF-8; it is modelled byte by byte, which is fine")
-    return encode(data)
+from autofm.data.text import load_corpus, split_tokens
 
 
 def _model_args(parser: argparse.ArgumentParser) -> None:
@@ -53,9 +42,9 @@ def _train_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--decay", type=float, default=0.2, help="wsd: decay fraction of steps")
     group.add_argument("--weight-decay", type=float, default=0.0)
     group.add_argument("--eval-every", type=int, help="steps between validation losses")
-    group.add_argument("--seed", type=int, default=0)
+    add_seed(group)
     group.add_argument("--device", default="auto")
-    group.add_argument("--threads", type=int)
+    add_threads(group)
 
 
 def _model_config(args: argparse.Namespace, width: int | None = None):
@@ -252,46 +241,36 @@ def _cmd_sweep(args: argparse.Namespace) -> None:
     emit(out, args.json, human)
 
 
-def _missing_command(args: argparse.Namespace) -> None:
-    raise ValidationError("`autofm lm` needs a command: train, coord-check, grow or sweep")
-
-
 def register(subparsers, common: argparse.ArgumentParser) -> None:
     """Add `autofm lm` and its subcommands."""
-    lm = subparsers.add_parser(
-        "lm", parents=[common], help="a small GPT with μP; coordinate checks, LR sweeps, growth"
+    group = CommandGroup(
+        subparsers, common, "lm", "a small GPT with μP; coordinate checks, LR sweeps, growth"
     )
-    commands = lm.add_subparsers(dest="lm_command", metavar="COMMAND", parser_class=type(lm))
-
-    train = commands.add_parser("train", parents=[common], help="train a byte-level GPT")
+    train = group.command("train", "train a byte-level GPT", _cmd_train)
     _model_args(train)
     _train_args(train)
     train.add_argument("--lr", type=float, default=3e-3)
-    train.add_argument("--init", help="start from this checkpoint (e.g. a grown one)")
-    train.add_argument("--out", default="runs/lm/model", help="checkpoint stem")
-    train.add_argument("--report", help="write an HTML report here")
-    train.set_defaults(func=_cmd_train)
+    add_init(train, "start from this checkpoint (e.g. a grown one)")
+    add_out(train, "checkpoint stem (default runs/lm/model)", default="runs/lm/model")
+    add_report(train)
 
-    coord = commands.add_parser(
-        "coord-check", parents=[common], help="activation scale vs width, SP and μP"
-    )
+    coord = group.command("coord-check", "activation scale vs width, SP and μP", _cmd_coord_check)
     coord.add_argument("--widths", type=int, nargs="+", default=[64, 128, 256, 512])
     coord.add_argument("--steps", type=int, default=5)
     coord.add_argument("--lr", type=float, default=3e-3)
     coord.add_argument("--seeds", type=int, default=3, help="initialisations averaged")
     coord.add_argument("--batch-size", type=int, default=8)
-    coord.add_argument("--seed", type=int, default=0)
-    coord.add_argument("--report", help="write an HTML report here")
-    coord.set_defaults(func=_cmd_coord_check)
+    add_seed(coord)
+    add_report(coord)
 
-    grow = commands.add_parser("grow", parents=[common], help="warm-start a wider model")
+    grow = group.command("grow", "warm-start a wider model", _cmd_grow)
     grow.add_argument(
         "checkpoint", help="checkpoint stem (or .json/.safetensors) of the small model"
     )
     grow.add_argument("--width", type=int, required=True, help="target width")
     grow.add_argument("--shrink", type=float, default=0.4, help="λ: weight of the padded model")
     grow.add_argument("--perturb", type=float, default=1.0, help="s: weight of the fresh init")
-    grow.add_argument("--seed", type=int, default=0)
+    add_seed(grow)
     grow.add_argument(
         "--param",
         choices=("mup", "sp"),
@@ -302,10 +281,9 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="plain zero-padding, without rescaling norm gains and the μP readout",
     )
-    grow.add_argument("--out", help="checkpoint stem (default: <checkpoint>_w<width>)")
-    grow.set_defaults(func=_cmd_grow)
+    add_out(grow, "checkpoint stem (default: <checkpoint>_w<width>)")
 
-    sweep = commands.add_parser("sweep", parents=[common], help="learning-rate sweep across widths")
+    sweep = group.command("sweep", "learning-rate sweep across widths", _cmd_sweep)
     _model_args(sweep)
     _train_args(sweep)
     sweep.add_argument("--widths", type=int, nargs="+", default=[64, 128])
@@ -315,6 +293,4 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     sweep.add_argument("--lr-max", type=float, default=3e-2)
     sweep.add_argument("--n-lrs", type=int, default=6)
     sweep.add_argument("--seeds", type=int, default=1)
-    sweep.add_argument("--report", help="write an HTML report here")
-    sweep.set_defaults(func=_cmd_sweep)
-    lm.set_defaults(func=_missing_command)
+    add_report(sweep)

@@ -32,7 +32,9 @@ class GridPrior:
     log_prior: torch.Tensor
     chunk_elements: int = 4_000_000  # bound on B·J·n per vectorised chunk
 
-    def _chunks(self, batch_size: int, n: int) -> range:
+    def task_chunks(self, batch_size: int, n: int) -> range:
+        """Start indices of task chunks small enough that B·J·n stays under chunk_elements (the
+        step is `range.step`); the exact posterior and its predictive are computed chunk-wise."""
         step = max(1, self.chunk_elements // max(1, self.n_latent * max(1, n)))
         return range(0, batch_size, step)
 
@@ -90,7 +92,7 @@ class GridPrior:
     ) -> torch.Tensor:
         """log w_j: the normalised posterior over the grid, [B, J]."""
         parts = []
-        chunks = self._chunks(x_context.shape[0], x_context.shape[1])
+        chunks = self.task_chunks(x_context.shape[0], x_context.shape[1])
         for start in chunks:
             x = x_context[start : start + chunks.step, :, 0].double()
             y = y_context[start : start + chunks.step].double()

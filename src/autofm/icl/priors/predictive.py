@@ -25,7 +25,7 @@ class MixturePredictive:
         self._moments: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def _per_chunk(self, compute) -> torch.Tensor:
-        chunks = self.prior._chunks(self.x_query.shape[0], self.x_query.shape[1])
+        chunks = self.prior.task_chunks(self.x_query.shape[0], self.x_query.shape[1])
         parts = []
         for start in chunks:
             part = slice(start, start + chunks.step)
