@@ -8,7 +8,8 @@ one (so about a third of its tokens). Everything runs under two LR schedules: co
 (tokens-to-target is cleanest there) and warmup-stable-decay (linear decay over the last 25%,
 which makes the final loss of a short run far less noisy). Finished runs are cached in
 runs/bench_lm (one cache file per schedule) so a killed benchmark resumes.
-Writes benchmarks/results/lm.{json,md,html} and lm.*.png.
+Writes benchmarks/results/lm.{json,md} and the figures lm.*.png (once: the HTML report that embeds
+them goes to runs/bench_lm/lm.html).
 """
 
 from __future__ import annotations
@@ -335,7 +336,7 @@ def main() -> None:
         for name, fig in figures.items():
             _save_figure(fig, f"{name}_{protocol}")
     results["seconds"] = timer.seconds
-    report.save(RESULTS_DIR / "lm.html")
+    report.save(CACHE / "lm.html")  # embeds the PNGs committed beside the results: not committed
     seeds = sorted({seed for seeds in SWEEP_SEEDS.values() for seed in seeds})
     save_results("lm", results, _markdown(results), seeds)
 
