@@ -36,14 +36,11 @@ import pandas as pd
 from autofm.core.checkpoint import checkpoint_stem, update_checkpoint_meta
 from autofm.core.io import atomic_write_json
 from autofm.core.runtime import setup_torch
-from autofm.data.timeseries import load_timeseries_folder
+from autofm.data.timeseries import load_timeseries_folder, normalise_freq
 from autofm.forecast.calibration import fit_interval_scale
+from autofm.forecast.combination import DEFAULT_GATE_MARGINS
 from autofm.forecast.evaluate import geometric_mean, last_window, score_forecasts
-from autofm.forecast.forecaster import (
-    DEFAULT_GATE_MARGINS,
-    Mamba4CastForecaster,
-    normalise_freq,
-)
+from autofm.forecast.forecaster import Mamba4CastForecaster
 from autofm.forecast.theta import theta_forecast
 from benchmarks.common import RESULTS_DIR, markdown_table, require_data, save_results
 

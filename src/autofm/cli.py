@@ -18,7 +18,6 @@ from autofm.core.output import emit
 from autofm.core.progress import set_quiet
 
 
-
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2, as for every other bad input
         self.exit(EXIT_BAD_INPUT, f"autofm: error: {message} (see `{self.prog} --help`)\n")

@@ -8,11 +8,17 @@ from autofm.core.errors import DataNotFoundError, ValidationError
 from autofm.data.timeseries import (
     infer_freq,
     load_timeseries_folder,
+    normalise_freq,
+    read_long,
     regular_dates,
     season_length,
     series_arrays,
+    series_calendar,
+    series_freq,
+    synthetic_dates,
     train_test_split,
     validate_long,
+    window_dates,
 )
 
 
@@ -116,3 +122,71 @@ def test_validate_long_turns_categorical_ids_into_plain_values():
     assert not isinstance(checked["unique_id"].dtype, pd.CategoricalDtype)
     assert checked["unique_id"].tolist() == ["a", "b", "b"] and checked["ds"].tolist() == [1, 1, 2]
     assert checked.groupby("unique_id").ngroups == 2  # the unused category is gone
+
+
+@pytest.mark.parametrize(
+    ("freq", "expected"),
+    [("H", "h"), ("2T", "2min"), ("BH", "bh"), ("MS", "MS"), ("W-SUN", "W-SUN"), ("unknown", None)],
+)
+def test_normalise_freq_spells_aliases_as_pandas_3_does(freq, expected):
+    assert normalise_freq(freq) == expected
+
+
+def test_normalise_freq_names_an_unknown_alias():
+    with pytest.raises(ValidationError, match="'fortnightly'"):
+        normalise_freq("fortnightly")
+
+
+def test_series_freq_is_none_for_irregular_or_short_series():
+    hours = pd.date_range("2020-01-01", periods=10, freq="h")
+    assert series_freq(hours) == "h"
+    assert series_freq(hours[:2]) is None
+    assert series_freq(hours.delete(4)) is None
+
+
+@pytest.mark.parametrize("length", [30, 100])  # shorter and longer than the context window
+def test_series_calendar_matches_pandas_and_checks_regularity(length):
+    zoned = pd.date_range("2020-02-20", periods=length, freq="D", tz="US/Eastern")  # DST
+    calendar = series_calendar("a", zoned, "D", 64, 3)
+    last = pd.date_range(zoned[-1], periods=4, freq="D")[-1]
+    assert (calendar == pd.date_range(end=last, periods=67, freq="D")).all()
+    months = pd.date_range("1995-01-01", periods=length, freq="MS")
+    calendar = series_calendar("b", months, "MS", 64, 3)
+    window = pd.date_range(end=months[-1], periods=64, freq="MS")
+    assert (calendar == window.append(pd.date_range(months[-1], periods=4, freq="MS")[1:])).all()
+    with pytest.raises(ValidationError, match="'c' has timestamps that are not regular"):
+        series_calendar("c", months.delete(length // 2), "MS", 64, 3)
+    # a series ending on the same date as a regular one is still checked (the cache only
+    # holds the shared index)
+    cache = {}
+    series_calendar("b", months, "MS", 64, 3, cache)
+    with pytest.raises(ValidationError, match="regular"):
+        series_calendar("c", months.delete(length // 2), "MS", 64, 3, cache)
+
+
+def test_window_dates_and_synthetic_dates():
+    dates = synthetic_dates(10, "D")
+    assert dates[0] == pd.Timestamp("2000-01-03") and dates[0].day_name() == "Monday"
+    assert dates.unit == "s" and (dates.to_series().diff().dropna() == pd.Timedelta("1D")).all()
+    assert window_dates(dates, 4, 2).equals(dates[4:])
+    with pytest.raises(ValidationError, match="need at least 11"):
+        window_dates(dates, 9, 2)
+
+
+@pytest.mark.filterwarnings("ignore:Could not infer format")
+def test_read_long_parses_dates_and_names_missing_columns(tmp_path):
+    frame = pd.DataFrame({"unique_id": [1, 1], "ds": ["2020-01-01", "2020-02-01"], "y": [1.0, 2.0]})
+    frame.to_csv(tmp_path / "dated.csv", index=False)
+    frame.assign(ds=[3, 4]).to_parquet(tmp_path / "steps.parquet")
+    dated = read_long(tmp_path / "dated.csv")
+    assert dated["unique_id"].tolist() == ["1", "1"]
+    assert dated["ds"].tolist() == list(pd.to_datetime(["2020-01-01", "2020-02-01"]))
+    assert read_long(tmp_path / "steps.parquet")["ds"].tolist() == [3, 4]
+    frame.rename(columns={"y": "value"}).to_csv(tmp_path / "wide.csv", index=False)
+    with pytest.raises(ValidationError, match=r"\['y'\]"):
+        read_long(tmp_path / "wide.csv")
+    frame.assign(ds="soon").to_csv(tmp_path / "text.csv", index=False)
+    with pytest.raises(ValidationError, match="neither numeric nor dates"):
+        read_long(tmp_path / "text.csv")
+    with pytest.raises(DataNotFoundError):
+        read_long(tmp_path / "absent.csv")

@@ -1,6 +1,5 @@
 """A tiny untrained model for tests (they never depend on the shipped weights' quality)."""
 
-import pytest
 import torch
 
 from autofm.forecast.forecaster import Mamba4CastForecaster
@@ -17,12 +16,3 @@ def tiny_model(seed: int = 0) -> Mamba4Cast:
 def tiny_forecaster(**kwargs) -> Mamba4CastForecaster:
     kwargs.setdefault("batch_size", 4)
     return Mamba4CastForecaster(tiny_model(), **kwargs)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Run on one thread: tiny models lose far more to thread sync than they gain on busy CPUs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

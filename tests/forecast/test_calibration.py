@@ -8,7 +8,7 @@ from autofm.core.errors import CheckpointError, ValidationError
 from autofm.forecast.calibration import fit_interval_scale, interval_scores, widen_intervals
 from autofm.forecast.forecaster import Mamba4CastForecaster
 
-from .helpers import one_thread, tiny_forecaster, tiny_model  # noqa: F401 (autouse fixture)
+from .helpers import tiny_forecaster, tiny_model
 
 
 def test_interval_scores_known_answers():
@@ -125,7 +125,7 @@ def test_holdout_scores_align_each_series_and_skip_what_cannot_be_scored():
     ]
     np.testing.assert_allclose(scores, np.concatenate(alone))
     group = frame[frame["unique_id"] == "s5"]  # level 5·10⁵
-    quantiles = forecaster._forecast_frame(group.iloc[:-6], 6, None, None)[3][0]  # [h, Q]
+    quantiles = forecaster.forecast_frame(group.iloc[:-6], 6)[3][0]  # [h, Q]
     actual = group["y"].iloc[-6:]
     expected = interval_scores(quantiles[:, 1], quantiles[:, 0], quantiles[:, 2], actual)
     np.testing.assert_allclose(alone[5], expected)

@@ -7,7 +7,7 @@ import pytest
 from autofm.cli import main
 from autofm.core.checkpoint import save_model
 
-from .helpers import one_thread, tiny_model  # noqa: F401 (autouse fixture)
+from .helpers import tiny_model
 from .test_evaluate import write_folder
 
 
@@ -27,10 +27,39 @@ def series_csv(tmp_path):
     return str(path)
 
 
+def test_forecast_without_a_command_prints_help_and_exits_2(capsys):
+    assert main(["forecast"]) == 2
+    assert "predict" in capsys.readouterr().err
+
+
+def test_train_passes_its_flags_to_training(tmp_path, monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    import autofm.forecast.training as training
+
+    calls = {}
+
+    def fake_train(preset, run_dir, **kwargs):
+        calls.update(kwargs, preset=preset, run_dir=run_dir)
+        return SimpleNamespace(steps_done=0, losses=[], seconds=0.0)
+
+    monkeypatch.setattr(training, "train_forecaster", fake_train)
+    flags = ["--threads", "3", "--init", "old", "--lr", "0.002", "--warmup-steps", "7",
+             "--drift-prob", "0.5", "--max-seconds", "9", "--seed", "4", "--steps", "11"]  # fmt: skip
+    run_dir = str(tmp_path / "run")
+    assert main(["forecast", "train", "--run-dir", run_dir, *flags, "--json"]) == 0
+    assert calls["threads"] == 3 and calls["init_from"] == "old" and calls["lr"] == 0.002
+    assert calls["warmup_steps"] == 7 and calls["max_seconds"] == 9.0 and calls["seed"] == 4
+    assert calls["steps"] == 11 and calls["run_dir"] == run_dir
+    assert calls["prior"].drift_prob == 0.5
+    assert json.loads(capsys.readouterr().out)["checkpoint"] is None
+    assert main(["forecast", "train", "--profile-fraction", "2"]) == 2
+
+
 def test_predict_json_csv_and_report(tmp_path, capsys):
     out, report = tmp_path / "f.csv", tmp_path / "r.html"
     code = main(
-        ["forecast", "predict", series_csv(tmp_path), "--h", "5", "--model",
+        ["forecast", "predict", series_csv(tmp_path), "--h", "5", "--checkpoint",
          tiny_checkpoint(tmp_path), "--out", str(out), "--report", str(report), "--json"]
     )  # fmt: skip
     assert code == 0

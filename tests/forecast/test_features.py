@@ -12,8 +12,6 @@ from autofm.forecast.features import (
     time_features,
 )
 
-from .helpers import one_thread  # noqa: F401 (autouse fixture)
-
 NAN = float("nan")
 
 

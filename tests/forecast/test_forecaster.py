@@ -10,7 +10,7 @@ from autofm.core.errors import CheckpointError, ValidationError
 from autofm.forecast.forecaster import Mamba4CastForecaster
 from autofm.forecast.model import Mamba4Cast, Mamba4CastConfig
 
-from .helpers import TINY, one_thread, tiny_forecaster, tiny_model  # noqa: F401 (autouse fixture)
+from .helpers import TINY, tiny_forecaster, tiny_model
 
 
 def monthly(n_series=3, length=40, seed=0):
@@ -65,7 +65,7 @@ def test_a_series_forecast_does_not_depend_on_the_other_series(batch_size):
 
 @pytest.mark.parametrize("size", [None, 3])
 def test_equal_length_batches_cover_every_series_once_without_padding(size):
-    from autofm.forecast.forecaster import equal_length_batches
+    from autofm.forecast.inference import equal_length_batches
 
     lengths = np.random.default_rng(0).choice([5, 9, 40, 320], size=50)
     batches = equal_length_batches(lengths, size, tokens=100, extra=10)
@@ -144,27 +144,13 @@ def test_bad_horizon(h):
 
 
 @pytest.mark.parametrize("length", [30, 100])  # shorter and longer than the context
-def test_dates_match_pandas_for_monthly_and_zoned_daily_series(length):
+def test_future_dates_match_pandas_for_zoned_daily_series(length):
     forecaster = tiny_forecaster(context_length=64)
     zoned = pd.date_range("2020-02-20", periods=length, freq="D", tz="US/Eastern")  # DST
     frame = pd.DataFrame({"unique_id": "a", "ds": zoned, "y": np.sin(np.arange(length))})
     out = forecaster.predict(frame, 3)
     expected = pd.date_range(zoned[-1], periods=4, freq="D")[1:]
     assert (out["ds"] == expected).all() and out["ds"].dt.tz is not None
-    calendar = forecaster._series_dates("a", zoned, "D", 3, {})
-    assert (calendar == pd.date_range(end=expected[-1], periods=67, freq="D")).all()
-    months = pd.date_range("1995-01-01", periods=length, freq="MS")
-    calendar = forecaster._series_dates("b", months, "MS", 3, {})
-    window = pd.date_range(end=months[-1], periods=64, freq="MS")
-    assert (calendar == window.append(pd.date_range(months[-1], periods=4, freq="MS")[1:])).all()
-    with pytest.raises(ValidationError, match="regular"):
-        forecaster._series_dates("c", months.delete(length // 2), "MS", 3, {})
-    # a series ending on the same date as a regular one is still checked (the cache only
-    # holds the shared index)
-    cache = {}
-    forecaster._series_dates("b", months, "MS", 3, cache)
-    with pytest.raises(ValidationError, match="regular"):
-        forecaster._series_dates("c", months.delete(length // 2), "MS", 3, cache)
 
 
 def test_irregular_integer_steps_raise():

@@ -6,8 +6,6 @@ import torch
 from autofm.forecast import mamba2
 from autofm.forecast.mamba2 import Mamba2, Mamba2Config, segment_sum, sequential_scan, ssd_scan
 
-from .helpers import one_thread  # noqa: F401 (autouse fixture)
-
 
 def random_scan_inputs(seed, batch=2, length=37, heads=3, headdim=4, state=5):
     g = torch.Generator().manual_seed(seed)

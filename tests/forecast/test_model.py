@@ -8,7 +8,7 @@ from autofm.forecast.model import Mamba4Cast, Mamba4CastConfig, forecast_loss, s
 from autofm.forecast.priors import Mamba4CastPrior
 from autofm.pfn.prior import TaskBatch
 
-from .helpers import TINY, one_thread, tiny_model  # noqa: F401 (autouse fixture)
+from .helpers import TINY, tiny_model
 
 
 def inputs(batch=3, n=24, h=6, seed=0):

@@ -4,22 +4,19 @@ import numpy as np
 import pytest
 import torch
 
-from autofm.data.timeseries import season_length
+from autofm.data.timeseries import season_length, series_freq
 from autofm.forecast.features import N_TIME_FEATURES
-from autofm.forecast.forecaster import series_freq
 from autofm.forecast.priors import (
     KERNELS,
     ForecastPFNPrior,
-    GPPrior,
+    KernelSynthPrior,
     Mamba4CastPrior,
     SeasonalProfilePrior,
-    _kernel_matrix,
     frequency_periods,
+    kernel_matrix,
     sample_dates,
     sample_period,
 )
-
-from .helpers import one_thread  # noqa: F401 (autouse fixture)
 
 
 def lag_correlation(series: torch.Tensor, lag: int) -> float:
@@ -37,21 +34,23 @@ def test_kernel_matrices_are_valid_covariances(kind):
         "offset": torch.tensor([0.5]),
         "noise": torch.tensor([0.1]),
     }
-    matrix = _kernel_matrix(kind, t, 40, {k: v.double() for k, v in params.items()})[0]
+    matrix = kernel_matrix(kind, t, 40, {k: v.double() for k, v in params.items()})[0]
     assert torch.allclose(matrix, matrix.T)
     eigenvalues = torch.linalg.eigvalsh(matrix)
     assert eigenvalues.min() > -1e-8 * eigenvalues.max()
 
 
 def test_periodic_gp_repeats_at_its_period():
-    prior = GPPrior(max_kernels=1, kernel_weights={"periodic": 1.0}, random_period_prob=0.0)
+    prior = KernelSynthPrior(
+        max_kernels=1, kernel_weights={"periodic": 1.0}, random_period_prob=0.0
+    )
     series = prior.sample(64, 60, [(12.0,)] * 64, torch.Generator().manual_seed(0))
     assert lag_correlation(series, 12) > 0.9
     assert lag_correlation(series, 12) > lag_correlation(series, 6) + 0.2
 
 
 def test_white_noise_gp_is_uncorrelated_with_its_variance():
-    prior = GPPrior(max_kernels=1, kernel_weights={"white": 1.0})
+    prior = KernelSynthPrior(max_kernels=1, kernel_weights={"white": 1.0})
     generator = torch.Generator().manual_seed(1)
     series = prior.sample(200, 50, [(12.0,)] * 200, generator)
     assert abs(lag_correlation(series, 1)) < 0.05
@@ -61,14 +60,14 @@ def test_white_noise_gp_is_uncorrelated_with_its_variance():
 
 
 def test_smooth_gp_is_strongly_autocorrelated():
-    prior = GPPrior(max_kernels=1, kernel_weights={"rbf": 1.0})
+    prior = KernelSynthPrior(max_kernels=1, kernel_weights={"rbf": 1.0})
     series = prior.sample(64, 80, [(12.0,)] * 64, torch.Generator().manual_seed(2))
     assert lag_correlation(series, 1) > 0.9
 
 
 def test_gp_sample_is_reproducible_and_finite():
-    a = GPPrior().sample(8, 100, [(24.0, 168.0)] * 8, torch.Generator().manual_seed(3))
-    b = GPPrior().sample(8, 100, [(24.0, 168.0)] * 8, torch.Generator().manual_seed(3))
+    a = KernelSynthPrior().sample(8, 100, [(24.0, 168.0)] * 8, torch.Generator().manual_seed(3))
+    b = KernelSynthPrior().sample(8, 100, [(24.0, 168.0)] * 8, torch.Generator().manual_seed(3))
     assert torch.equal(a, b) and torch.isfinite(a).all()
 
 
@@ -177,7 +176,9 @@ def test_gp_periods_are_mostly_tied_to_the_season_length():
     random = [d for d in draws if d not in frequency_periods("h")]
     assert 0.15 < len(random) / len(draws) < 0.25
     assert all(2.0 <= d <= 100.0 for d in random)
-    prior = GPPrior(max_kernels=1, kernel_weights={"periodic": 1.0}, random_period_prob=0.0)
+    prior = KernelSynthPrior(
+        max_kernels=1, kernel_weights={"periodic": 1.0}, random_period_prob=0.0
+    )
     series = prior.sample(64, 96, [(24.0,)] * 64, torch.Generator().manual_seed(4))
     assert lag_correlation(series, 24) > 0.9
 
@@ -193,7 +194,7 @@ def test_seasonal_profiles_repeat_almost_exactly_unlike_gp_draws():
 
     errors = [repeat_error(series[i].numpy(), m) for i, m in enumerate(seasons)]
     assert np.median(errors) < 0.35
-    smooth = GPPrior(kernel_weights={"rbf": 1.0, "matern32": 1.0}).sample(
+    smooth = KernelSynthPrior(kernel_weights={"rbf": 1.0, "matern32": 1.0}).sample(
         100, 160, [()] * 100, torch.Generator().manual_seed(0)
     )
     gp_errors = [repeat_error(smooth[i].numpy(), m) for i, m in enumerate(seasons)]

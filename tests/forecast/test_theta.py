@@ -3,7 +3,7 @@ import warnings
 import numpy as np
 import pytest
 
-from autofm.forecast.forecaster import is_intraday
+from autofm.forecast.combination import is_intraday
 from autofm.forecast.theta import seasonal_indices, theta_forecast
 
 from .helpers import tiny_forecaster

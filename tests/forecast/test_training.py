@@ -5,7 +5,7 @@ from autofm.forecast.forecaster import Mamba4CastForecaster
 from autofm.forecast.model import Mamba4CastConfig
 from autofm.forecast.training import export, train_config, train_forecaster
 
-from .helpers import TINY, one_thread  # noqa: F401 (autouse fixture)
+from .helpers import TINY
 
 
 def test_train_resume_and_export(tmp_path):

@@ -15,7 +15,6 @@ from autofm.icl.priors import (
     SineLinePrior,
     StepPrior,
 )
-from autofm.pfn.prior import Prior
 
 SMALL_PRIORS = [
     StepPrior(n_jumps=5, n_levels=3),

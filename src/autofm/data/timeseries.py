@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.frequencies import to_offset
 
 from autofm.core.errors import DataNotFoundError, ValidationError
 from autofm.core.validation import check_columns
@@ -55,18 +57,49 @@ def validate_long(frame: pd.DataFrame, *, allow_nan: bool = False) -> pd.DataFra
 
 
 def infer_freq(frame: pd.DataFrame) -> str | None:
-    """The pandas frequency alias shared by the series' timestamps, or None (integer/irregular)."""
+    """The frequency alias of the first series whose timestamps have one (`series_freq`), or None
+    (integer or irregular `ds`)."""
     if not pd.api.types.is_datetime64_any_dtype(frame["ds"]):
         return None
     for _, group in frame.groupby("unique_id", sort=False):
-        if len(group) >= 3:
-            index = pd.DatetimeIndex(group["ds"].sort_values())
-            with warnings.catch_warnings():  # pandas 3 warns that infer_freq will return an offset
-                warnings.simplefilter("ignore")
-                freq = pd.infer_freq(index)
-            if freq is not None:
-                return pd.tseries.frequencies.to_offset(freq).freqstr
+        freq = series_freq(pd.DatetimeIndex(group["ds"].sort_values()))
+        if freq is not None:
+            return freq
     return None
+
+
+def series_freq(index: pd.DatetimeIndex) -> str | None:
+    """The frequency alias of one series' timestamps (None if irregular or < 3 points)."""
+    if len(index) < 3:
+        return None
+    with warnings.catch_warnings():  # pandas 3 warns that infer_freq will return an offset
+        warnings.simplefilter("ignore")
+        freq = pd.infer_freq(index)
+    return normalise_freq(freq) if freq else None
+
+
+def normalise_freq(freq: str | None) -> str | None:
+    """A pandas offset alias in its current spelling ('H' → 'h'), or None ('' and 'unknown' too)."""
+    if freq in (None, "", "unknown"):
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return to_offset(_modern_alias(freq)).freqstr
+    except ValueError as err:
+        raise ValidationError(f"unknown frequency {freq!r}: {err}") from err
+
+
+# aliases pandas 2 deprecated and pandas 3 rejects, as found in older data (M4's meta says "H")
+_LEGACY_ALIASES = {"H": "h", "T": "min", "S": "s", "L": "ms", "U": "us", "N": "ns", "BH": "bh"}
+
+
+def _modern_alias(freq: str) -> str:
+    match = re.fullmatch(r"(\d*)([A-Za-z]+)(-.*)?", freq)
+    if match is None:
+        return freq
+    count, base, anchor = match.groups()
+    return f"{count}{_LEGACY_ALIASES.get(base, base)}{anchor or ''}"
 
 
 def season_length(freq: str | None) -> int:
@@ -165,6 +198,80 @@ def regular_dates(start, periods: int, freq: str, unit: str = "ns") -> pd.Dateti
         if values is not None and values[-1] == np.datetime64(last.as_unit(unit).asm8):
             return pd.DatetimeIndex(values)
     return pd.date_range(start, periods=periods, freq=offset, unit=unit)
+
+
+def calendar_ending(end: pd.Timestamp, n_before: int, h: int, freq: str) -> pd.DatetimeIndex:
+    """The `n_before` dates at `freq` ending at `end` and the `h` after it (second resolution)."""
+    if end.tz is not None:  # days cross DST changes: pandas steps in wall time
+        window = pd.date_range(end=end, periods=n_before, freq=freq, unit="s")
+        return window.append(pd.date_range(end, periods=h + 1, freq=freq, unit="s")[1:])
+    return regular_dates(
+        end.as_unit("s") - (n_before - 1) * to_offset(freq), n_before + h, freq, "s"
+    )
+
+
+def series_calendar(
+    unique_id, index: pd.DatetimeIndex, freq: str, n_context: int, h: int, cache: dict | None = None
+) -> pd.DatetimeIndex:
+    """The `n_context` dates ending at a series' last timestamp and the `h` after it (second
+    resolution); ValidationError naming `unique_id` if the timestamps `index` are not regular at
+    `freq`. Series that end on the same timestamp share one index through `cache` (a dict kept
+    for one `n_context` and `h`)."""
+    cache = {} if cache is None else cache
+    try:
+        if (index[-1], freq) not in cache:
+            cache[index[-1], freq] = calendar_ending(index[-1], n_context, h, freq)
+        dates = cache[index[-1], freq]
+        if index.tz is not None:  # days cross DST changes: pandas steps in wall time
+            expected = pd.date_range(index[0], periods=len(index), freq=freq)
+        elif len(index) <= n_context:
+            expected = dates[n_context - len(index) : n_context]
+        else:
+            expected = regular_dates(index[0], len(index), freq, "s")
+    except ValueError as err:  # e.g. a sub-second step at second resolution
+        raise ValidationError(
+            f"series {unique_id!r}: cannot build dates at freq {freq!r} ({err})"
+        ) from err
+    if len(expected) != len(index) or not (index == expected).all():
+        raise ValidationError(
+            f"series {unique_id!r} has timestamps that are not regular at freq "
+            f"{freq!r}; fill gaps with NaN rows or pass the right freq"
+        )
+    return dates
+
+
+def synthetic_dates(periods: int, freq: str) -> pd.DatetimeIndex:
+    """`periods` dates at `freq` for series whose calendar phase is unknown (integer steps):
+    from Monday 2000-01-03, second resolution."""
+    return pd.date_range("2000-01-03", periods=periods, freq=freq, unit="s")
+
+
+def window_dates(dates: pd.DatetimeIndex, n_context: int, h: int) -> pd.DatetimeIndex:
+    """The last `n_context + h` dates of `dates`: a context window and the horizon after it."""
+    if len(dates) < n_context + h:
+        raise ValidationError(
+            f"got {len(dates)} dates, need at least {n_context + h} (the context window and h)"
+        )
+    return dates[len(dates) - n_context - h :]
+
+
+def read_long(path: str | os.PathLike) -> pd.DataFrame:
+    """A long frame from a CSV or Parquet file, `unique_id` as strings and `ds` parsed as
+    datetimes unless it is numeric."""
+    file = Path(path)
+    if not file.is_file():
+        raise DataNotFoundError(f"series file {path} not found")
+    frame = pd.read_parquet(file) if file.suffix == ".parquet" else pd.read_csv(file)
+    check_columns(frame, LONG_COLUMNS, f"{path} (long format: unique_id, ds, y)")
+    frame["unique_id"] = frame["unique_id"].astype(str)
+    if not pd.api.types.is_numeric_dtype(frame["ds"]):
+        try:
+            frame["ds"] = pd.to_datetime(frame["ds"])
+        except (ValueError, TypeError) as err:
+            raise ValidationError(
+                f"column ds of {path} is neither numeric nor dates: {err}"
+            ) from err
+    return frame
 
 
 def to_long(

@@ -8,12 +8,12 @@ from autofm.forecast.evaluate import evaluate_folder, mase, smape
 from autofm.forecast.forecaster import Mamba4CastForecaster
 from autofm.forecast.mamba2 import Mamba2, Mamba2Config, sequential_scan, ssd_scan
 from autofm.forecast.model import Mamba4Cast, Mamba4CastConfig
-from autofm.forecast.priors import ForecastPFNPrior, GPPrior, Mamba4CastPrior
+from autofm.forecast.priors import ForecastPFNPrior, KernelSynthPrior, Mamba4CastPrior
 from autofm.forecast.theta import theta_forecast
 
 __all__ = [
     "ForecastPFNPrior",
-    "GPPrior",
+    "KernelSynthPrior",
     "Mamba2",
     "Mamba2Config",
     "Mamba4Cast",

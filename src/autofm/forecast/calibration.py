@@ -1,24 +1,31 @@
 """Interval calibration: width factors for a checkpoint's quantile intervals.
 
 The quantile head is trained on synthetic series; on real data its intervals come out too
-narrow (80% intervals covered 60–80% of held-out points on the benchmark sets). A forecaster
-widens every interval about its median by `interval_scale`; `fit_interval_scale` picks the
-factor whose mean coverage over several panels (datasets) of held-out windows is the target
-level, each panel counted equally — split-conformal calibration with one multiplicative
-score. Fit it on windows cut from the series' own past (the benchmark uses the last h
-*training* points of each development set, never the test split); the factor is stored with
-the checkpoint (`calibration.interval_scale` in its JSON) and used by `from_pretrained`.
-The benchmark also fits one factor per season length among the development sets
-(`calibration.season_interval_scales`: yearly, quarterly, monthly, hourly data), which replaces
-the overall factor for series of that season length: yearly series need wider intervals than
-monthly ones.
+narrow (docs/forecast.md). A forecaster widens every interval about its median by
+`interval_scale`; `fit_interval_scale` picks the factor whose mean coverage over several panels
+(datasets) of held-out windows is the target level, each panel counted equally — split-conformal
+calibration with one multiplicative score. Fit it on windows cut from the series' own past
+(`holdout_interval_scores`: each series' last h points, forecast from the rest; the benchmark
+uses the last h *training* points of each development set, never the test split); the factor is
+stored with the checkpoint (`calibration.interval_scale` in its JSON) and used by
+`from_pretrained`. One factor per season length (`calibration.season_interval_scales`) replaces
+the overall factor for series of that season length (`series_interval_scales`): yearly series
+need wider intervals than monthly ones.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+import pandas as pd
 
 from autofm.core.errors import ValidationError
+from autofm.core.validation import check_positive_int
+from autofm.data.timeseries import train_test_split, validate_long
+
+if TYPE_CHECKING:
+    from autofm.forecast.forecaster import Mamba4CastForecaster
 
 
 def interval_scores(
@@ -86,3 +93,93 @@ def widen_intervals(
         return quantiles
     median = quantiles[..., median_index : median_index + 1]
     return median + scale * (quantiles - median)
+
+
+def check_interval_scale(scale) -> float:
+    """`scale` as a float; ValidationError unless it is a positive finite number."""
+    if not np.isfinite(scale) or scale <= 0:
+        raise ValidationError(f"interval_scale must be a positive number, got {scale!r}")
+    return float(scale)
+
+
+def median_index(quantile_levels: tuple[float, ...]) -> int:
+    """Index of the 0.5 quantile (the middle one if there is none)."""
+    if 0.5 in quantile_levels:
+        return quantile_levels.index(0.5)
+    return len(quantile_levels) // 2
+
+
+def interval_level(lower: float, upper: float) -> int:
+    """The coverage in percent of the interval between two quantile levels (0.1, 0.9 → 80)."""
+    return round(100 * (upper - lower))
+
+
+def interval_indices(quantile_levels: tuple[float, ...], level: float) -> tuple[int, int]:
+    """Quantile indices of the lower and upper end of the `level` interval (a symmetric pair)."""
+    levels = quantile_levels
+    for i in range(len(levels) // 2):
+        if interval_level(levels[i], levels[-1 - i]) == round(100 * level):
+            return i, len(levels) - 1 - i
+    raise ValidationError(f"the model has no {level:.0%} interval; its quantiles are {levels}")
+
+
+def series_interval_scales(
+    seasons: np.ndarray | None,
+    n_series: int,
+    interval_scale: float,
+    season_interval_scales: dict[int, float],
+) -> np.ndarray:
+    """The interval factor of each of n_series series: its season length's factor in
+    `season_interval_scales`, else `interval_scale` — which also holds for every series when
+    `seasons` is None (unknown; not the same as 1, which is yearly data)."""
+    if seasons is None:
+        return np.full(n_series, interval_scale)
+    return np.array([season_interval_scales.get(int(m), interval_scale) for m in seasons])
+
+
+def holdout_series(frame: pd.DataFrame, h: int) -> pd.DataFrame:
+    """The series of a validated long frame that a holdout of their last h points can score:
+    at least 2 observed, not all equal values before them (a constant context gets a zero-width
+    interval on purpose) and an observed value among them."""
+    keep = []
+    for uid, group in frame.groupby("unique_id", sort=False):
+        y = group["y"].to_numpy(float)
+        rest = y[:-h][~np.isnan(y[:-h])] if len(y) > h else y[:0]
+        if len(rest) >= 2 and np.ptp(rest) > 0 and (~np.isnan(y[-h:])).any():
+            keep.append(uid)
+    if not keep:
+        raise ValidationError(
+            f"no series can be calibrated on its last h={h} points: each needs before them at "
+            "least 2 observed values that are not all equal, and an observed value among them; "
+            "use a smaller h or longer series"
+        )
+    return frame[frame["unique_id"].isin(keep)]
+
+
+def holdout_interval_scores(
+    forecaster: Mamba4CastForecaster,
+    df: pd.DataFrame,
+    h: int,
+    freq: str | None = None,
+    level: float = 0.8,
+    season_length: int | None = None,
+) -> np.ndarray:
+    """`interval_scores` of each series' last h points, forecast by `forecaster` from the rest.
+
+    The scores are in units of the model's own intervals (whatever the forecaster's
+    `interval_scale` and `season_interval_scales` are), so a factor fitted on them is its new
+    `interval_scale`. Only the series `holdout_series` keeps take part.
+    """
+    h = check_positive_int(h, "horizon h")
+    context, held_out = train_test_split(holdout_series(validate_long(df, allow_nan=True), h), h)
+    ids, _, _, quantiles, season_lengths = forecaster.forecast_frame(
+        context, h, freq, season_length
+    )
+    actual = held_out.groupby("unique_id", sort=False)["y"]
+    actual = np.stack([actual.get_group(uid).to_numpy(float) for uid in ids])
+    lower, upper = interval_indices(forecaster.quantile_levels, level)
+    median = quantiles[:, :, median_index(forecaster.quantile_levels)]
+    scores = interval_scores(median, quantiles[:, :, lower], quantiles[:, :, upper], actual)
+    scales = forecaster.series_interval_scales(season_lengths, len(ids))
+    scales = np.broadcast_to(scales[:, None], actual.shape)
+    return scores * scales[~np.isnan(actual)]

@@ -3,26 +3,31 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-from autofm.core.errors import DataNotFoundError, ValidationError
+from autofm.core.cli import (
+    CommandGroup,
+    add_init,
+    add_max_seconds,
+    add_out,
+    add_report,
+    add_seed,
+    add_threads,
+)
+from autofm.core.errors import ValidationError
 from autofm.core.output import emit
 from autofm.core.progress import status
 
-if TYPE_CHECKING:
-    import pandas as pd
+DEFAULT_CHECKPOINT = "mamba4cast-cpu"
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add the `forecast` command group."""
-    group = subparsers.add_parser(
-        "forecast", parents=[common], help="Mamba4Cast: zero-shot forecasting of time series"
+    group = CommandGroup(
+        subparsers, common, "forecast", "Mamba4Cast: zero-shot forecasting of time series"
     )
-    commands = group.add_subparsers(dest="forecast_command", metavar="COMMAND")
 
-    predict = commands.add_parser(
-        "predict", parents=[common], help="forecast every series of a long CSV (unique_id, ds, y)"
+    predict = group.command(
+        "predict", "forecast every series of a long CSV (unique_id, ds, y)", _cmd_predict
     )
     predict.add_argument("series", help="CSV/Parquet in long format: unique_id, ds, y")
     predict.add_argument("--h", type=int, required=True, help="forecast horizon (steps)")
@@ -30,35 +35,28 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     predict.add_argument(
         "--season-length", type=int, help="steps per season (default: from the frequency)"
     )
-    predict.add_argument("--model", default="mamba4cast-cpu", help="checkpoint name or path stem")
-    predict.add_argument(
-        "--context-length", type=int, help="history points used (default: the trained maximum)"
-    )
+    _add_forecaster_options(predict)
     predict.add_argument(
         "--calibrate-intervals",
         action="store_true",
         help="first widen or narrow the 80%% intervals so they cover 80%% of each series' own "
         "last h points, forecast from the rest (default: the checkpoint's calibration)",
     )
-    _add_method_options(predict)
-    predict.add_argument("--out", help="write the forecasts to this CSV")
-    predict.add_argument("--report", help="write an HTML report with plots here")
-    predict.set_defaults(func=_cmd_predict)
+    add_out(predict, "write the forecasts to this CSV")
+    add_report(predict, "write an HTML report with plots here")
 
-    train = commands.add_parser(
-        "train", parents=[common], help="train Mamba4Cast on the synthetic prior"
-    )
+    train = group.command("train", "train Mamba4Cast on the synthetic prior", _cmd_train)
     train.add_argument(
         "--preset", default="cpu", help="training preset, a key of autofm.forecast.training.PRESETS"
     )
     train.add_argument("--run-dir", default="runs/forecast", help="run folder (resumes if present)")
     train.add_argument("--steps", type=int, help="training steps (default: the preset's)")
-    train.add_argument("--max-seconds", type=float, help="stop (and anneal) by this time budget")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", help="export the trained weights to this checkpoint stem")
-    train.add_argument(
-        "--init",
-        help="start from the weights of this checkpoint (a shipped name, a stem, or a run's last)",
+    add_max_seconds(train)
+    add_seed(train)
+    add_threads(train)
+    add_out(train, "export the trained weights to this checkpoint stem")
+    add_init(
+        train, "start from the weights of this checkpoint (a shipped name, a stem, or a run's last)"
     )
     train.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
     train.add_argument("--warmup-steps", type=int, help="warmup steps (default: the preset's)")
@@ -74,24 +72,28 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         help="share of short contexts given a drift that continues into the horizon "
         "(default: the prior's)",
     )
-    train.set_defaults(func=_cmd_train)
 
-    evaluate = commands.add_parser(
-        "evaluate", parents=[common], help="last-window MASE/sMAPE on a time-series folder"
+    evaluate = group.command(
+        "evaluate", "last-window MASE/sMAPE on a time-series folder", _cmd_evaluate
     )
     evaluate.add_argument("folder", help="folder with train.csv, test.csv, meta.json")
-    evaluate.add_argument("--model", default="mamba4cast-cpu", help="checkpoint name or path stem")
-    evaluate.add_argument(
+    _add_forecaster_options(evaluate)
+    evaluate.add_argument("--max-series", type=int, help="evaluate a random subset of series")
+    add_seed(evaluate)
+
+
+def _add_forecaster_options(parser: argparse.ArgumentParser) -> None:
+    """The checkpoint to use and how its forecasts are made (predict, evaluate)."""
+    parser.add_argument(
+        "--checkpoint",
+        "--model",
+        dest="checkpoint",
+        default=DEFAULT_CHECKPOINT,
+        help=f"checkpoint: a shipped name or a path stem (default {DEFAULT_CHECKPOINT})",
+    )
+    parser.add_argument(
         "--context-length", type=int, help="history points used (default: the trained maximum)"
     )
-    _add_method_options(evaluate)
-    evaluate.add_argument("--max-series", type=int, help="evaluate a random subset of series")
-    evaluate.add_argument("--seed", type=int, default=0)
-    evaluate.set_defaults(func=_cmd_evaluate)
-    group.set_defaults(func=lambda args: group.print_help())
-
-
-def _add_method_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--combine",
         default="theta",
@@ -107,38 +109,13 @@ def _add_method_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def read_long(path: str) -> pd.DataFrame:
-    """A long frame from CSV/Parquet with `ds` parsed as datetimes unless it is numeric."""
-    import pandas as pd
-
-    file = Path(path)
-    if not file.is_file():
-        raise DataNotFoundError(f"series file {path} not found")
-    frame = pd.read_parquet(file) if file.suffix == ".parquet" else pd.read_csv(file)
-    missing = [c for c in ("unique_id", "ds", "y") if c not in frame.columns]
-    if missing:
-        raise ValidationError(
-            f"{path} lacks column(s) {', '.join(missing)}; expected long format unique_id, ds, y "
-            f"(found {', '.join(map(str, frame.columns))})"
-        )
-    frame["unique_id"] = frame["unique_id"].astype(str)
-    if not pd.api.types.is_numeric_dtype(frame["ds"]):
-        try:
-            frame["ds"] = pd.to_datetime(frame["ds"])
-        except (ValueError, TypeError) as err:
-            raise ValidationError(
-                f"column ds of {path} is neither numeric nor dates: {err}"
-            ) from err
-    return frame
-
-
 def _forecaster(args: argparse.Namespace):
     from autofm.core.runtime import setup_torch
     from autofm.forecast.forecaster import Mamba4CastForecaster
 
     setup_torch()
     return Mamba4CastForecaster.from_pretrained(
-        args.model,
+        args.checkpoint,
         context_length=args.context_length,
         combine=None if args.combine == "none" else args.combine,
         gate=args.gate,
@@ -147,6 +124,7 @@ def _forecaster(args: argparse.Namespace):
 
 def _cmd_predict(args: argparse.Namespace) -> None:
     from autofm.core.io import atomic_path
+    from autofm.data.timeseries import read_long
 
     history = read_long(args.series)
     forecaster = _forecaster(args)
@@ -200,6 +178,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
         seed=args.seed,
         lr=args.lr,
         warmup_steps=args.warmup_steps,
+        threads=args.threads,
     )
     out = str(export(args.run_dir, args.out)) if args.out else None
     summary = {

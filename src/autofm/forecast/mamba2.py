@@ -26,8 +26,8 @@ except ImportError:  # pragma: no cover - depends on the environment
     mamba_chunk_scan_combined = None
 
 
-# the scan's chunk length on CPU: the result does not depend on it, the time does (inference of
-# mamba4cast-cpu on 150 M3-monthly series, one thread: 0.94 s with chunks of 64, 0.71 s with 16)
+# the scan's chunk length on CPU: the result does not depend on it, the time does (measured in
+# docs/forecast.md)
 CPU_CHUNK_SIZE = 16
 
 

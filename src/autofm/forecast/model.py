@@ -28,7 +28,7 @@ ANCHORS = ("none", "last", "seasonal")
 
 @dataclass
 class Mamba4CastConfig(ConfigMixin):
-    """Architecture of the forecaster; `paper()` gives the published 27M-parameter sizes."""
+    """Architecture of the forecaster; `preset("paper")` gives the published sizes."""
 
     d_model: int = 128
     n_layers: int = 3

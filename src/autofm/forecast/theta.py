@@ -7,12 +7,11 @@ ones when a value is ≤ 0); fit simple exponential smoothing (smoothing weight 
 initial level the first value, by one-step squared error); forecast its last level plus half the
 least-squares slope, `l_n + b/2 · (j + (1 − (1 − α)^n) / α)` for step j = 0…h−1; put the
 seasonality back. The optimised variant (`optimise_theta`, what the combination uses) fits the
-share of the slope instead of using half. Theta won the M3 competition and is strong where Mamba4Cast is weakest (short
-yearly and quarterly series); averaging the two forecasts beat either alone on training-part
-windows of the development sets (docs/forecast.md).
+share of the slope instead of using half. Theta won the M3 competition and is strong where
+Mamba4Cast is weakest (short yearly and quarterly series); averaging the two forecasts beat
+either alone on training-part windows of the development sets (docs/forecast.md).
 
-Everything runs on numpy over groups of equally long series: a few milliseconds per hundred
-series.
+Everything runs on numpy, vectorised over groups of equally long series.
 """
 
 from __future__ import annotations

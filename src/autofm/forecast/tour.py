@@ -11,9 +11,14 @@ import pandas as pd
 from autofm.core.report import Report
 from autofm.core.runtime import seed_everything
 from autofm.core.tour import TourStep
-from autofm.data.timeseries import season_length, statsmodels_series, train_test_split
+from autofm.data.timeseries import (
+    season_length,
+    series_freq,
+    statsmodels_series,
+    train_test_split,
+)
 from autofm.forecast.evaluate import mase
-from autofm.forecast.forecaster import Mamba4CastForecaster, series_freq
+from autofm.forecast.forecaster import Mamba4CastForecaster
 from autofm.forecast.report import plot_forecasts
 
 HORIZON = 12

@@ -1,8 +1,8 @@
-"""Training Mamba4Cast on the synthetic prior with autofm.icl's training loop, and exporting it.
+"""Training Mamba4Cast on the synthetic prior with autofm.pfn's training loop, and exporting it.
 
-Presets: 'cpu' (about 0.5M parameters, contexts up to 320 steps, batch 16; trained in the
-background of a working session and shipped as `mamba4cast-cpu`) and 'paper' (the published
-sizes, contexts up to 512, batch 64; for a GPU).
+Run it with `autofm forecast train` (under `torchrun` for several processes). Presets: 'cpu'
+(about 0.5M parameters, contexts up to 320 steps, batch 16; shipped as `mamba4cast-cpu`) and
+'paper' (the published sizes, contexts up to 512, batch 64; for a GPU).
 """
 
 from __future__ import annotations
