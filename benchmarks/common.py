@@ -18,6 +18,8 @@ from autofm.core.io import atomic_write_json, atomic_write_text
 from autofm.data.paths import shared_data_dir
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# resume caches (anchor numbers, finished runs): machine-specific, so under the git-ignored runs/
+CACHE_DIR = Path(__file__).resolve().parent.parent / "runs" / "benchmarks"
 
 
 class Timer:
@@ -81,8 +83,37 @@ def environment() -> dict[str, Any]:
         "python": platform.python_version(),
         "torch": torch.__version__,
         "machine": platform.machine(),
+        "host": platform.node(),
         "cpu_threads": torch.get_num_threads(),
     }
+
+
+def read_cache(name: str, settings: dict[str, Any]) -> Any | None:
+    """The results cached under `name` for these `settings` (else None), saying on stderr that
+    they are reused and from which date and machine: cached numbers are not re-measured."""
+    import json
+
+    path = CACHE_DIR / f"{name}.json"
+    if not path.is_file():
+        return None
+    cached = json.loads(path.read_text())
+    if cached.get("settings") != settings:
+        print(f"cache {path} was written with other settings; not reused", file=sys.stderr)
+        return None
+    made = cached.get("environment", {})
+    print(
+        f"reusing cached {name} from {path}: measured {made.get('date', '?')} on "
+        f"{made.get('host', '?')} ({made.get('machine', '?')}, torch {made.get('torch', '?')}); "
+        "delete the file to re-measure",
+        file=sys.stderr,
+    )
+    return cached["results"]
+
+
+def write_cache(name: str, settings: dict[str, Any], results: Any) -> Path:
+    """Cache `results` under `name` with their settings and the machine that measured them."""
+    payload = {"settings": settings, "environment": environment(), "results": results}
+    return atomic_write_json(CACHE_DIR / f"{name}.json", payload)
 
 
 def save_results(system: str, results: dict[str, Any], markdown: str, seeds: Sequence[int]) -> Path:

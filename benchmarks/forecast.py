@@ -7,9 +7,9 @@ AutoETS, AutoTheta; one core). To fit ~20 minutes on a shared 2-core machine, ev
 scored on the same random subset of at most --max-series series per dataset (seed 0).
 
 Also times inference over one set of series for H ∈ {8, 16, 32, 60}, Mamba4Cast vs AutoETS,
-in the same run. Anchors can run first on their own (`--phase anchors`, cached in
-benchmarks/results/forecast.anchors.json) while the model trains; `--phase all` reuses the cache
-when its settings match.
+in the same run. Anchors can run first on their own (`--phase anchors`, cached in the git-ignored
+runs/benchmarks/forecast.anchors.json with the date and machine that measured them) while the
+model trains; `--phase all` reuses the cache when its settings match, and says so.
 
     python -m benchmarks.forecast [--phase anchors|all] [--max-series 300] [--model NAME]
     python -m benchmarks.forecast --phase validate --model A --model B   # checkpoint choice
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 import sys
 import time
@@ -42,7 +41,14 @@ from autofm.forecast.combination import DEFAULT_GATE_MARGINS
 from autofm.forecast.evaluate import geometric_mean, last_window, score_forecasts
 from autofm.forecast.forecaster import Mamba4CastForecaster
 from autofm.forecast.theta import theta_forecast
-from benchmarks.common import RESULTS_DIR, markdown_table, require_data, save_results
+from benchmarks.common import (
+    RESULTS_DIR,
+    markdown_table,
+    read_cache,
+    require_data,
+    save_results,
+    write_cache,
+)
 
 DATASETS = (
     "m3_monthly",
@@ -530,16 +536,11 @@ def main(argv: list[str] | None = None) -> None:
         return
     args.model = models[0]
     print(f"seed {SEED}; at most {args.max_series} series per dataset", file=sys.stderr)
-    cache = RESULTS_DIR / "forecast.anchors.json"
     settings = {"max_series": args.max_series, "seed": SEED, "datasets": list(DATASETS)}
-    anchors: dict = {}
-    if cache.exists():
-        cached = json.loads(cache.read_text())
-        if cached.get("settings") == settings:
-            anchors = cached["results"]
+    anchors: dict = read_cache("forecast.anchors", settings) or {}
 
     def save(results: dict) -> None:
-        atomic_write_json(cache, {"settings": settings, "results": results})
+        write_cache("forecast.anchors", settings, results)
 
     anchors = anchors_phase(args.max_series, anchors, save)
     if args.phase == "anchors":
