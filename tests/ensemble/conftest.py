@@ -16,14 +16,3 @@ def random_predictions(n=200, m=6, c=3, seed=0) -> tuple[np.ndarray, np.ndarray]
 @pytest.fixture
 def predictions():
     return random_predictions()
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # the networks here are tiny: extra threads only add contention on a shared machine
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_breast_cancer
 
-from autofm.cli import main
+from autofm.cli import build_parser, main
 from autofm.ensemble.tour import step
 
 
@@ -99,7 +99,7 @@ def test_fit_neural_saves_checkpoint(synth_pool, capsys, tmp_path):
             str(synth_pool),
             "--method",
             "neural-ma",
-            "--save",
+            "--out",
             str(tmp_path / "net"),
             "--json",
             "--quiet",
@@ -133,6 +133,25 @@ def test_cli_bad_input_exits_2(tmp_path, capsys):
     assert "pool.json" in capsys.readouterr().err
 
 
+def test_save_is_an_alias_of_out():
+    args = build_parser().parse_args(["ensemble", "fit", "pool", "--save", "net"])
+    assert args.out == "net"
+
+
+def test_out_is_refused_for_a_static_method(synth_pool, tmp_path, capsys):
+    args = ["ensemble", "fit", str(synth_pool), "--method", "greedy", "--out", str(tmp_path / "n")]
+    assert main(args) == 2
+    assert "--out is for neural methods" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+def test_group_without_a_command_prints_help_and_exits_2(capsys):
+    assert main(["ensemble"]) == 2
+    err = capsys.readouterr().err
+    assert "build-pool" in err and "compare" in err
+
+
+@pytest.mark.slow
 def test_tour_step(tmp_path):
     result = step(tmp_path, seed=0)
     assert result.system == "ensemble" and "greedy" in result.summary

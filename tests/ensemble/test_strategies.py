@@ -1,10 +1,6 @@
-import time
-
 import numpy as np
 import pytest
 from scipy.special import softmax
-from sklearn.base import clone
-from sklearn.model_selection import cross_val_score
 
 from autofm.core.errors import ValidationError
 from autofm.ensemble import (
@@ -83,16 +79,22 @@ def test_greedy_bagging_is_reproducible_and_convex():
     assert first.weights_.sum() == pytest.approx(1.0) and np.all(first.weights_ >= 0)
 
 
-def test_greedy_is_vectorised_fast():
-    # a round is O(N M) for NLL; 50 rounds over N=20k, M=200 must be quick even on a busy CPU
-    rng = np.random.default_rng(0)
-    n, m, c = 20_000, 200, 3
-    predictions = rng.random((n, m, c), dtype=np.float32) + 0.01
-    predictions /= predictions.sum(axis=2, keepdims=True)
-    labels = rng.integers(c, size=n)
-    started = time.perf_counter()
-    greedy_selection(predictions, labels, 50)
-    assert time.perf_counter() - started < 5.0
+@pytest.mark.parametrize("metric", ["nll", "error"])
+def test_greedy_at_scale_matches_a_float64_reference(metric):
+    # the vectorised scorer sums NLL in float32 and scores errors in chunks of 64 models: with
+    # N in the thousands and M past two chunks, it must still pick what float64 arithmetic picks
+    predictions, labels = random_predictions(n=4000, m=150, c=3, seed=11)
+    running, chosen, reference = np.zeros((4000, 3)), [], []
+    for size in range(8):
+        candidates = (running[:, None, :] + predictions) / (size + 1)
+        losses = member_losses(candidates, labels, metric)
+        best = int(np.argmin(losses))
+        chosen.append(best)
+        reference.append(losses[best])
+        running += predictions[:, best, :]
+    counts, trajectory = greedy_selection(predictions, labels, 8, metric, best_prefix=False)
+    np.testing.assert_array_equal(counts, np.bincount(chosen, minlength=150))
+    np.testing.assert_allclose(trajectory, reference, rtol=1e-5)
 
 
 def test_single_best_topk_randomk_quick(predictions):
@@ -158,18 +160,6 @@ def test_stacking_can_undo_a_label_swap_that_weighting_cannot():
     assert GreedyEnsemble().fit(P, labels).score(P, labels) < 0.7
     importance = stack.weights(P)
     assert importance.shape == (300, 2) and importance[0, 0] > importance[0, 1]
-
-
-def test_sklearn_contract(predictions):
-    P, y = predictions
-    for estimator in (GreedyEnsemble(n_rounds=5), SoftmaxWeights(), Stacking(), TopK(k=2)):
-        cloned = clone(estimator)
-        assert cloned.get_params() == estimator.get_params()
-        scores = cross_val_score(cloned, P, y, cv=3)
-        assert scores.shape == (3,) and np.all((0 <= scores) & (scores <= 1))
-        fitted = cloned.fit(P, y)
-        assert fitted.score(P, y) == pytest.approx(np.mean(fitted.predict(P) == y))
-        assert fitted.weights(P).shape == (len(y), P.shape[1])
 
 
 def test_bad_input(predictions):

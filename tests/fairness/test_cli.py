@@ -70,3 +70,9 @@ def test_bad_input_exits_2_in_one_line(run_folder, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("autofm: error:") and "does not occur" in err[-1]
     assert main(["fair", "select", str(run_folder / "missing"), "--weights", "f1=1"]) == 2
+
+
+def test_group_without_a_command_prints_help_and_exits_2(capsys):
+    assert main(["fair"]) == 2
+    err = capsys.readouterr().err
+    assert all(command in err for command in ("run", "conflicts", "select", "report"))

@@ -15,9 +15,7 @@ from optuna.trial import TrialState
 from autofm.core.errors import DataNotFoundError, ValidationError
 from autofm.fairness.conflicts import pareto_mask
 from autofm.fairness.data import prepare_data
-from autofm.fairness.metrics import fairness_objectives
-from autofm.fairness.search import FORMAT_VERSION, ManyFairHPO, evaluate
-from autofm.fairness.spaces import build_pipeline
+from autofm.fairness.search import FORMAT_VERSION, ManyFairHPO
 
 from .helpers import planted
 
@@ -44,25 +42,6 @@ def test_every_trial_stores_all_objectives_on_val_and_test(finished):
         [t.values for t in search.study_.get_trials(states=(TrialState.COMPLETE,))]
     )
     assert np.allclose(study_values, trials[[f"val_{o}" for o in search.objectives_]].to_numpy())
-
-
-def test_evaluate_means_over_folds_and_uses_the_test_split(finished):
-    search, _, table = finished
-    data = prepare_data(table.drop(columns=["label"]), table["label"], "race", privileged="W")
-    params = {"C": 1.0, "class_weight": "none"}
-    result = evaluate("logreg", params, data, random_state=0)
-    expected_val = []
-    for train, valid in data.folds:
-        model = build_pipeline("logreg", params, data.X, 0, data.n_features)
-        model.fit(data.X.iloc[train], data.y[train])
-        expected_val.append(
-            fairness_objectives(
-                data.y[valid], model.predict(data.X.iloc[valid]), data.group[valid]
-            )["dsp"]
-        )
-    assert result["val"]["dsp"] == pytest.approx(np.mean(expected_val))
-    assert len(data.y_test) == pytest.approx(0.25 * len(table), abs=1)
-    assert "race" not in data.X.columns
 
 
 def test_pareto_front_is_non_dominated_and_complete(finished):
@@ -114,6 +93,7 @@ def _complete(url):
     return {t.number: t.values for t in study.get_trials(states=(TrialState.COMPLETE,))}
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_with_no_finished_trial_lost(tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
     tests = os.path.dirname(os.path.dirname(__file__))
@@ -148,6 +128,7 @@ def test_killed_run_resumes_with_no_finished_trial_lost(tmp_path):
     assert all(after[n] == values for n, values in before.items())
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_storage(tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
     tests = os.path.dirname(os.path.dirname(__file__))

@@ -6,16 +6,10 @@ estimator with fit(P_val, y_val), predict_proba(P), predict(P), score(P, y) and 
 
 from autofm.ensemble.base import BaseEnsembler, check_predictions, softmax
 from autofm.ensemble.compare import METHODS, Comparison, compare, comparison_report, make_ensembler
-from autofm.ensemble.metadataset import (
-    Pool,
-    build_pool,
-    load_pool,
-    make_synthetic_ftc,
-    read_ftc,
-    save_pool,
-    write_ftc,
-)
+from autofm.ensemble.ftc import make_synthetic_ftc, read_ftc, write_ftc
 from autofm.ensemble.neural import NeuralEnsembler
+from autofm.ensemble.pool import Pool, load_pool, save_pool
+from autofm.ensemble.pool_builder import build_pool
 from autofm.ensemble.strategies import (
     AkaikeWeights,
     GreedyEnsemble,

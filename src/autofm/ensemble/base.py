@@ -78,6 +78,11 @@ def check_predictions(
 
 def check_labels(labels, n_samples: int, n_classes: int, name: str = "y") -> np.ndarray:
     """Integer class indices in [0, C) with one per sample; warn about classes never seen."""
+    if labels is None:
+        raise ValidationError(
+            f"fitting requires labels, but {name} is None; pass the class index "
+            f"(0..{n_classes - 1}) of each sample"
+        )
     array = check_array(labels, name, ndim=1, dtype=np.float64)
     if len(array) != n_samples:
         raise ValidationError(
@@ -107,6 +112,15 @@ def true_class_probabilities(predictions: np.ndarray, labels: np.ndarray) -> np.
 
 class BaseEnsembler(ClassifierMixin, BaseEstimator):
     """A scikit-learn estimator over base predictions: fit(P_val, y_val), predict_proba(P)."""
+
+    def __sklearn_tags__(self):
+        # input is P [N samples, M models, C classes] of probabilities, not a 2-D feature matrix;
+        # scikit-learn's checks that generate 2-D data skip estimators that declare this
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.input_tags.positive_only = True
+        return tags
 
     def fit(self, P, y) -> BaseEnsembler:
         """Learn the ensemble from validation predictions P [N, M, C] and labels y [N]."""

@@ -6,74 +6,68 @@ import argparse
 
 import numpy as np
 
+from autofm.core.cli import CommandGroup, add_out, add_report, add_seed
 from autofm.core.errors import ValidationError
 from autofm.core.output import emit
 from autofm.core.progress import status
-from autofm.core.runtime import setup_torch
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add the `ensemble` command group."""
     from autofm.ensemble.compare import DEFAULT_METHODS, METHODS
 
-    group = subparsers.add_parser(
-        "ensemble", parents=[common], help="post-hoc ensembling of base models' predictions"
+    group = CommandGroup(
+        subparsers, common, "ensemble", "post-hoc ensembling of base models' predictions"
     )
-    commands = group.add_subparsers(dest="ensemble_command", metavar="COMMAND")
 
-    build = commands.add_parser(
-        "build-pool",
-        parents=[common],
-        help="train a diverse model pool on a table; store predictions",
+    build = group.command(
+        "build-pool", "train a diverse model pool on a table; store predictions", _cmd_build_pool
     )
     build.add_argument("table", help="CSV/TSV/Parquet file or a bundled dataset name")
     build.add_argument("--target", help="target column (default: the last one)")
-    build.add_argument("--out", required=True, help="pool folder to write")
+    add_out(build, "pool folder to write", required=True)
     build.add_argument("--val-size", type=float, default=0.25)
     build.add_argument("--test-size", type=float, default=0.25)
     build.add_argument("--grid", choices=("full", "small"), default="full", help="pool size")
-    build.add_argument("--seed", type=int, default=0)
-    build.set_defaults(func=_cmd_build_pool)
+    add_seed(build)
 
-    synth = commands.add_parser(
-        "synth",
-        parents=[common],
-        help="write a synthetic FTC-like pool (families, collapsed configs)",
+    synth = group.command(
+        "synth", "write a synthetic FTC-like pool (families, collapsed configs)", _cmd_synth
     )
-    synth.add_argument("--out", required=True)
+    add_out(synth, "pool folder to write", required=True)
     synth.add_argument("--models", type=int, default=30)
     synth.add_argument("--classes", type=int, default=4)
     synth.add_argument("--val", type=int, default=1000)
     synth.add_argument("--test", type=int, default=1000)
-    synth.add_argument("--seed", type=int, default=0)
-    synth.set_defaults(func=_cmd_synth)
+    add_seed(synth)
 
-    fit = commands.add_parser(
-        "fit",
-        parents=[common],
-        help="fit one ensembler on a pool's validation split; score on test",
+    fit = group.command(
+        "fit", "fit one ensembler on a pool's validation split; score on test", _cmd_fit
     )
     fit.add_argument("pool", help="pool folder (build-pool/synth output, or the FTC layout)")
     fit.add_argument("--method", default="greedy", choices=list(METHODS))
-    fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--report", help="write an HTML report here")
-    fit.add_argument("--save", help="checkpoint stem for a neural ensembler's weights")
-    fit.set_defaults(func=_cmd_fit)
-
-    comp = commands.add_parser(
-        "compare", parents=[common], help="every method on one pool, normalised by SingleBest"
+    add_seed(fit)
+    add_report(fit)
+    fit.add_argument(
+        "--out",
+        "--save",
+        dest="out",
+        help="checkpoint stem for a neural ensembler's weights (--save is the older name)",
     )
-    comp.add_argument("pool")
+
+    comp = group.command(
+        "compare", "every method on one pool, normalised by SingleBest", _cmd_compare
+    )
+    comp.add_argument("pool", help="pool folder (build-pool/synth output, or the FTC layout)")
     comp.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(DEFAULT_METHODS))
-    comp.add_argument("--seed", type=int, default=0)
-    comp.add_argument("--report", help="write an HTML report here")
-    comp.set_defaults(func=_cmd_compare)
-    group.set_defaults(func=lambda args: group.print_help())
+    add_seed(comp)
+    add_report(comp)
 
 
 def _cmd_build_pool(args: argparse.Namespace) -> None:
     from autofm.data.tables import load_table
-    from autofm.ensemble.metadataset import build_pool, save_pool
+    from autofm.ensemble.pool import save_pool
+    from autofm.ensemble.pool_builder import build_pool
 
     X, y = load_table(args.table, args.target)
     non_numeric = [c for c in X.columns if not np.issubdtype(X[c].dtype, np.number)]
@@ -109,7 +103,8 @@ def _cmd_build_pool(args: argparse.Namespace) -> None:
 
 
 def _cmd_synth(args: argparse.Namespace) -> None:
-    from autofm.ensemble.metadataset import make_synthetic_ftc, save_pool
+    from autofm.ensemble.ftc import make_synthetic_ftc
+    from autofm.ensemble.pool import save_pool
 
     pool = make_synthetic_ftc(
         n_val=args.val,
@@ -127,9 +122,10 @@ def _cmd_synth(args: argparse.Namespace) -> None:
 
 
 def _cmd_fit(args: argparse.Namespace) -> None:
+    from autofm.core.runtime import setup_torch
     from autofm.ensemble.compare import compare, comparison_report
-    from autofm.ensemble.metadataset import load_pool
     from autofm.ensemble.neural import NeuralEnsembler
+    from autofm.ensemble.pool import load_pool
 
     setup_torch()
     pool = load_pool(args.pool)
@@ -143,10 +139,10 @@ def _cmd_fit(args: argparse.Namespace) -> None:
         **metrics,
         "top_models": {comparison.pool.model_names[i]: float(weights[i]) for i in top},
     }
-    if args.save:
+    if args.out:
         if not isinstance(ensembler, NeuralEnsembler):
-            raise ValidationError("--save is for neural methods (neural-ma, neural-stack, ...)")
-        result["checkpoint"] = str(ensembler.save(args.save))
+            raise ValidationError("--out is for neural methods (neural-ma, neural-stack, ...)")
+        result["checkpoint"] = str(ensembler.save(args.out))
     if args.report:
         result["report"] = str(
             comparison_report(comparison, f"ensemble fit: {args.method}").save(args.report)
@@ -162,8 +158,9 @@ def _cmd_fit(args: argparse.Namespace) -> None:
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:
+    from autofm.core.runtime import setup_torch
     from autofm.ensemble.compare import compare, comparison_report
-    from autofm.ensemble.metadataset import load_pool
+    from autofm.ensemble.pool import load_pool
 
     setup_torch()
     comparison = compare(load_pool(args.pool), args.methods, random_state=args.seed)

@@ -13,9 +13,9 @@ from autofm.core.errors import ValidationError
 from autofm.core.progress import progress
 from autofm.core.report import Report
 from autofm.ensemble.base import BaseEnsembler
-from autofm.ensemble.metadataset import Pool
 from autofm.ensemble.metrics import all_metrics, ambiguity, disagreement, reliability_curve
 from autofm.ensemble.neural import NeuralEnsembler
+from autofm.ensemble.pool import Pool
 from autofm.ensemble.strategies import (
     AkaikeWeights,
     GreedyEnsemble,

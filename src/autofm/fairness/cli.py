@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from autofm.core.cli import CommandGroup, add_out, add_report, add_seed
 from autofm.core.output import emit
-from autofm.fairness.metrics import OBJECTIVES
-from autofm.fairness.spaces import MODELS
 
 DEFAULT_WEIGHTS = "f1=0.5,dsp=0.3,deop=0.2"
 
@@ -125,16 +124,17 @@ def _cmd_report(args: argparse.Namespace) -> None:
     emit({"report": str(path)}, args.json, f"report: {path}")
 
 
-def register(subparsers, common: argparse.ArgumentParser) -> None:
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add the `fair` command group."""
-    fair = subparsers.add_parser(
-        "fair", parents=[common], help="ManyFairHPO: many-objective fairness-aware HPO"
-    )
-    commands = fair.add_subparsers(dest="fair_command", metavar="COMMAND")
+    from autofm.fairness.metrics import OBJECTIVES
+    from autofm.fairness.spaces import MODELS
+    from autofm.fairness.storage import SAMPLERS
 
-    run = commands.add_parser(
-        "run", parents=[common], help="search hyperparameters for error + fairness"
+    group = CommandGroup(
+        subparsers, common, "fair", "ManyFairHPO: many-objective fairness-aware HPO"
     )
+
+    run = group.command("run", "search hyperparameters for error + fairness", _cmd_run)
     run.add_argument("table", help="CSV/TSV/Parquet file")
     run.add_argument("--label", required=True, help="binary label column")
     run.add_argument("--protected", required=True, help="protected attribute column")
@@ -149,39 +149,31 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         help="trials of each bi-objective (1-F1, f) run for conflicts (default: --trials; 0: none)",
     )
     run.add_argument("--objectives", default=",".join(OBJECTIVES), help="comma-separated, with f1")
-    run.add_argument(
-        "--sampler", default="auto", choices=("auto", "nsga2", "nsga3", "random", "tpe")
-    )
+    run.add_argument("--sampler", default="auto", choices=SAMPLERS)
     run.add_argument("--folds", type=int, default=3)
     run.add_argument("--test-size", type=float, default=0.25)
     run.add_argument("--keep-protected", action="store_true", help="keep it as a feature")
     run.add_argument("--max-epochs", type=int, default=200, help="MLP epoch cap")
     run.add_argument("--storage", help="storage URL (default: SQLite study.db in --out)")
-    run.add_argument("--out", default="runs/fair", help="run folder (default runs/fair)")
+    add_out(run, "run folder (default runs/fair)", default="runs/fair")
     run.add_argument("--name", default="fair", help="study name (default fair)")
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--report", help="also write an HTML report here")
+    add_seed(run)
+    add_report(run, "also write an HTML report here")
     run.add_argument(
         "--weights", default=DEFAULT_WEIGHTS, help="weights for the report's selection"
     )
-    run.set_defaults(func=_cmd_run)
 
-    conflicts = commands.add_parser(
-        "conflicts", parents=[common], help="hypervolume contrast between fairness metrics"
+    conflicts = group.command(
+        "conflicts", "hypervolume contrast between fairness metrics", _cmd_conflicts
     )
     _study_arguments(conflicts)
     conflicts.add_argument("--split", default="val", choices=("val", "test"))
-    conflicts.set_defaults(func=_cmd_conflicts)
 
-    select = commands.add_parser(
-        "select", parents=[common], help="pick a Pareto model with stakeholder weights"
-    )
+    select = group.command("select", "pick a Pareto model with stakeholder weights", _cmd_select)
     _study_arguments(select)
     select.add_argument("--weights", required=True, help="e.g. dsp=0.3,deop=0.2,f1=0.5")
-    select.set_defaults(func=_cmd_select)
 
-    report = commands.add_parser("report", parents=[common], help="write an HTML report")
+    report = group.command("report", "write an HTML report", _cmd_report)
     _study_arguments(report)
     report.add_argument("out", help="output HTML file")
     report.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weights for the selection")
-    report.set_defaults(func=_cmd_report)

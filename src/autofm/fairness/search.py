@@ -2,20 +2,17 @@
 
 One call to `run` optimises the chosen objectives together (NSGA-III for more than two, NSGA-II for
 two, or random search as a baseline) and, for the conflict analysis, one bi-objective run
-(1 − F1, f) per fairness objective f. All runs live in one Optuna storage (SQLite in the run
-folder by default; any RDB URL, e.g. PostgreSQL, works the same), so a killed run resumes with no
-finished trial lost and several worker processes can share a study. Every trial stores all five
-objectives on validation (mean over folds) and on the held-out test split, and its test group rates.
+(1 − F1, f) per fairness objective f. All runs live in one Optuna storage (`storage.py`), so a
+killed run resumes with no finished trial lost and several worker processes can share a study.
+Every trial (`objective.py`) stores all five objectives on validation (mean over folds) and on the
+held-out test split, and its test group rates.
 """
 
 from __future__ import annotations
 
 import os
-import time
-import warnings
 import zlib
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,27 +20,25 @@ import optuna
 import pandas as pd
 from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
-from sklearn.exceptions import ConvergenceWarning
 
-from autofm.core.errors import DataNotFoundError, ValidationError
+from autofm.core.errors import ValidationError
 from autofm.core.progress import progress, status
 from autofm.fairness.conflicts import hypervolume_contrast, hypervolume_regret, pareto_mask
 from autofm.fairness.data import FairData, prepare_data
-from autofm.fairness.metrics import (
-    OBJECTIVES,
-    confusion_counts,
-    group_rates,
-    objectives_from_counts,
-)
+from autofm.fairness.metrics import OBJECTIVES
+from autofm.fairness.objective import TrialObjective
 from autofm.fairness.select import Selection, select_model
-from autofm.fairness.spaces import build_pipeline, check_model, suggest_params
-
-# NSGA-III, heartbeats and metric names are stable in practice but still marked experimental
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+from autofm.fairness.spaces import check_model
+from autofm.fairness.storage import (
+    SAMPLERS,
+    experimental_features,
+    make_sampler,
+    open_storage,
+    storage_url,
+)
 
 PROGRAM = "autofm.fairness"
 FORMAT_VERSION = 1
-SAMPLERS = ("auto", "nsga2", "nsga3", "random", "tpe")
 DEFAULT_STUDY = "fair"
 
 
@@ -60,85 +55,6 @@ def check_objectives(objectives: Sequence[str]) -> list[str]:
             "objectives must include 'f1' (1 − F1) and at least one fairness metric"
         )
     return ["f1"] + [o for o in OBJECTIVES if o in objectives and o != "f1"]
-
-
-def storage_url(location: str | os.PathLike, create: bool = False) -> str:
-    """A storage URL from a URL, a run folder (its study.db) or a .db file."""
-    text = str(location)
-    if "://" in text:
-        return text
-    path = Path(text)
-    if path.is_dir() or (create and not path.suffix):
-        path = path / "study.db"
-    if not create and not path.is_file():
-        raise DataNotFoundError(
-            f"no study storage at {path}; pass a run folder, a .db file or a URL"
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return f"sqlite:///{path.resolve()}"
-
-
-def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """Optuna's RDB storage with heartbeats, so trials of a killed worker are marked failed."""
-    from sqlalchemy.exc import IntegrityError, OperationalError
-
-    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
-
-    def connect() -> optuna.storages.RDBStorage:
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs, heartbeat_interval=30, grace_period=120
-        )
-
-    try:
-        for delay in (0.5, 1.0, 2.0):
-            try:
-                return connect()
-            except (IntegrityError, OperationalError):
-                time.sleep(delay)  # workers starting together race to create the schema
-        return connect()
-    except Exception as err:  # SQLAlchemy and Optuna raise many types for a foreign file
-        raise ValidationError(
-            f"{url} is not an Optuna storage this version can open ({type(err).__name__}: "
-            f"{str(err).splitlines()[0][:200]})"
-        ) from err
-
-
-def _make_sampler(name: str, n_objectives: int, seed: int, population_size: int):
-    if name == "auto":
-        name = "nsga2" if n_objectives == 2 else "nsga3"
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(population_size=population_size, seed=seed)
-    if name == "nsga3":
-        return optuna.samplers.NSGAIIISampler(population_size=population_size, seed=seed)
-    if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    return optuna.samplers.RandomSampler(seed=seed)
-
-
-def evaluate(
-    model: str, params: dict[str, Any], data: FairData, random_state: int, max_epochs: int = 200
-) -> dict[str, dict[str, float]]:
-    """Fit one model per fold; validation and test objectives and test rates, mean over folds."""
-    val, test, rates = [], [], []
-    for k, (train, valid) in enumerate(data.folds):
-        pipeline = build_pipeline(
-            model, params, data.X, random_state + k, data.n_features, max_epochs
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            pipeline.fit(data.X.iloc[train], data.y[train])
-        predicted = pipeline.predict(data.X.iloc[valid])
-        val.append(
-            objectives_from_counts(confusion_counts(data.y[valid], predicted, data.group[valid]))
-        )
-        counts = confusion_counts(data.y_test, pipeline.predict(data.X_test), data.group_test)
-        test.append(objectives_from_counts(counts))
-        rates.append(group_rates(counts))
-
-    def mean(dicts: list[dict[str, float]]) -> dict[str, float]:
-        return {key: float(np.mean([d[key] for d in dicts])) for key in dicts[0]}
-
-    return {"val": mean(val), "test": mean(test), "rates": mean(rates)}
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
@@ -224,7 +140,8 @@ class ManyFairHPO:
                     f"study {name!r} exists in this storage but was not written by {PROGRAM}; "
                     "use another --name or storage"
                 )
-            study.set_metric_names(objectives)
+            with experimental_features():
+                study.set_metric_names(objectives)
             study.set_user_attr(
                 "autofm", {**settings, "role": role, "study_objectives": objectives}
             )
@@ -257,24 +174,14 @@ class ManyFairHPO:
             return
         population = self.population_size or int(np.clip(n_trials // 5, 10, 50))
         # a resumed run or a second worker continues with a fresh random stream
-        study.sampler = _make_sampler(
+        study.sampler = make_sampler(
             self.sampler,
             len(objectives),
             seed + len(study.get_trials(deepcopy=False)),
             population,
         )
         bar = progress(total=remaining, desc=f"{self.study_name}:{label}")
-
-        def objective(trial: optuna.Trial) -> tuple[float, ...]:
-            started = time.perf_counter()
-            params = suggest_params(self.model, trial)
-            result = evaluate(
-                self.model, params, data, self.random_state + trial.number, self.max_epochs
-            )
-            # one attribute, one database write
-            trial.set_user_attr("result", {**result, "seconds": time.perf_counter() - started})
-            return tuple(result["val"][o] for o in objectives)
-
+        objective = TrialObjective(self.model, objectives, data, self.random_state, self.max_epochs)
         try:
             study.optimize(
                 objective,
