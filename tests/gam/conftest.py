@@ -1,15 +1,11 @@
 """A tiny GAMformer trained for a few seconds: contract tests must not depend on the shipped one."""
 
 import pytest
-import torch
 
 from autofm.gam.model import GAMformerConfig
 from autofm.gam.priors import GAMPrior
 from autofm.gam.training import Preset, train_gamformer
 from autofm.pfn.train import PriorTrainConfig
-
-# one thread: the machine is shared with training runs, and these models are tiny
-torch.set_num_threads(1)
 
 TINY = GAMformerConfig(n_bins=8, d_model=16, n_layers=1, n_heads=2, d_hidden=32, head_hidden=32)
 

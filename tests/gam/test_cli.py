@@ -3,7 +3,11 @@ import json
 import numpy as np
 import pandas as pd
 
-from autofm.cli import main
+from autofm.cli import build_parser, main
+from autofm.core.checkpoint import load_checkpoint
+from autofm.data.tables import load_table
+from autofm.gam import GAMformerClassifier
+from autofm.gam.metrics import score_classifier
 
 
 def _tables(tmp_path):
@@ -15,7 +19,7 @@ def _tables(tmp_path):
     return tmp_path / "train.csv", tmp_path / "test.csv"
 
 
-def test_fit_json_and_report(tmp_path, capsys, tiny_checkpoint):
+def test_fit_json_and_report_match_the_api(tmp_path, capsys, tiny_checkpoint):
     train, test = _tables(tmp_path)
     report = tmp_path / "gam.html"
     code = main(
@@ -36,9 +40,14 @@ def test_fit_json_and_report(tmp_path, capsys, tiny_checkpoint):
     )
     assert code == 0
     result = json.loads(capsys.readouterr().out)
-    for key in ("roc_auc", "accuracy", "log_loss", "fit_seconds", "predict_seconds"):
-        assert isinstance(result[key], float)
-    assert 0.0 <= result["roc_auc"] <= 1.0
+    # the command is a thin layer: its numbers are the API's on the same tables
+    X, y = load_table(str(train), "label")
+    X_test, y_test = load_table(str(test), "label")
+    gam = GAMformerClassifier(checkpoint=tiny_checkpoint, random_state=0).fit(X, y)
+    expected = score_classifier(y_test, gam.predict_proba(X_test), gam.classes_)
+    assert {key: result[key] for key in expected} == expected
+    assert result["task"] == "classification" and result["n_rows"] == 120
+    assert list(result["importances"]) == list(gam.feature_importances().index)
     html = report.read_text()
     assert html.count("<img") >= 1 and "Importances" in html
 
@@ -48,7 +57,7 @@ def test_fit_bad_input_exits_2(tmp_path, capsys, tiny_checkpoint):
     frame.to_csv(tmp_path / "one.csv", index=False)
     code = main(["gam", "fit", str(tmp_path / "one.csv"), "--checkpoint", tiny_checkpoint])
     assert code == 2
-    assert "single class" in capsys.readouterr().err
+    assert "only one class" in capsys.readouterr().err
     assert main(["gam", "fit", str(tmp_path / "missing.csv")]) == 2
 
 
@@ -63,13 +72,23 @@ def test_train_command_writes_a_checkpoint(tmp_path, capsys):
             "1",
             "--run-dir",
             str(tmp_path / "run"),
-            "--out",
+            "--output",  # the earlier spelling of --out
             str(tmp_path / "model"),
             "--device",
             "cpu",
+            "--threads",
+            "1",
             "--json",
         ]
     )
     assert code == 0
     assert json.loads(capsys.readouterr().out)["steps_done"] == 1
-    assert (tmp_path / "model.safetensors").is_file() and (tmp_path / "model.json").is_file()
+    _, meta = load_checkpoint(tmp_path / "model")
+    assert meta["training"]["steps"] == 1 and meta["training"]["config"]["threads"] == 1
+    args = build_parser().parse_args(["gam", "train", "--out", "stem", "--max-seconds", "60"])
+    assert (args.out, args.max_seconds, args.threads) == ("stem", 60.0, None)
+
+
+def test_gam_without_a_command_prints_help_and_exits_2(capsys):
+    assert main(["gam"]) == 2
+    assert "fit" in capsys.readouterr().err

@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy import sparse
 from sklearn.base import clone
 from sklearn.datasets import load_iris
 from sklearn.model_selection import cross_val_score
@@ -37,12 +38,19 @@ def test_probabilities_equal_a_direct_forward_pass(tiny_checkpoint):
 def test_sklearn_contract(tiny_checkpoint):
     X, y = _binary()
     gam = GAMformerClassifier(checkpoint=tiny_checkpoint, max_context_rows=50)
-    assert clone(gam).get_params() == gam.get_params()
     scores = cross_val_score(gam, X, y, cv=3, scoring="roc_auc")
     assert scores.shape == (3,) and np.all((scores >= 0) & (scores <= 1))
     fitted = gam.fit(pd.DataFrame(X, columns=list("abcd")), np.array(["no", "yes"])[y])
     assert fitted is gam and list(gam.classes_) == ["no", "yes"]
     assert list(gam.feature_names_in_) == list("abcd") and gam.n_features_in_ == 4
+    # as in scikit-learn: names only from string column names, checked at predict time
+    assert not hasattr(clone(gam).fit(X, y), "feature_names_in_")
+    with pytest.raises(ValidationError, match="feature names should match"):
+        gam.predict(pd.DataFrame(X, columns=list("dcba")))
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        np.testing.assert_array_equal(
+            gam.predict(X), gam.predict(pd.DataFrame(X, columns=list("abcd")))
+        )
 
 
 def test_explanation_adds_up_to_the_decision_function(tiny_checkpoint):
@@ -133,10 +141,15 @@ def test_regressor_predicts_in_target_units(tiny_checkpoint):
 @pytest.mark.parametrize(
     "X, y, message",
     [
-        (np.ones((20, 2)), np.zeros(20), "single class"),
+        (np.ones((20, 2)), np.zeros(20), "only one class"),
         (np.random.default_rng(0).normal(size=(40, 2)), np.arange(40) % 12, "at most 10"),
         (np.array([[1.0, np.inf]] * 10), np.arange(10) % 2, "infinite"),
         (np.ones(10), np.arange(10) % 2, "2-dimensional"),
+        (np.ones((10, 0)), np.arange(10) % 2, "0 feature"),
+        (sparse.csr_matrix(np.eye(10)), np.arange(10) % 2, "sparse"),
+        (np.ones((10, 2)), None, "target y is None"),
+        (np.ones((10, 2)), np.linspace(0, 1, 10).reshape(5, 2), "1-dimensional"),
+        (np.random.default_rng(0).normal(size=(40, 2)), np.linspace(0, 1, 40), "continuous"),
     ],
 )
 def test_bad_input_is_rejected_with_a_clear_message(tiny_checkpoint, X, y, message):
@@ -147,7 +160,7 @@ def test_bad_input_is_rejected_with_a_clear_message(tiny_checkpoint, X, y, messa
 def test_wrong_column_count_and_memory_limit(tiny_checkpoint):
     X, y = _binary()
     gam = GAMformerClassifier(checkpoint=tiny_checkpoint).fit(X, y)
-    with pytest.raises(ValidationError, match="fitted on 4"):
+    with pytest.raises(ValidationError, match="is expecting 4 features"):
         gam.predict(X[:, :3])
     wide = np.random.default_rng(0).normal(size=(60, 50))
     with pytest.raises(ValidationError, match="max_cells=1000"):

@@ -24,6 +24,7 @@ def test_shipped_model_recovers_additive_shape_functions():
     assert np.mean(scores) > 0.7
 
 
+@pytest.mark.slow
 def test_tour_step(tmp_path):
     from autofm.gam.tour import step
 

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -10,14 +12,13 @@ from tests.gam.conftest import TINY, tiny_preset
 
 
 def test_loss_is_cross_entropy_of_the_query_rows():
-    preset = tiny_preset()
-    batch = preset.prior.sample(4, 30, 10, 3, torch.Generator().manual_seed(5))
+    classification_only = dataclasses.replace(tiny_preset().prior, regression_fraction=0.0)
+    batch = classification_only.sample(4, 30, 10, 3, torch.Generator().manual_seed(5))
+    assert not batch.metadata["regression"]
     torch.manual_seed(0)
     model = GAMformer(TINY)
     with torch.no_grad():
         loss = gam_loss(model, batch)
-    if batch.metadata["regression"]:
-        pytest.skip("drew a regression batch")
     # an untrained model predicts near-uniform logits over each task's classes
     expected = torch.log(batch.metadata["n_classes"].double()).mean()
     assert abs(float(loss) - float(expected)) < 0.1
@@ -41,9 +42,12 @@ def test_shipped_weights_record_their_provenance(tmp_path):
     assert not any(name.startswith("optimizer") for name in tensors)
 
 
-def test_presets():
-    assert get_preset("cpu").model.d_model < get_preset("paper").model.d_model
-    assert get_preset("paper").model.n_bins == 64
+def test_get_preset_returns_a_copy_and_rejects_unknown_names():
+    original, changed = get_preset("cpu"), get_preset("cpu")
+    changed.train.steps = 1
+    changed.prior.regression_fraction = 0.9
+    changed.model.n_bins = 4
+    assert changed != original and get_preset("cpu") == original
     with pytest.raises(ValidationError, match="unknown preset"):
         get_preset("huge")
 

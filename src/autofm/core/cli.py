@@ -42,9 +42,7 @@ class CommandGroup:
         self, name: str, help: str, handler: Callable[[argparse.Namespace], int | None]
     ) -> argparse.ArgumentParser:
         """Add `autofm <group> <name>`, run by `handler(args)`; return its parser for flags."""
-        parser = self.commands.add_parser(
-            name, parents=[self.common], help=help, description=help
-        )
+        parser = self.commands.add_parser(name, parents=[self.common], help=help, description=help)
         parser.set_defaults(func=handler)
         return parser
 
@@ -63,7 +61,9 @@ def add_init(parser: argparse.ArgumentParser, help: str | None = None) -> None:
 
 def add_seed(parser: argparse.ArgumentParser, default: int = 0) -> None:
     """`--seed N`: every random choice of the command follows it."""
-    parser.add_argument("--seed", type=int, default=default, help=f"random seed (default {default})")
+    parser.add_argument(
+        "--seed", type=int, default=default, help=f"random seed (default {default})"
+    )
 
 
 def add_report(parser: argparse.ArgumentParser, help: str | None = None) -> None:

@@ -7,24 +7,30 @@ import time
 
 import numpy as np
 
+from autofm.core.cli import (
+    CommandGroup,
+    add_init,
+    add_max_seconds,
+    add_out,
+    add_report,
+    add_seed,
+    add_threads,
+)
 from autofm.core.output import emit
 from autofm.core.progress import status
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add the `gam` command group."""
-    group = subparsers.add_parser(
-        "gam", parents=[common], help="GAMformer: interpretable GAMs fitted in one forward pass"
+    group = CommandGroup(
+        subparsers, common, "gam", "GAMformer: interpretable GAMs fitted in one forward pass"
     )
-    commands = group.add_subparsers(dest="gam_command", metavar="COMMAND")
 
-    fit = commands.add_parser(
-        "fit", parents=[common], help="fit a GAM to a table; score a test table; write a report"
-    )
+    fit = group.command("fit", "fit a GAM to a table; score a test table; write a report", _cmd_fit)
     fit.add_argument("table", help="CSV/TSV/Parquet file or a bundled dataset name")
     fit.add_argument("--target", help="target column (default: the last one)")
     fit.add_argument("--test", help="a test table with the same columns, to score on")
-    fit.add_argument("--report", help="write an HTML report (shape functions, importances) here")
+    add_report(fit, "write an HTML report (shape functions, importances) here")
     fit.add_argument(
         "--task",
         choices=("auto", "classification", "regression"),
@@ -33,26 +39,26 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     fit.add_argument("--checkpoint", default=None, help="GAMformer checkpoint (name or path)")
     fit.add_argument("--max-context-rows", type=int, default=None)
-    fit.add_argument("--seed", type=int, default=0)
-    fit.set_defaults(func=_cmd_fit)
+    add_seed(fit)
 
-    train = commands.add_parser(
-        "train", parents=[common], help="train a GAMformer on the synthetic prior (resumable)"
+    train = group.command(
+        "train", "train a GAMformer on the synthetic prior (resumable)", _cmd_train
     )
     train.add_argument(
         "--preset", default="cpu", help="training preset, a key of autofm.gam.training.PRESETS"
     )
     train.add_argument("--run-dir", default="runs/gam-train", help="checkpoints and loss curve")
     train.add_argument("--steps", type=int, default=None, help="override the preset's steps")
-    train.add_argument("--max-seconds", type=float, default=None, help="stop (and save) after")
-    train.add_argument("--out", default=None, help="checkpoint stem for the trained weights")
-    train.add_argument("--device", default="auto")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--init", default=None, help="warm-start from this checkpoint (name/path)")
+    add_max_seconds(train)
+    add_out(train, "write the trained weights to this checkpoint stem")
+    # the flag's earlier spelling, still accepted
+    train.add_argument("--output", dest="out", help=argparse.SUPPRESS)
+    train.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default)")
+    add_seed(train)
+    add_init(train, "warm-start a new run from this checkpoint (a shipped name or path)")
     train.add_argument("--lr", type=float, default=None, help="override the preset's peak lr")
     train.add_argument("--warmup-steps", type=int, default=None)
-    train.set_defaults(func=_cmd_train)
-    group.set_defaults(func=lambda args: group.print_help())
+    add_threads(train)
 
 
 def _is_regression(y, task: str) -> bool:
@@ -135,6 +141,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
         init=args.init,
         lr=args.lr,
         warmup_steps=args.warmup_steps,
+        threads=args.threads,
     )
     tail = result.losses[-100:]
     summary = {

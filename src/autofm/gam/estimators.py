@@ -1,18 +1,12 @@
 """scikit-learn estimators that fit a GAM with one forward pass of a pretrained GAMformer.
 
-`fit` bins every feature at the quantiles of the training rows, runs the model on the training
-set and stores the resulting shape functions as tables; `predict_proba`/`predict` are a look-up
-per feature and a sum, so a fitted estimator no longer needs the network.
-
-Data handling (documented in docs/gam.md):
-* more training rows than `max_context_rows`: the model runs on `n_subsamples` stratified
-  subsamples of that size, all binned with the edges of the full training set, and the shape
-  tables are averaged (the paper's model degrades past twice its training size);
-* categorical columns (pandas category/object/bool/string dtypes): each category is one value,
-  coded in sorted order; categories beyond `n_bins - 1` are pooled with the rarest; categories
-  unseen in fit are treated as missing at predict time;
-* missing values (NaN) are allowed: they fall into an extra bin with its own shape value;
-* constant and all-missing columns get a zero shape function and are not passed to the model.
+`fit` checks and encodes the table (`encoding.py`), bins every feature at the quantiles of the
+training rows (`binning.py`), runs the model on them, on averaged subsamples above
+`max_context_rows` (`passes.py`), scales each shape function by a cross-fitted factor
+(`shrinkage.py`) and stores the shape functions as tables centred on the training rows.
+`predict_proba`/`predict` are a look-up per feature and a sum, so a fitted estimator no longer
+needs the network. NaN falls into an extra bin with its own shape value; constant and all-missing
+columns get a zero shape function and are not passed to the model. See docs/gam.md.
 """
 
 from __future__ import annotations
@@ -20,23 +14,23 @@ from __future__ import annotations
 import functools
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from autofm.core.checkpoint import load_model
 from autofm.core.errors import ValidationError
 from autofm.core.validation import check_consistent_length, check_finite
 from autofm.gam.binning import apply_bins, bin_edges
+from autofm.gam.encoding import ColumnEncoding, check_X, target_vector
 from autofm.gam.model import GAMformer, build_gamformer
-from autofm.gam.shrinkage import fit_feature_scales
+from autofm.gam.passes import average_shape_tables, rows_per_pass, subsamples
+from autofm.gam.shrinkage import Passes, crossfit_scales
 
 DEFAULT_CHECKPOINT = "gamformer-cpu"
 
@@ -50,74 +44,6 @@ def _load_model_cached(checkpoint: str) -> GAMformer:
 def load_gamformer(checkpoint: str | Path = DEFAULT_CHECKPOINT) -> GAMformer:
     """The GAMformer in `checkpoint` (a shipped name or a checkpoint path), in eval mode."""
     return _load_model_cached(str(checkpoint))
-
-
-@dataclass
-class _Columns:
-    """How the raw columns were encoded: names, and for categorical ones value → code maps."""
-
-    names: list[str]
-    codes: dict[int, dict[Any, int]]
-    labels: dict[int, list[str]]
-
-    def encode(self, X: Any, what: str) -> np.ndarray:
-        frame = _as_frame(X, what)
-        if frame.shape[1] != len(self.names):
-            raise ValidationError(
-                f"{what} has {frame.shape[1]} columns but the model was fitted on "
-                f"{len(self.names)}; pass the same columns in the same order"
-            )
-        columns = []
-        for j in range(frame.shape[1]):
-            column = frame.iloc[:, j]
-            if j in self.codes:
-                # categories unseen in fit become missing values
-                mapped = column.map(self.codes[j]).astype(float)
-                columns.append(mapped.to_numpy(dtype=float, na_value=np.nan))
-            else:
-                columns.append(_numeric(column, self.names[j], what))
-        array = np.stack(columns, axis=1) if columns else np.empty((len(frame), 0))
-        check_finite(array, what, allow_nan=True)
-        return array
-
-
-def _category_codes(column: pd.Series, n_bins: int) -> tuple[dict[Any, int], list[str]]:
-    """Codes in sorted order; beyond n_bins - 1 categories the rarest share one code."""
-    counts = column.dropna().value_counts()
-    values = sorted(counts.index, key=str)
-    if len(values) <= n_bins - 1:
-        return {v: code for code, v in enumerate(values)}, [str(v) for v in values]
-    kept = sorted(counts.index[: n_bins - 2], key=str)
-    codes = {v: code for code, v in enumerate(kept)}
-    codes.update({v: len(kept) for v in counts.index[n_bins - 2 :]})
-    return codes, [str(v) for v in kept] + ["<other>"]
-
-
-def _as_frame(X: Any, what: str) -> pd.DataFrame:
-    if isinstance(X, pd.DataFrame):
-        frame = X
-    else:
-        array = np.asarray(X)
-        if array.ndim != 2:
-            raise ValidationError(f"{what} must be 2-dimensional, got shape {array.shape}")
-        frame = pd.DataFrame(array)
-    if frame.shape[0] == 0:
-        raise ValidationError(f"{what} has 0 rows; at least 1 needed")
-    return frame
-
-
-def _is_categorical(column: pd.Series) -> bool:
-    return not pd.api.types.is_numeric_dtype(column) or pd.api.types.is_bool_dtype(column)
-
-
-def _numeric(column: pd.Series, name: str, what: str) -> np.ndarray:
-    try:
-        return column.to_numpy(dtype=float, na_value=np.nan)
-    except (TypeError, ValueError) as err:
-        raise ValidationError(
-            f"column {name!r} of {what} is not numeric ({err}); pass it as a pandas "
-            "category/object column to treat it as categorical"
-        ) from err
 
 
 class _GAMformerBase(BaseEstimator):
@@ -145,27 +71,23 @@ class _GAMformerBase(BaseEstimator):
         self.shrinkage = shrinkage
         self.shrinkage_folds = shrinkage_folds
 
-    # --- encoding -----------------------------------------------------------------------
-    def _encode_fit(self, X: Any, n_bins: int) -> np.ndarray:
-        frame = _as_frame(X, "X")
-        names = [str(c) for c in frame.columns]
-        codes, labels = {}, {}
-        for j in range(frame.shape[1]):
-            if _is_categorical(frame.iloc[:, j]):
-                codes[j], labels[j] = _category_codes(frame.iloc[:, j], n_bins)
-        self._columns = _Columns(names, codes, labels)
-        return self._columns.encode(frame, "X")
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True  # NaN has its own bin and shape value
+        tags.input_tags.string = True  # object/string/category columns are categorical
+        tags.input_tags.categorical = True
+        return tags
 
     # --- fitting ------------------------------------------------------------------------
     def _fit_tables(self, X: Any, y_encoded: np.ndarray, n_outputs: int) -> None:
         started = time.perf_counter()
         model = load_gamformer(self.checkpoint)
         n_bins = model.config.n_bins
-        x = self._encode_fit(X, n_bins)
+        frame = check_X(self, X, reset=True)
+        self._columns = ColumnEncoding.fit(frame, n_bins)
+        x = self._columns.encode(frame, "X")
         check_consistent_length(X=x, y=y_encoded)
         n_rows, n_features = x.shape
-        self.n_features_in_ = n_features
-        self.feature_names_in_ = np.asarray(self._columns.names, dtype=object)
         self.bin_edges_ = [bin_edges(x[:, j], n_bins) for j in range(n_features)]
         bins = np.stack(
             [apply_bins(x[:, j], self.bin_edges_[j], n_bins) for j in range(n_features)], 1
@@ -180,9 +102,9 @@ class _GAMformerBase(BaseEstimator):
         if self.shrinkage not in ("none", "crossfit"):
             raise ValidationError(f"shrinkage must be 'none' or 'crossfit', got {self.shrinkage!r}")
         tables = np.zeros((n_features, n_bins + 1, n_outputs))
-        passes: list[tuple[np.ndarray, np.ndarray]] = []
+        passes: Passes = []
         if informative:
-            raw = self._run_model(model, bins[:, informative], y_encoded, passes)
+            raw = self._shape_tables(model, bins[:, informative], y_encoded, passes)
             tables[informative] = raw[..., :n_outputs]
         self._store_tables(tables, bins, x, n_bins)
         self.feature_scales_ = np.ones(n_features)
@@ -197,139 +119,46 @@ class _GAMformerBase(BaseEstimator):
         y_encoded: np.ndarray,
         informative: list[int],
         n_outputs: int,
-        passes: list[tuple[np.ndarray, np.ndarray]] | None = None,
+        passes: Passes,
     ) -> None:
-        """Scale each shape function by a factor fitted on cross-fitted held-out contributions.
-
-        When the fit subsampled (more rows than one pass holds), the subsample passes already
-        are the cross-fit: each row's held-out contributions are read from the tables of the
-        passes that did not contain it, at no extra cost. Otherwise `shrinkage_folds` extra
-        passes run on K − 1 folds each.
-        """
-        bins = bins[:, informative]
-        out_of_pass = self._out_of_pass(bins, y_encoded, n_outputs, passes or [])
-        if out_of_pass is not None:
-            rows, held_out, base = out_of_pass
-        else:
-            rows, held_out, base = self._cross_fit(model, bins, y_encoded, n_outputs)
-        y_encoded = y_encoded[rows]
+        """Scale each informative shape function by its cross-fitted factor (`shrinkage.py`)."""
         if self._regression:
             task, target = "regression", y_encoded * self.y_std_
         else:
             task, target = ("binary" if n_outputs == 2 else "multiclass"), y_encoded
-        scales, offset = fit_feature_scales(held_out, base, target, task)
+        scales, offset = crossfit_scales(
+            bins[:, informative],
+            y_encoded,
+            target,
+            task,
+            n_outputs,
+            functools.partial(self._shape_tables, model),
+            self._output_space,
+            passes,
+            self.shrinkage_folds,
+            self.random_state,
+        )
         for index, j in enumerate(informative):
             self.shape_functions_[j] = self.shape_functions_[j] * scales[index]
             self.missing_shape_[j] = self.missing_shape_[j] * scales[index]
             self.feature_scales_[j] = scales[index]
         self.intercept_ = self.intercept_ + offset
 
-    def _cross_fit(self, model, bins, y_encoded, n_outputs):
-        """(rows, held-out contributions [n, F, K], base [n, K]) from K-fold passes."""
-        n_rows, n_features = bins.shape
-        held_out = np.zeros((n_rows, n_features, n_outputs if n_outputs > 2 else 1))
-        base = np.zeros((n_rows, held_out.shape[-1]))
-        columns = np.arange(n_features)[None, :]
-        for fit_rows, held_rows in self._folds(y_encoded):
-            raw = self._run_model(model, bins[fit_rows], y_encoded[fit_rows])[..., :n_outputs]
-            values = self._output_space(raw)[columns, bins]  # [rows, features, outputs]
-            means = values[fit_rows].mean(axis=0)
-            held_out[held_rows] = values[held_rows] - means
-            base[held_rows] = means.sum(axis=0)
-        return np.arange(n_rows), held_out, base
-
-    def _out_of_pass(self, bins, y_encoded, n_outputs, passes):
-        """Held-out contributions from the subsample passes (None when there were too few
-        rows outside them, or one pass over all rows)."""
-        if len(passes) < 2:
-            return None
-        n_rows, n_features = bins.shape
-        outside = np.ones((len(passes), n_rows), dtype=bool)
-        for index, (subset, _) in enumerate(passes):
-            outside[index, subset] = False
-        count = outside.sum(axis=0)
-        rows = np.flatnonzero(count > 0)
-        labels = y_encoded[rows]
-        if len(rows) < 100 or (not self._regression and np.unique(labels).size < 2):
-            return None
-        columns = np.arange(n_features)[None, :]
-        held_out, base = 0.0, 0.0
-        for index, (subset, raw) in enumerate(passes):
-            space = self._output_space(raw[..., :n_outputs])
-            values = space[columns, bins[rows]]
-            means = space[columns, bins[subset]].mean(axis=0)
-            weight = (outside[index, rows] / count[rows])[:, None, None]
-            held_out = held_out + weight * (values - means)
-            base = base + weight[:, :, 0] * means.sum(axis=0)
-        return rows, held_out, base
-
-    def _folds(self, y_encoded: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        k = max(2, int(self.shrinkage_folds))
-        if not self._regression and np.bincount(y_encoded).min() >= k:
-            splitter = StratifiedKFold(k, shuffle=True, random_state=self.random_state)
-        else:
-            splitter = KFold(k, shuffle=True, random_state=self.random_state)
-        return list(splitter.split(np.zeros(len(y_encoded)), y_encoded))
-
-    def _rows_per_pass(self, n_rows: int, n_features: int) -> int:
-        rows = min(n_rows, int(self.max_context_rows))
-        if rows * n_features > self.max_cells:
-            rows = self.max_cells // n_features
-            if rows < 32:
-                raise ValidationError(
-                    f"X has {n_features} features: one forward pass holds max_cells="
-                    f"{self.max_cells} (rows × features), which leaves {rows} rows per pass "
-                    f"(at least 32 needed). Select at most {self.max_cells // 32} features or "
-                    "raise max_cells if memory allows"
-                )
-        return rows
-
-    def _subsamples(self, y_encoded: np.ndarray, rows: int) -> list[np.ndarray]:
-        n_rows = len(y_encoded)
-        if rows >= n_rows:
-            return [np.arange(n_rows)]
-        rng = np.random.default_rng(self.random_state)
-        n_passes = max(1, int(self.n_subsamples))
-        subsets = []
-        for _ in range(n_passes):
-            if self._regression:
-                subsets.append(np.sort(rng.choice(n_rows, rows, replace=False)))
-                continue
-            chosen = []
-            for label in np.unique(y_encoded):
-                members = np.flatnonzero(y_encoded == label)
-                take = max(1, round(rows * len(members) / n_rows))
-                chosen.append(rng.choice(members, min(take, len(members)), replace=False))
-            subsets.append(np.sort(np.concatenate(chosen)))
-        return subsets
-
-    @torch.no_grad()
-    def _run_model(
+    def _shape_tables(
         self,
         model: GAMformer,
         bins: np.ndarray,
         y_model: np.ndarray,
-        passes: list[tuple[np.ndarray, np.ndarray]] | None = None,
+        passes: Passes | None = None,
     ) -> np.ndarray:
-        """Shape tables [F, n_bins + 1, C] averaged over the subsample passes (each pass's
-        (rows, tables) appended to `passes` when given)."""
-        rows = self._rows_per_pass(*bins.shape)
-        device = torch.device(self.device)
-        model = model.to(device)
-        total = None
-        subsets = self._subsamples(self._stratify_labels(y_model), rows)
-        for subset in subsets:
-            context = torch.as_tensor(bins[subset], device=device).unsqueeze(0)
-            labels = torch.as_tensor(y_model[subset], device=device).unsqueeze(0)
-            shapes = model.shape_functions(context, labels, regression=self._regression)[0]
-            shapes = shapes.double().cpu().numpy()
-            if passes is not None:
-                passes.append((subset, shapes))
-            total = shapes if total is None else total + shapes
-        return total / len(subsets)
-
-    def _stratify_labels(self, y_model: np.ndarray) -> np.ndarray:
-        return y_model
+        """Shape tables [F, n_bins + 1, C] averaged over the subsample passes (`passes.py`)."""
+        rows = rows_per_pass(*bins.shape, self.max_context_rows, self.max_cells)
+        subsets = subsamples(
+            y_model, rows, self.n_subsamples, not self._regression, self.random_state
+        )
+        return average_shape_tables(
+            model, bins, y_model, subsets, self._regression, self.device, passes
+        )
 
     def _store_tables(
         self, tables: np.ndarray, bins: np.ndarray, x: np.ndarray, n_bins: int
@@ -350,21 +179,17 @@ class _GAMformerBase(BaseEstimator):
             missing.append(table[n_bins] - mean)
             counts.append(np.concatenate([count[:used], count[n_bins:]]))
         self.shape_functions_ = shape_functions
-        self.missing_shape_ = np.stack(missing) if missing else np.zeros((0, tables.shape[-1]))
+        self.missing_shape_ = np.stack(missing)
         self.bin_counts_ = counts
         self.intercept_ = intercept
         with np.errstate(all="ignore"):
-            self.feature_ranges_ = (
-                np.stack(
-                    [
-                        (np.nanmin(x[:, j]), np.nanmax(x[:, j]))
-                        if not np.isnan(x[:, j]).all()
-                        else (np.nan, np.nan)
-                        for j in range(x.shape[1])
-                    ]
-                )
-                if x.shape[1]
-                else np.zeros((0, 2))
+            self.feature_ranges_ = np.stack(
+                [
+                    (np.nanmin(x[:, j]), np.nanmax(x[:, j]))
+                    if not np.isnan(x[:, j]).all()
+                    else (np.nan, np.nan)
+                    for j in range(x.shape[1])
+                ]
             )
 
     def _output_space(self, tables: np.ndarray) -> np.ndarray:
@@ -373,8 +198,8 @@ class _GAMformerBase(BaseEstimator):
     # --- prediction ---------------------------------------------------------------------
     def _contributions(self, X: Any) -> np.ndarray:
         """Per-row, per-feature contributions [n, F, n_outputs] (without the intercept)."""
-        check_is_fitted(self, "shape_functions_")
-        x = self._columns.encode(X, "X")
+        frame = check_X(self, X, reset=False)
+        x = self._columns.encode(frame, "X")
         out = np.empty((x.shape[0], x.shape[1], self.intercept_.shape[0]))
         for j, edges in enumerate(self.bin_edges_):
             index = apply_bins(x[:, j], edges, self._n_bins)
@@ -384,7 +209,8 @@ class _GAMformerBase(BaseEstimator):
         return out
 
     def _decision(self, X: Any) -> np.ndarray:
-        return self.intercept_ + self._contributions(X).sum(axis=1)
+        contributions = self._contributions(X)  # checks that the estimator is fitted
+        return self.intercept_ + contributions.sum(axis=1)
 
     # --- interpretation -----------------------------------------------------------------
     def feature_importances(self) -> pd.Series:
@@ -396,9 +222,13 @@ class _GAMformerBase(BaseEstimator):
             full = np.vstack([table, self.missing_shape_[j][None, :]])
             weights = counts / max(counts.sum(), 1.0)
             values.append(float((weights[:, None] * np.abs(full)).sum(axis=0).mean()))
-        return pd.Series(values, index=self.feature_names_in_, name="importance").sort_values(
+        return pd.Series(values, index=self._feature_names(), name="importance").sort_values(
             ascending=False
         )
+
+    def _feature_names(self) -> np.ndarray:
+        """The column names seen in fit as strings (positions "0", "1", … for arrays)."""
+        return np.asarray(self._columns.names, dtype=object)
 
     def explain(self, X: Any = None) -> dict[str, Any]:
         """Per-feature curves and importances; with `X`, also each row's contributions.
@@ -410,7 +240,7 @@ class _GAMformerBase(BaseEstimator):
         """
         check_is_fitted(self, "shape_functions_")
         curves = {}
-        for j, name in enumerate(self.feature_names_in_):
+        for j, name in enumerate(self._feature_names()):
             categories = self._columns.labels.get(j)
             values, counts = self.shape_functions_[j], self.bin_counts_[j][:-1]
             if categories is not None:  # one entry per category (the bin its code falls in)
@@ -435,7 +265,7 @@ class _GAMformerBase(BaseEstimator):
         if X is not None:
             contributions = self._contributions(X)
             result["contributions"] = {
-                name: pd.DataFrame(contributions[:, :, k], columns=self.feature_names_in_)
+                name: pd.DataFrame(contributions[:, :, k], columns=self._feature_names())
                 for k, name in enumerate(self._output_names())
             }
         return result
@@ -465,23 +295,24 @@ class GAMformerClassifier(ClassifierMixin, _GAMformerBase):
     """
 
     def fit(self, X: Any, y: Any) -> GAMformerClassifier:
-        y_array = np.asarray(y)
-        if y_array.ndim != 1:
-            y_array = y_array.ravel() if y_array.ndim == 2 and y_array.shape[1] == 1 else y_array
-        if y_array.ndim != 1:
-            raise ValidationError(f"y must be 1-dimensional, got shape {y_array.shape}")
+        y_array = target_vector(y, self)
         if pd.isna(pd.Series(y_array)).any():
-            raise ValidationError("y contains missing values; drop those rows first")
+            raise ValidationError("y contains missing values (NaN); drop those rows first")
         self.classes_, y_encoded = np.unique(y_array, return_inverse=True)
         model = load_gamformer(self.checkpoint)
         if len(self.classes_) < 2:
             raise ValidationError(
-                f"y has a single class ({self.classes_[0]!r}); a classifier needs at least two"
+                f"y has only one class ({self.classes_[0]!r}); a classifier needs at least two"
             )
         if len(self.classes_) > model.config.max_classes:
+            hint = ""
+            if type_of_target(y_array) == "continuous":
+                hint = (
+                    " (Unknown label type: continuous; for a numeric target use GAMformerRegressor)"
+                )
             raise ValidationError(
                 f"y has {len(self.classes_)} classes; this GAMformer handles at most "
-                f"{model.config.max_classes}"
+                f"{model.config.max_classes}{hint}"
             )
         self._fit_tables(X, y_encoded, len(self.classes_))
         return self
@@ -511,7 +342,8 @@ class GAMformerClassifier(ClassifierMixin, _GAMformerBase):
         return probabilities / probabilities.sum(axis=1, keepdims=True)
 
     def predict(self, X: Any) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        probabilities = self.predict_proba(X)  # checks that the estimator is fitted
+        return self.classes_[np.argmax(probabilities, axis=1)]
 
 
 class GAMformerRegressor(RegressorMixin, _GAMformerBase):
@@ -520,14 +352,10 @@ class GAMformerRegressor(RegressorMixin, _GAMformerBase):
     _regression = True
 
     def fit(self, X: Any, y: Any) -> GAMformerRegressor:
-        y_array = np.asarray(y, dtype=float).ravel() if np.ndim(y) == 2 else None
-        try:
-            y_array = np.asarray(y, dtype=float) if y_array is None else y_array
-        except (TypeError, ValueError) as err:
-            raise ValidationError(f"y must be numeric for regression ({err})") from err
-        if y_array.ndim != 1:
-            raise ValidationError(f"y must be 1-dimensional, got shape {y_array.shape}")
+        y_array = target_vector(y, self, dtype=float)
         check_finite(y_array, "y")
+        if len(y_array) < 2:
+            raise ValidationError(f"y has {len(y_array)} sample; a regressor needs at least 2")
         self.y_mean_ = float(y_array.mean())
         std = float(y_array.std())
         if not math.isfinite(std) or std <= 0:

@@ -49,7 +49,7 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    # about 150k parameters; learns on one CPU thread in about an hour
+    # small enough to train on one CPU thread (its size and training time: docs/gam.md)
     "cpu": Preset(
         GAMformerConfig(n_bins=32, d_model=64, n_layers=3, n_heads=4, d_hidden=128),
         GAMPrior(
@@ -75,7 +75,7 @@ PRESETS: dict[str, Preset] = {
             weight_decay=0.0,
             checkpoint_every=100,
         ),
-        notes="CPU scale: width 64, 3 bi-attention layers, 32 bins, ≤200 context rows",
+        notes="CPU scale: width 64, 3 bi-attention layers, 32 bins, ≤128 context rows",
     ),
     # the paper's scale (tens of millions of parameters, 64 bins, 500 rows): needs a GPU
     "paper": Preset(
@@ -124,13 +124,15 @@ def train_gamformer(
     init: str | os.PathLike | None = None,
     lr: float | None = None,
     warmup_steps: int | None = None,
+    threads: int | None = None,
 ) -> PriorTrainResult:
     """Train a GAMformer with `preset`; resume from `run_dir`; optionally ship the weights.
 
     `init` (a shipped name or checkpoint path of the same architecture) warm-starts a new run
     from those weights (ignored when `run_dir` already holds a run to resume); `lr` and
     `warmup_steps` override the preset's; with `max_seconds` the run stops after that much
-    wall-clock time and its warmup + cosine schedule follows whichever budget is further along.
+    wall-clock time and its warmup + cosine schedule follows whichever budget is further along;
+    `threads` sets torch's threads (default: $AUTOFM_THREADS, else torch's own).
     """
     chosen = get_preset(preset) if isinstance(preset, str) else preset
     config = dataclasses.replace(
@@ -138,6 +140,7 @@ def train_gamformer(
         seed=seed,
         device=device,
         max_seconds=max_seconds,
+        threads=threads,
     )
     if steps is not None:
         config = dataclasses.replace(
