@@ -13,8 +13,9 @@ context rows) and (b) the earlier prior without them (≤10 features).
 Anchors (live): interpret's EBM (interactions=0, max_bins=64), pyGAM LogisticGAM, logistic
 regression. Seconds are process CPU seconds of fit + predict on one thread (the machine is shared,
 so wall-clock times are noisy; both are recorded). Every (table, split, regime, model) result is
-cached in benchmarks/results/gam.runs.jsonl, so an interrupted run resumes; GAMformer results are
-keyed by the checkpoint's sha256, so a new checkpoint is re-measured.
+cached in the git-ignored runs/benchmarks/gam.runs.jsonl with the date and machine that measured
+it, so an interrupted run resumes (and says how many cached rows it reuses, from when and where);
+GAMformer results are keyed by the checkpoint's sha256, so a new checkpoint is re-measured.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import argparse
 import dataclasses
 import json
 import os
+import sys
 import time
 import warnings
 
@@ -41,7 +43,15 @@ from autofm.gam.estimators import DEFAULT_CHECKPOINT, GAMformerClassifier, load_
 from autofm.gam.metrics import per_feature_recovery, recovery_score
 from autofm.gam.priors import sample_additive_task
 from autofm.gam.training import gam_loss, get_preset
-from benchmarks.common import RESULTS_DIR, markdown_table, mean_std, require_data, save_results
+from benchmarks.common import (
+    CACHE_DIR,
+    RESULTS_DIR,
+    environment,
+    markdown_table,
+    mean_std,
+    require_data,
+    save_results,
+)
 
 TABLES = (
     "breast_cancer_sklearn",
@@ -58,7 +68,7 @@ MODELS = ("gamformer", "ebm", "pygam", "logistic_regression")
 SINGLE_PASS = "gamformer_single_pass"
 # ablation of the cross-fitted shrinkage (the estimator's default): the plain forward pass
 NO_SHRINKAGE = "gamformer_no_shrinkage"
-RUNS_PATH = RESULTS_DIR / "gam.runs.jsonl"
+RUNS_PATH = CACHE_DIR / "gam.runs.jsonl"
 SPLIT_SEED = 1337
 VALIDATION_SEED = 2026
 
@@ -176,7 +186,16 @@ def table_benchmark(args, checkpoint: str) -> list[dict]:
     extra = [NO_SHRINKAGE, SINGLE_PASS] if "gamformer" in args.models else []
     models = list(args.models) + extra
     runs = read_runs()
+    if runs:
+        when = sorted({r.get("measured", {}).get("date", "?")[:10] for r in runs})
+        where = sorted({r.get("measured", {}).get("host", "?") for r in runs})
+        print(
+            f"reusing {len(runs)} cached rows from {RUNS_PATH} (measured {', '.join(when)} on "
+            f"{', '.join(where)}); delete the file to re-measure them",
+            file=sys.stderr,
+        )
     done = {(r["table"], r["split"], r["regime"], r["model"], r.get("tag")) for r in runs}
+    measured = environment()
     for regime in args.regimes:
         for table in args.tables:
             X, y = load(table)
@@ -228,7 +247,9 @@ def table_benchmark(args, checkpoint: str) -> list[dict]:
                         "n_features": X.shape[1],
                         **({"shrinkage": "crossfit"} if model_name == "gamformer" else {}),
                         **result,
+                        "measured": {k: measured[k] for k in ("date", "host", "machine")},
                     }
+                    RUNS_PATH.parent.mkdir(parents=True, exist_ok=True)
                     with open(RUNS_PATH, "a") as handle:
                         handle.write(json.dumps(record) + "\n")
                     done.add((table, split, regime, model_name, model_tag))
