@@ -108,12 +108,14 @@ def test_cli_train_with_a_bucket_count_writes_a_loadable_pfn(tmp_path, capsys):
     from autofm.icl.pretrained import load_pfn
 
     out = tmp_path / "run"
-    args = ["icl", "train", "--prior", "gp", "--run-dir", str(out), "--steps", "2", "--buckets", "40"]
+    args = ["icl", "train", "--prior", "gp", "--run-dir", str(out), "--steps", "2"]
+    args += ["--buckets", "40"]
     assert main([*args, "--json", "--seed", "1"]) == 0
     assert json.loads(capsys.readouterr().out)["steps"] == 2
     model, meta = load_pfn(out / "model")
     assert model.config.n_outputs == 40 and model.distribution.n_buckets == 40
     assert meta["training"]["prior"] == "gp"
-    bad = ["icl", "train", "--prior", "counting", "--run-dir", str(tmp_path / "c"), "--buckets", "40"]
+    bad = ["icl", "train", "--prior", "counting", "--run-dir", str(tmp_path / "c")]
+    bad += ["--buckets", "40"]
     assert main(bad) == 2
     assert "regression prior" in capsys.readouterr().err

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from autofm.core.errors import ValidationError
+from autofm.core.errors import CheckpointError, ValidationError
 from autofm.data.text import split_tokens
 from autofm.lm import GPT, GPTConfig, TrainConfig, evaluate, train
 
@@ -100,3 +100,42 @@ def test_ddp_with_two_gloo_processes(tmp_path):
 
 def test_train_config_is_a_plain_dataclass():
     assert dataclasses.asdict(TrainConfig())["betas"] == (0.9, 0.95)
+
+
+def test_a_run_trained_in_pieces_equals_one_trained_in_one_go(corpus_tokens, tmp_path):
+    config = TrainConfig(batch_size=4, tokens=4 * 16 * 12, schedule="wsd", eval_every=4)
+    straight = train(GPT(TINY, seed=0), corpus_tokens, corpus_tokens, config)
+    # the first call runs out of time after one step and leaves a resumable state
+    pieces = dict(checkpoint_every=5, max_seconds=0.0)
+    first = train(
+        GPT(TINY, seed=0),
+        corpus_tokens,
+        corpus_tokens,
+        dataclasses.replace(config, **pieces),
+        run_dir=tmp_path,
+    )
+    assert first.steps_done == 1 and not first.complete and (tmp_path / "last.json").exists()
+    resumed = train(
+        GPT(TINY, seed=9),  # another init: resuming overwrites it
+        corpus_tokens,
+        corpus_tokens,
+        dataclasses.replace(config, checkpoint_every=5),
+        run_dir=tmp_path,
+    )
+    assert resumed.complete and resumed.steps_done == straight.steps == 12
+    for a, b in zip(straight.model.parameters(), resumed.model.parameters()):
+        assert torch.equal(a, b)
+
+    def untimed(history):
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+    assert untimed(resumed.history) == untimed(straight.history)
+    assert resumed.final_val_loss == straight.final_val_loss
+
+
+def test_resuming_with_other_settings_is_refused(corpus_tokens, tmp_path):
+    config = TrainConfig(batch_size=4, tokens=4 * 16 * 4, max_seconds=0.0)
+    train(GPT(TINY, seed=0), corpus_tokens, None, config, run_dir=tmp_path)
+    other = dataclasses.replace(config, lr=1e-2)
+    with pytest.raises(CheckpointError, match="another model or settings"):
+        train(GPT(TINY, seed=0), corpus_tokens, None, other, run_dir=tmp_path)

@@ -289,6 +289,31 @@ def load_model(
     return model.eval(), meta
 
 
+def optimizer_tensors(
+    optimizer: torch.optim.Optimizer,
+) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """An optimizer's state as tensors named `optimizer.<param index>.<key>` (for safetensors)
+    and its param groups (JSON), the two halves `restore_optimizer` takes back."""
+    state = optimizer.state_dict()
+    tensors = {}
+    for index, values in state["state"].items():
+        for key, value in values.items():
+            tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value)
+    return tensors, state["param_groups"]
+
+
+def restore_optimizer(
+    optimizer: torch.optim.Optimizer, tensors: dict, param_groups: list[dict]
+) -> None:
+    """Load the state saved by `optimizer_tensors` (tensors may hold other entries too)."""
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for name, value in tensors.items():
+        if name.startswith("optimizer."):
+            _, index, key = name.split(".", 2)
+            state.setdefault(int(index), {})[key] = value
+    optimizer.load_state_dict({"state": state, "param_groups": param_groups})
+
+
 def load_state_into(module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> None:
     """Load `tensors` into `module`, raising CheckpointError on missing/extra keys or shapes."""
     expected = module.state_dict()

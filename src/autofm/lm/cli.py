@@ -7,7 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
-from autofm.core.cli import CommandGroup, add_init, add_out, add_report, add_seed, add_threads
+from autofm.core.cli import (
+    CommandGroup,
+    add_init,
+    add_max_seconds,
+    add_out,
+    add_report,
+    add_seed,
+    add_threads,
+)
 from autofm.core.errors import ValidationError
 from autofm.core.output import emit
 from autofm.core.progress import status
@@ -86,6 +94,8 @@ def _train_config(args: argparse.Namespace, lr: float):
         seed=args.seed,
         device=args.device,
         threads=args.threads,
+        max_seconds=getattr(args, "max_seconds", None),
+        checkpoint_every=getattr(args, "checkpoint_every", 500),
     )
 
 
@@ -108,12 +118,15 @@ def _cmd_train(args: argparse.Namespace) -> None:
     else:
         model = GPT(_model_config(args), seed=args.seed)
     config = _train_config(args, args.lr)
-    result = train(model, train_tokens, valid_tokens, config)
+    result = train(model, train_tokens, valid_tokens, config, run_dir=args.run_dir)
     training = {
         "corpus": args.corpus,
-        "train": dataclasses.asdict(config),
+        "config": dataclasses.asdict(config),
         "final_val_loss": result.final_val_loss,
         "tokens": result.tokens_seen,
+        "steps": result.steps_done,
+        "steps_planned": result.steps,
+        "complete": result.complete,
         "diverged": result.diverged,
     }
     stem = save_gpt(args.out, result.model, training) if not result.diverged else None
@@ -121,7 +134,9 @@ def _cmd_train(args: argparse.Namespace) -> None:
         "checkpoint": str(stem) if stem else None,
         "n_parameters": model.n_parameters(),
         "tokens": result.tokens_seen,
-        "steps": result.steps,
+        "steps": result.steps_done,
+        "steps_planned": result.steps,
+        "complete": result.complete,
         "final_val_loss": result.final_val_loss,
         "diverged": result.diverged,
         "seconds": result.seconds,
@@ -252,6 +267,15 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     train.add_argument("--lr", type=float, default=3e-3)
     add_init(train, "start from this checkpoint (e.g. a grown one)")
     add_out(train, "checkpoint stem (default runs/lm/model)", default="runs/lm/model")
+    train.add_argument(
+        "--run-dir",
+        help="run folder for resumable states: a later call with the same folder and settings "
+        "continues the run (use with --max-seconds to train in pieces)",
+    )
+    add_max_seconds(train)
+    train.add_argument(
+        "--checkpoint-every", type=int, default=500, help="steps between resumable states"
+    )
     add_report(train)
 
     coord = group.command("coord-check", "activation scale vs width, SP and μP", _cmd_coord_check)

@@ -2,6 +2,12 @@
 constant or warmup-stable-decay schedule, a budget in tokens or tokens per parameter,
 periodic validation loss, and data parallelism under `torchrun` (DDP; gloo on CPU).
 
+With a run folder, training is resumable: every `checkpoint_every` steps (and when `max_seconds`
+runs out) the model, optimizer, data-sampling RNG, step and history go to `run_dir/last` (a
+"training-state" checkpoint), and a later call with the same run folder and settings continues
+from there. The schedule is laid out over the whole token budget, so a run trained in several
+time-bounded pieces follows the same learning rates as one trained in one go.
+
 Launch data-parallel training with, e.g.,
 `torchrun --nproc_per_node 2 -m autofm lm train --corpus FILE ...`: every rank samples its own
 blocks and the token budget counts all ranks together.
@@ -9,17 +15,28 @@ blocks and the token budget counts all ranks together.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from autofm.core.errors import ValidationError
-from autofm.core.progress import progress
+from autofm.core.checkpoint import (
+    default_provenance,
+    load_checkpoint,
+    load_state_into,
+    model_tensors,
+    optimizer_tensors,
+    restore_optimizer,
+    save_checkpoint,
+)
+from autofm.core.errors import CheckpointError, ValidationError
+from autofm.core.progress import progress, status
 from autofm.core.runtime import init_distributed, setup_torch
 from autofm.data.text import sample_blocks
 from autofm.lm.model import GPT
@@ -46,6 +63,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     threads: int | None = None
+    checkpoint_every: int = 500  # steps between resumable states (with a run folder)
+    max_seconds: float | None = None  # stop (resumably) after this much wall-clock time
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -86,7 +105,10 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    """What `train` returns: the trained model, its history and the final validation loss."""
+    """What `train` returns: the trained model, its history and the final validation loss.
+
+    `steps` is the run's planned number of steps, `steps_done` how many are done (fewer when
+    `max_seconds` ran out: `complete` is then False and the run folder resumes it)."""
 
     model: GPT
     history: list[dict] = field(default_factory=list)
@@ -95,6 +117,11 @@ class TrainResult:
     steps: int = 0
     seconds: float = 0.0
     diverged: bool = False
+    steps_done: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.steps_done >= self.steps and not self.diverged
 
     def tokens_to_reach(self, target: float) -> int | None:
         """Tokens at the first validation point with loss ≤ `target` (None if never)."""
@@ -135,14 +162,86 @@ def evaluate(model: GPT, tokens: np.ndarray, n_blocks: int = 64, batch_size: int
     return total / count
 
 
+# settings a resumed run must share with the run it continues (the schedule depends on them)
+_RESUME_KEYS = ("lr", "batch_size", "tokens", "tokens_per_parameter", "schedule", "seed")
+
+
+def _save_state(
+    path: Path,
+    model: GPT,
+    optimizer: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    config: TrainConfig,
+    step: int,
+    history: list[dict],
+    running: list[float],
+) -> None:
+    opt_tensors, param_groups = optimizer_tensors(optimizer)
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    tensors.update(opt_tensors)
+    training = {
+        "config": dataclasses.asdict(config),
+        "step": step,
+        "history": history,
+        "running_losses": running,  # training losses since the last history row
+        "rng": rng.bit_generator.state,
+        "optimizer_param_groups": param_groups,
+    }
+    save_checkpoint(
+        path,
+        tensors,
+        kind=model.checkpoint_kind,
+        model=model.config.to_dict(),
+        training=training,
+        provenance=default_provenance(),
+        contents="training-state",
+    )
+
+
+def _resume(
+    path: Path,
+    model: GPT,
+    optimizer: torch.optim.Optimizer,
+    rng: np.random.Generator,
+    config: TrainConfig,
+    rank: int,
+) -> tuple[int, list[dict], list[float]]:
+    """Restore `run_dir/last` into model, optimizer and (rank 0's) RNG; return the step, the
+    history and the training losses since its last row."""
+    tensors, meta = load_checkpoint(path)
+    stored = meta["training"]["config"]
+    changed = [key for key in _RESUME_KEYS if stored.get(key) != getattr(config, key)]
+    if meta["kind"] != model.checkpoint_kind or meta["model"] != model.config.to_dict() or changed:
+        raise CheckpointError(
+            f"{path} holds a run with another model or settings ({changed or 'model config'}); "
+            "use a new run folder, or the same settings to continue it"
+        )
+    load_state_into(model, model_tensors(tensors, meta))
+    restore_optimizer(optimizer, tensors, meta["training"]["optimizer_param_groups"])
+    step = int(meta["training"]["step"])
+    if rank == 0:
+        rng.bit_generator.state = meta["training"]["rng"]
+    else:  # only rank 0's stream is stored: other ranks continue on a fresh, step-keyed one
+        rng.bit_generator.state = np.random.default_rng(
+            [config.seed, rank, step]
+        ).bit_generator.state
+    training = meta["training"]
+    return step, list(training["history"]), list(training["running_losses"])
+
+
 def train(
     model: GPT,
     train_tokens: np.ndarray,
     valid_tokens: np.ndarray | None,
     config: TrainConfig,
+    run_dir: str | os.PathLike | None = None,
 ) -> TrainResult:
     """Train `model` in place on random blocks of `train_tokens`; a fresh AdamW every call
-    (so a grown model starts with reset optimizer state). Stops early if the loss diverges."""
+    (so a grown model starts with reset optimizer state). Stops early if the loss diverges.
+
+    With `run_dir`, resumes from `run_dir/last` if it exists (same model and settings) and saves
+    a resumable state every `checkpoint_every` steps, at the end, and when `max_seconds` runs
+    out."""
     rank, world_size = init_distributed()
     device = setup_torch(config.threads, config.device)
     if device.type == "cuda" and world_size > 1:
@@ -174,14 +273,23 @@ def train(
         return evaluate(model, valid_tokens, config.eval_blocks, config.batch_size)
 
     result = TrainResult(model=model, steps=steps)
-    started = time.perf_counter()
-    if config.eval_every and valid_tokens is not None:
-        result.history.append({"step": 0, "tokens": 0, "lr": 0.0, "val_loss": validate()})
+    state_path = Path(run_dir) / "last" if run_dir is not None else None
+    start_step = 0
     running: list[float] = []
+    if state_path is not None and state_path.with_suffix(".json").is_file():
+        start_step, result.history, running = _resume(
+            state_path, model, optimizer, rng, config, rank
+        )
+        status(f"resuming {run_dir} at step {start_step} of {steps}")
+    writes = state_path is not None and rank == 0
+    started = time.perf_counter()
+    if config.eval_every and valid_tokens is not None and start_step == 0:
+        result.history.append({"step": 0, "tokens": 0, "lr": 0.0, "val_loss": validate()})
     model.train()
     quiet_rank = {"disable": True} if rank else {}
-    with progress(total=steps, desc="train lm", **quiet_rank) as bar:
-        for step in range(steps):
+    done = start_step
+    with progress(total=steps, initial=start_step, desc="train lm", **quiet_rank) as bar:
+        for step in range(start_step, steps):
             lr = config.lr * config.lr_factor(step, steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr * group["lr_multiplier"]
@@ -216,6 +324,17 @@ def train(
                 )
                 running = []
                 bar.set_postfix(loss=f"{result.history[-1]['train_loss']:.3f}")
+            out_of_time = (
+                config.max_seconds is not None
+                and time.perf_counter() - started > config.max_seconds
+            )
+            if writes and (done % config.checkpoint_every == 0 or done == steps or out_of_time):
+                _save_state(
+                    state_path, model, optimizer, rng, config, done, result.history, running
+                )
+            if out_of_time:
+                break
+    result.steps_done = done
     result.seconds = time.perf_counter() - started
     result.tokens_seen = int(result.history[-1]["step"]) * tokens_per_step if result.history else 0
     if result.diverged:

@@ -28,6 +28,8 @@ from autofm.core.checkpoint import (
     default_provenance,
     load_checkpoint,
     model_tensors,
+    optimizer_tensors,
+    restore_optimizer,
     save_checkpoint,
 )
 from autofm.core.config import ConfigMixin
@@ -107,28 +109,6 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return model.module if hasattr(model, "module") else model
 
 
-def _optimizer_tensors(
-    optimizer: torch.optim.Optimizer,
-) -> tuple[dict[str, torch.Tensor], list[dict]]:
-    state = optimizer.state_dict()
-    tensors = {}
-    for index, values in state["state"].items():
-        for key, value in values.items():
-            tensors[f"optimizer.{index}.{key}"] = torch.as_tensor(value)
-    return tensors, state["param_groups"]
-
-
-def _restore_optimizer(
-    optimizer: torch.optim.Optimizer, tensors: dict, param_groups: list[dict]
-) -> None:
-    state: dict[int, dict[str, torch.Tensor]] = {}
-    for name, value in tensors.items():
-        if name.startswith("optimizer."):
-            _, index, key = name.split(".", 2)
-            state.setdefault(int(index), {})[key] = value
-    optimizer.load_state_dict({"state": state, "param_groups": param_groups})
-
-
 def save_training_state(
     path: Path,
     model: torch.nn.Module,
@@ -142,7 +122,7 @@ def save_training_state(
 ) -> None:
     """Model, optimizer and RNG state at `step`, resumable by `train` (a "training-state"
     checkpoint: `load_model` also reads the model from it)."""
-    opt_tensors, param_groups = _optimizer_tensors(optimizer)
+    opt_tensors, param_groups = optimizer_tensors(optimizer)
     tensors = {f"model.{k}": v for k, v in unwrap(model).state_dict().items()}
     tensors.update(opt_tensors)
     tensors["rng.state"] = generator.get_state()
@@ -237,7 +217,7 @@ def train(
                 "or resume=False"
             )
         model.load_state_dict(model_tensors(tensors, meta))
-        _restore_optimizer(optimizer, tensors, meta["training"]["optimizer_param_groups"])
+        restore_optimizer(optimizer, tensors, meta["training"]["optimizer_param_groups"])
         generator.set_state(tensors["rng.state"])
         start_step = int(meta["training"]["step"])
     if world_size > 1:
