@@ -69,3 +69,31 @@ def test_byte_encoding_round_trip_and_blocks(tmp_path):
         load_text(tmp_path / "empty.txt")
     (tmp_path / "latin.txt").write_bytes(b"caf\xe9")
     assert load_text(tmp_path / "latin.txt") == b"caf\xe9"
+
+
+def test_the_parent_corpus_is_the_whole_stdlib_plus_the_shared_texts(tmp_path, monkeypatch):
+    from autofm.data.text import corpus_sources, full_stdlib_corpus, load_corpus_split
+
+    (tmp_path / "text" / "classification").mkdir(parents=True)
+    (tmp_path / "text" / "b.txt").write_bytes(b"b" * 100)
+    (tmp_path / "text" / "a.txt").write_bytes(b"a" * 300)
+    (tmp_path / "text" / "classification" / "train.csv").write_text("text,label\nx,0\n")
+    monkeypatch.setenv("AUTOFM_DATA", str(tmp_path))
+    stdlib = full_stdlib_corpus()
+    assert b"def " in stdlib and len(stdlib) > len(stdlib_corpus())
+    sources = corpus_sources("stdlib+text")
+    assert [name for name, _ in sources] == ["stdlib", "a.txt", "b.txt"]  # no classification sets
+    train, valid = load_corpus_split("stdlib+text", 0.1)
+    assert len(train) + len(valid) == len(stdlib) + 400
+    # each source is split on its own: both small files end the validation stream in order
+    assert decode(valid[-40:]) == "a" * 30 + "b" * 10
+    assert decode(train[-360:]) == "a" * 270 + "b" * 90
+
+
+def test_a_corpus_file_is_split_at_its_end(tmp_path):
+    from autofm.data.text import load_corpus_split
+
+    path = tmp_path / "c.txt"
+    path.write_bytes(bytes(range(100)))
+    train, valid = load_corpus_split(path, 0.2)
+    assert train.tolist() == list(range(80)) and valid.tolist() == list(range(80, 100))

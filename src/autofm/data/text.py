@@ -39,12 +39,50 @@ def stdlib_corpus(max_bytes: int = 2_000_000) -> bytes:
     return b"".join(chunks)[:max_bytes]
 
 
-def load_corpus(spec: str | os.PathLike) -> np.ndarray:
-    """Byte tokens of a text file, or of the Python standard library's source for 'stdlib'.
+# packages of the standard library folder that are not its source: installed packages, tests, IDLE
+_NOT_STDLIB = ("site-packages", "dist-packages", "test", "tests", "idlelib")
 
-    A file that is not valid UTF-8 is modelled byte by byte all the same (a note says so)."""
+
+def full_stdlib_corpus() -> bytes:
+    """Every module of the Python standard library (sorted, recursive; without installed
+    packages, test suites and IDLE): about 11 MB, on every machine that has Python."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    files = [
+        path
+        for path in sorted(root.rglob("*.py"))
+        if not set(path.relative_to(root).parts) & set(_NOT_STDLIB)
+    ]
+    if not files:
+        raise DataNotFoundError(f"no Python sources found under {root}")
+    return b"".join(path.read_bytes() for path in files)
+
+
+def shared_texts() -> list[tuple[str, bytes]]:
+    """(name, bytes) of each plain-text file in the shared data's `text/` folder (sorted;
+    empty when the folder is absent). The text-classification sets are not included: they are
+    the finetuning tasks, kept unseen by pretraining."""
+    from autofm.data.paths import shared_data_dir
+
+    root = shared_data_dir(required=False)
+    folder = root / "text" if root else None
+    if folder is None or not folder.is_dir():
+        return []
+    return [(path.name, path.read_bytes()) for path in sorted(folder.glob("*.txt"))]
+
+
+CORPORA = {
+    "stdlib": "the first 2 MB of the standard library's top-level modules",
+    "stdlib+text": "the whole standard library's source plus the shared text/*.txt files "
+    "(the pretraining corpus of the shipped parent GPT)",
+}
+
+
+def corpus_sources(spec: str | os.PathLike) -> list[tuple[str, bytes]]:
+    """The (name, bytes) sources of a corpus: a file, or a name in `CORPORA`."""
     if str(spec) == "stdlib":
-        return encode(stdlib_corpus())
+        return [("stdlib", stdlib_corpus())]
+    if str(spec) == "stdlib+text":
+        return [("stdlib", full_stdlib_corpus()), *shared_texts()]
     data = load_text(spec)
     try:
         data.decode("utf-8")
@@ -52,7 +90,23 @@ def load_corpus(spec: str | os.PathLike) -> np.ndarray:
         from autofm.core.progress import status
 
         status(f"note: {spec} is not valid UTF-8; it is modelled byte by byte, which is fine")
-    return encode(data)
+    return [(str(spec), data)]
+
+
+def load_corpus(spec: str | os.PathLike) -> np.ndarray:
+    """Byte tokens of a corpus: a text file, or a name in `CORPORA` ('stdlib', 'stdlib+text').
+
+    A file that is not valid UTF-8 is modelled byte by byte all the same (a note says so)."""
+    return encode(b"".join(data for _, data in corpus_sources(spec)))
+
+
+def load_corpus_split(
+    spec: str | os.PathLike, validation_fraction: float = 0.1
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) tokens of a corpus, split within each source (its leading part trains,
+    its trailing `validation_fraction` validates), so every source is in both."""
+    parts = [split_tokens(encode(data), validation_fraction) for _, data in corpus_sources(spec)]
+    return np.concatenate([t for t, _ in parts]), np.concatenate([v for _, v in parts])
 
 
 def encode(data: bytes | str) -> np.ndarray:

@@ -19,7 +19,7 @@ from autofm.core.cli import (
 from autofm.core.errors import ValidationError
 from autofm.core.output import emit
 from autofm.core.progress import status
-from autofm.data.text import load_corpus, split_tokens
+from autofm.data.text import load_corpus_split
 
 
 def _model_args(parser: argparse.ArgumentParser) -> None:
@@ -39,7 +39,11 @@ def _model_args(parser: argparse.ArgumentParser) -> None:
 
 def _train_args(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training")
-    group.add_argument("--corpus", default="stdlib", help="text file, or 'stdlib' (default)")
+    group.add_argument(
+        "--corpus",
+        default="stdlib",
+        help="text file, 'stdlib' (default) or 'stdlib+text' (the parent GPT's pretraining corpus)",
+    )
     group.add_argument("--valid-fraction", type=float, default=0.1)
     group.add_argument("--batch-size", type=int, default=16)
     budget = group.add_mutually_exclusive_group()
@@ -49,6 +53,7 @@ def _train_args(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--warmup", type=float, default=0.05, help="warmup fraction of steps")
     group.add_argument("--decay", type=float, default=0.2, help="wsd: decay fraction of steps")
     group.add_argument("--weight-decay", type=float, default=0.0)
+    group.add_argument("--grad-clip", type=float, help="clip the global gradient norm (off)")
     group.add_argument("--eval-every", type=int, help="steps between validation losses")
     add_seed(group)
     group.add_argument("--device", default="auto")
@@ -90,6 +95,7 @@ def _train_config(args: argparse.Namespace, lr: float):
         warmup_fraction=args.warmup,
         decay_fraction=args.decay,
         weight_decay=args.weight_decay,
+        grad_clip=args.grad_clip,
         eval_every=args.eval_every,
         seed=args.seed,
         device=args.device,
@@ -100,7 +106,7 @@ def _train_config(args: argparse.Namespace, lr: float):
 
 
 def _split(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
-    return split_tokens(load_corpus(args.corpus), args.valid_fraction)
+    return load_corpus_split(args.corpus, args.valid_fraction)
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
