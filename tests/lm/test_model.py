@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from autofm.core.errors import CheckpointError, ValidationError
-from autofm.lm import GPT, GPTConfig
+from autofm.lm import GPT, GPTConfig, grow
 from autofm.lm.parametrization import init_std, lr_multiplier, parameter_kind
 
 TINY = GPTConfig(width=32, depth=2, head_size=8, block_size=16, base_width=32)
@@ -143,3 +143,20 @@ def test_mup_multipliers_match_microsofts_mup():
     model.norm_f.register_forward_hook(lambda module, inputs, output: hidden.update(x=output))
     idx = torch.randint(0, 256, (2, 16))
     torch.testing.assert_close(model(idx)[0], readout(hidden["x"]))
+
+
+def test_per_layer_shapes_build_a_non_uniform_model():
+    config = GPTConfig(
+        width=40, depth=2, head_size=8, block_size=16, layer_heads=(3, 1), layer_mlp=(24, 7)
+    )
+    model = GPT(config, seed=0)
+    assert model.blocks[0].attn.qkv.weight.shape == (3 * 3 * 8, 40)
+    assert model.blocks[1].attn.proj.weight.shape == (40, 8)
+    assert model.blocks[1].mlp.fc.weight.shape == (7, 40)
+    logits, _ = model(torch.randint(0, 256, (2, 16)))
+    assert logits.shape == (2, 16, 256) and torch.isfinite(logits).all()
+    assert GPTConfig.from_dict(config.to_dict()) == config
+    with pytest.raises(ValidationError, match="one positive integer per layer"):
+        GPTConfig(width=32, depth=2, head_size=8, layer_heads=(1,))
+    with pytest.raises(ValidationError, match="uniform"):
+        grow(model, 80)

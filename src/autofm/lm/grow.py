@@ -57,6 +57,11 @@ _NAMES = {"sp": "SP", "mup": "μP"}
 
 
 def _check_target(source: GPTConfig, target: GPTConfig) -> None:
+    if not (source.uniform and target.uniform):
+        raise ValidationError(
+            "grow widens uniform models only (the same heads and MLP width in every layer); "
+            "this one has per-layer shapes (layer_heads/layer_mlp)"
+        )
     if target.parametrization != source.parametrization:
         trained, wanted = (_NAMES[source.parametrization], _NAMES[target.parametrization])
         raise ValidationError(

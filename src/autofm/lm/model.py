@@ -44,17 +44,31 @@ class GPTConfig(ConfigMixin):
     output_mult: float = 1.0
     zero_readout: bool = False
     zero_query: bool = False
+    # per-layer shapes of a non-uniform model (e.g. a sub-network extracted by autofm.compress):
+    # heads per layer (attention inner width heads × head_size) and MLP hidden width per layer;
+    # None: width // head_size heads and mlp_ratio × width in every layer
+    layer_heads: tuple[int, ...] | None = None
+    layer_mlp: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         for name in ("width", "depth", "head_size", "block_size", "vocab_size", "mlp_ratio"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValidationError(f"GPTConfig.{name} must be a positive integer, got {value!r}")
-        if self.width % self.head_size:
+        if self.layer_heads is None and self.width % self.head_size:
             raise ValidationError(
                 f"width {self.width} is not divisible by head_size {self.head_size}; "
                 f"use a multiple of {self.head_size} (heads are width // head_size)"
             )
+        for name in ("layer_heads", "layer_mlp"):
+            values = getattr(self, name)
+            if values is not None and (
+                len(values) != self.depth or any(int(v) != v or v < 1 for v in values)
+            ):
+                raise ValidationError(
+                    f"GPTConfig.{name} must hold one positive integer per layer ({self.depth}), "
+                    f"got {values!r}"
+                )
         if self.parametrization not in P.PARAMETRIZATIONS:
             raise ValidationError(
                 f"parametrization must be one of {P.PARAMETRIZATIONS}, got {self.parametrization!r}"
@@ -67,6 +81,19 @@ class GPTConfig(ConfigMixin):
     @property
     def n_head(self) -> int:
         return self.width // self.head_size
+
+    @property
+    def uniform(self) -> bool:
+        """Every layer has width // head_size heads and an mlp_ratio × width MLP."""
+        return self.layer_heads is None and self.layer_mlp is None
+
+    def heads_in(self, layer: int) -> int:
+        """Attention heads of block `layer`."""
+        return self.n_head if self.layer_heads is None else int(self.layer_heads[layer])
+
+    def mlp_in(self, layer: int) -> int:
+        """MLP hidden width of block `layer`."""
+        return self.mlp_ratio * self.width if self.layer_mlp is None else int(self.layer_mlp[layer])
 
     @property
     def width_mult(self) -> float:
@@ -98,43 +125,46 @@ def _norm(config: GPTConfig) -> nn.Module:
 
 
 class CausalSelfAttention(nn.Module):
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig, layer: int = 0):
         super().__init__()
         self.config = config
+        self.n_head = config.heads_in(layer)
+        inner = self.n_head * config.head_size
         # rows of qkv.weight: [q for head 0..H-1 | k for heads | v for heads], head_size each
-        self.qkv = nn.Linear(config.width, 3 * config.width, bias=config.bias)
-        self.proj = nn.Linear(config.width, config.width, bias=config.bias)
+        self.qkv = nn.Linear(config.width, 3 * inner, bias=config.bias)
+        self.proj = nn.Linear(inner, config.width, bias=config.bias)
         if config.parametrization == "mup":
             self.scale = config.attn_mult / config.head_size  # μP: 1/d_head, not 1/√d_head
         else:
             self.scale = config.attn_mult / math.sqrt(config.head_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, time, width = x.shape
-        q, k, v = self.qkv(x).split(width, dim=2)
-        shape = (batch, time, self.config.n_head, self.config.head_size)
+        batch, time, _ = x.shape
+        inner = self.n_head * self.config.head_size
+        q, k, v = self.qkv(x).split(inner, dim=2)
+        shape = (batch, time, self.n_head, self.config.head_size)
         q, k, v = (t.view(shape).transpose(1, 2) for t in (q, k, v))
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=self.scale)
-        return self.proj(y.transpose(1, 2).reshape(batch, time, width))
+        return self.proj(y.transpose(1, 2).reshape(batch, time, inner))
 
 
 class MLP(nn.Module):
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig, layer: int = 0):
         super().__init__()
-        self.fc = nn.Linear(config.width, config.mlp_ratio * config.width, bias=config.bias)
-        self.proj = nn.Linear(config.mlp_ratio * config.width, config.width, bias=config.bias)
+        self.fc = nn.Linear(config.width, config.mlp_in(layer), bias=config.bias)
+        self.proj = nn.Linear(config.mlp_in(layer), config.width, bias=config.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(F.gelu(self.fc(x)))
 
 
 class Block(nn.Module):
-    def __init__(self, config: GPTConfig):
+    def __init__(self, config: GPTConfig, layer: int = 0):
         super().__init__()
         self.norm1 = _norm(config)
-        self.attn = CausalSelfAttention(config)
+        self.attn = CausalSelfAttention(config, layer)
         self.norm2 = _norm(config)
-        self.mlp = MLP(config)
+        self.mlp = MLP(config, layer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x + self.attn(self.norm1(x))
@@ -151,7 +181,7 @@ class GPT(nn.Module):
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.width)
         self.wpe = nn.Embedding(config.block_size, config.width)
-        self.blocks = nn.ModuleList(Block(config) for _ in range(config.depth))
+        self.blocks = nn.ModuleList(Block(config, layer) for layer in range(config.depth))
         self.norm_f = _norm(config)
         self.lm_head = (
             None
