@@ -19,6 +19,7 @@ import dataclasses
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +43,7 @@ from autofm.data.text import sample_blocks
 from autofm.lm.model import GPT
 
 SCHEDULES = ("constant", "wsd")
+LossFn = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor, np.random.Generator], torch.Tensor]
 
 
 @dataclass
@@ -235,14 +237,25 @@ def train(
     valid_tokens: np.ndarray | None,
     config: TrainConfig,
     run_dir: str | os.PathLike | None = None,
+    loss_fn: LossFn | None = None,
 ) -> TrainResult:
     """Train `model` in place on random blocks of `train_tokens`; a fresh AdamW every call
     (so a grown model starts with reset optimizer state). Stops early if the loss diverges.
 
     With `run_dir`, resumes from `run_dir/last` if it exists (same model and settings) and saves
     a resumable state every `checkpoint_every` steps, at the end, and when `max_seconds` runs
-    out."""
+    out.
+
+    `loss_fn(runner, inputs, targets, rng)` replaces the plain next-byte loss of a step (e.g. a
+    super-network's sum over sampled sub-networks); `rng` is the run's sampling RNG, saved with
+    its state, so such a run resumes exactly too. It runs outside DDP's synchronisation, so it is
+    refused under torchrun."""
     rank, world_size = init_distributed()
+    if loss_fn is not None and world_size > 1:
+        raise ValidationError(
+            "a custom loss (e.g. super-network training) runs on one process; start it without "
+            "torchrun"
+        )
     device = setup_torch(config.threads, config.device)
     if device.type == "cuda" and world_size > 1:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
@@ -296,7 +309,10 @@ def train(
             inputs, targets = sample_blocks(train_tokens, block_size, config.batch_size, rng)
             inputs = torch.from_numpy(inputs).to(device)
             targets = torch.from_numpy(targets).to(device)
-            _, loss = runner(inputs, targets)
+            if loss_fn is None:
+                _, loss = runner(inputs, targets)
+            else:
+                loss = loss_fn(runner, inputs, targets, rng)
             if not torch.isfinite(loss):
                 result.diverged = True
                 result.history.append(
