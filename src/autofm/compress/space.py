@@ -81,7 +81,12 @@ class SubNetwork(ConfigMixin):
 
 
 def count_parameters(parent: GPTConfig, sub: SubNetwork) -> int:
-    """Parameters of the dense model `sub` extracts to (what `GPT.n_parameters()` would say)."""
+    """Parameters of the dense model `sub` extracts to (what `GPT.n_parameters()` would say).
+
+    A parent shape of another model family (e.g. `autofm.compress.hf.LlamaShape`) counts its
+    own with a `count_parameters(sub)` method."""
+    if hasattr(parent, "count_parameters"):
+        return parent.count_parameters(sub)
     e, head_size = sub.embed, parent.head_size
     norm = 2 * e if parent.bias else e  # gain (and bias) of a LayerNorm or RMSNorm
     total = parent.vocab_size * e + parent.block_size * e + norm  # wte, wpe, final norm
@@ -98,7 +103,10 @@ def count_parameters(parent: GPTConfig, sub: SubNetwork) -> int:
 
 def count_flops(parent: GPTConfig, sub: SubNetwork, seq_len: int | None = None) -> int:
     """Forward FLOPs per token at context `seq_len` (default block_size): 2 per multiply-add of
-    every matrix (embeddings are look-ups) plus the attention scores and weighted sums."""
+    every matrix (embeddings are look-ups) plus the attention scores and weighted sums. Other
+    model families count their own (`count_flops(sub, seq_len)` on the parent shape)."""
+    if hasattr(parent, "count_flops"):
+        return parent.count_flops(sub, seq_len)
     seq_len = seq_len or parent.block_size
     e, head_size = sub.embed, parent.head_size
     flops = 2 * parent.vocab_size * e  # readout
@@ -145,7 +153,9 @@ class SearchSpace:
         return sorted(set(range(self.mlp_step, width, self.mlp_step)) | {width})
 
     def head_choices(self, layer: int) -> list[int]:
-        return list(range(1, self.parent.heads_in(layer) + 1))
+        # grouped-query attention keeps whole query groups: multiples of the group size
+        group = getattr(self.parent, "head_group", 1)
+        return list(range(group, self.parent.heads_in(layer) + 1, group))
 
     def layers_for(self, n_layers: int) -> tuple[int, ...]:
         """The `n_layers` most important blocks, in their original order."""
@@ -169,7 +179,10 @@ class SearchSpace:
         return SubNetwork.full(self.parent)
 
     def smallest(self) -> SubNetwork:
-        return self.build(self.embed_choices()[0], 1, 1, self.mlp_step)
+        first = self.ranking[0]
+        return self.build(
+            self.embed_choices()[0], 1, self.head_choices(first)[0], self.mlp_choices(first)[0]
+        )
 
     def sample(self, rng: np.random.Generator) -> SubNetwork:
         """A sub-network drawn uniformly over the choices (per layer in a layerwise space)."""
