@@ -57,6 +57,12 @@ class SubNetwork(ConfigMixin):
                     problems.append(
                         f"layer {layer}: {heads} heads, the parent has {parent.heads_in(layer)}"
                     )
+                group = getattr(parent, "head_group", 1)
+                if heads % group:
+                    problems.append(
+                        f"layer {layer}: {heads} heads is not a multiple of the query-group size "
+                        f"{group} (grouped-query attention keeps whole groups)"
+                    )
                 if 0 <= layer < parent.depth and not 1 <= mlp <= parent.mlp_in(layer):
                     problems.append(
                         f"layer {layer}: MLP width {mlp}, the parent has {parent.mlp_in(layer)}"
