@@ -143,3 +143,15 @@ def test_shipped_checkpoints_are_current_and_hold_no_machine_paths():
         assert raw["format_version"] == 2 and "config" not in raw
         text = json.dumps(raw["provenance"]) + json.dumps(raw["training"])
         assert portable(text) == text, name
+
+
+def test_half_precision_weights_load_back_into_a_float32_model(tmp_path):
+    torch.manual_seed(2)
+    net = _Net(_Config())
+    stem = save_model(tmp_path / "half", net, dtype=torch.float16)
+    from safetensors.torch import load_file
+
+    assert load_file(str(stem.with_suffix(".safetensors")))["layer.weight"].dtype == torch.float16
+    loaded, _ = load_model(stem, kind="net", build=_build)
+    assert loaded.layer.weight.dtype == torch.float32
+    torch.testing.assert_close(loaded.layer.weight, net.layer.weight, rtol=1e-3, atol=1e-4)

@@ -132,9 +132,13 @@ def save_checkpoint(
     training: dict[str, Any] | None = None,
     provenance: dict[str, Any] | None = None,
     contents: str = "model",
+    dtype: torch.dtype | None = None,
     **extra: Any,
 ) -> Path:
     """Write `path.safetensors` and `path.json` atomically; return the stem path.
+
+    `dtype` (e.g. torch.float16) stores floating-point weights in that precision; loading casts
+    them back to the model's own (`load_state_into`).
 
     The JSON is `{"kind", "format_version", "contents", "model", "training", "provenance",
     "weights_file", "sha256", "n_parameters"}` plus `extra` top-level entries (e.g. a
@@ -152,6 +156,8 @@ def save_checkpoint(
         tensors = tensors.state_dict()
     # safetensors refuses shared or non-contiguous storage: store independent contiguous copies
     tensors = {name: t.detach().cpu().contiguous().clone() for name, t in tensors.items()}
+    if dtype is not None:
+        tensors = {n: t.to(dtype) if t.is_floating_point() else t for n, t in tensors.items()}
     weights_path = _with(stem, ".safetensors")
     with atomic_path(weights_path) as tmp:
         save_file(tensors, str(tmp))
@@ -180,6 +186,7 @@ def save_model(
     *,
     training: dict[str, Any] | None = None,
     provenance: dict[str, Any] | None = None,
+    dtype: torch.dtype | None = None,
     **extra: Any,
 ) -> Path:
     """Save a model that follows the model contract: it has `config` (a `ConfigMixin`
@@ -193,6 +200,7 @@ def save_model(
         model=module.config.to_dict(),
         training=training,
         provenance=default_provenance(**(provenance or {})),
+        dtype=dtype,
         **extra,
     )
 
