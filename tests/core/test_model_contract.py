@@ -11,7 +11,6 @@ import torch
 from autofm.core.checkpoint import (
     list_pretrained,
     load_model,
-    portable,
     read_checkpoint_meta,
     save_checkpoint,
     save_model,
@@ -19,6 +18,7 @@ from autofm.core.checkpoint import (
 from autofm.core.config import ConfigMixin
 from autofm.core.errors import CheckpointError
 from autofm.core.migrate import migrate_checkpoint_file, migrate_meta
+from autofm.core.provenance import portable
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,8 @@ def _model_layout(config: dict[str, Any], source: str) -> tuple[str, dict, dict,
 
 def migrate_meta(meta: dict[str, Any], source: str) -> dict[str, Any]:
     """The format-2 form of a format-1 checkpoint's JSON `meta` (read from `source`)."""
-    from autofm.core.checkpoint import FORMAT_VERSION, portable_values
+    from autofm.core.checkpoint import FORMAT_VERSION
+    from autofm.core.provenance import portable_values
 
     config = meta.get("config")
     if not isinstance(config, dict):

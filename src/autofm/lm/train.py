@@ -28,7 +28,6 @@ import torch
 import torch.distributed as dist
 
 from autofm.core.checkpoint import (
-    default_provenance,
     load_checkpoint,
     load_state_into,
     model_tensors,
@@ -38,6 +37,7 @@ from autofm.core.checkpoint import (
 )
 from autofm.core.errors import CheckpointError, ValidationError
 from autofm.core.progress import progress, status
+from autofm.core.provenance import default_provenance
 from autofm.core.runtime import init_distributed, setup_torch
 from autofm.data.text import sample_blocks
 from autofm.lm.model import GPT

@@ -25,7 +25,6 @@ import torch
 import torch.distributed as dist
 
 from autofm.core.checkpoint import (
-    default_provenance,
     load_checkpoint,
     model_tensors,
     optimizer_tensors,
@@ -35,6 +34,7 @@ from autofm.core.checkpoint import (
 from autofm.core.config import ConfigMixin
 from autofm.core.errors import CheckpointError, ValidationError
 from autofm.core.progress import progress
+from autofm.core.provenance import default_provenance
 from autofm.core.runtime import init_distributed, setup_torch
 from autofm.pfn.prior import Prior, TaskBatch
 
