@@ -2,10 +2,33 @@
 
 Every smaller architecture inside a trained GPT (fewer layers, heads, MLP neurons, embedding
 channels) is a sub-network that shares the parent's weights (`SubNetwork`, `SearchSpace`,
-`SuperNetwork`); `extract` turns any of them into a stand-alone dense GPT.
+`SuperNetwork`); importance sorting makes each of them a prefix slice of the most important
+units (`sort_parent`); super-network training makes them work (`train_supernet`); `extract`
+turns any of them into a stand-alone dense GPT; `baselines` are the pruning methods compared.
 """
 
+from autofm.compress.baselines import (
+    PRUNE_METHODS,
+    from_scratch,
+    importance_prune,
+    leading_prune,
+    magnitude_prune,
+    prune,
+    recover,
+    shrink_factor_for,
+    uniform_shrink,
+)
 from autofm.compress.extract import extract, sub_config
+from autofm.compress.importance import (
+    AGGREGATIONS,
+    UnitScores,
+    block_importance,
+    calibration_batches,
+    permute_by_importance,
+    sort_parent,
+    unit_importance,
+)
+from autofm.compress.parent import load_supernet, parse_model_spec, save_supernet
 from autofm.compress.space import (
     SPACES,
     CalibratedSampler,
@@ -15,9 +38,32 @@ from autofm.compress.space import (
     count_parameters,
 )
 from autofm.compress.supernet import SuperNetwork
+from autofm.compress.training import STRATEGIES, SupernetTrainConfig, train_supernet
 
 __all__ = [
+    "AGGREGATIONS",
+    "PRUNE_METHODS",
     "SPACES",
+    "STRATEGIES",
+    "SupernetTrainConfig",
+    "UnitScores",
+    "block_importance",
+    "calibration_batches",
+    "from_scratch",
+    "importance_prune",
+    "leading_prune",
+    "load_supernet",
+    "magnitude_prune",
+    "parse_model_spec",
+    "permute_by_importance",
+    "prune",
+    "recover",
+    "save_supernet",
+    "shrink_factor_for",
+    "sort_parent",
+    "train_supernet",
+    "uniform_shrink",
+    "unit_importance",
     "CalibratedSampler",
     "SearchSpace",
     "SubNetwork",

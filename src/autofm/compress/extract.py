@@ -40,7 +40,8 @@ def extract(supernet: SuperNetwork | GPT, sub: SubNetwork) -> GPT:
     """A dense GPT holding copies of the weight slices `sub` uses (the parent is untouched)."""
     gpt = supernet.gpt if isinstance(supernet, SuperNetwork) else supernet
     parent = gpt.config
-    model = GPT(sub_config(parent, sub), seed=0)
+    weight = gpt.wte.weight
+    model = GPT(sub_config(parent, sub), seed=0).to(device=weight.device, dtype=weight.dtype)
     e, head_size = sub.embed, parent.head_size
     model.wte.weight.copy_(gpt.wte.weight[:, :e])
     model.wpe.weight.copy_(gpt.wpe.weight[:, :e])

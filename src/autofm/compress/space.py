@@ -119,7 +119,8 @@ def count_flops(parent: GPTConfig, sub: SubNetwork, seq_len: int | None = None) 
     for heads, mlp in zip(sub.heads, sub.mlp):
         inner = heads * head_size
         flops += 2 * (e * 3 * inner + inner * e + 2 * e * mlp)
-        flops += 2 * 2 * seq_len * inner  # q·k and attention × v, averaged causal length ~ T
+        # q·k and attention × v: under the causal mask a token attends to (T + 1) / 2 on average
+        flops += 2 * 2 * ((seq_len + 1) // 2) * inner
     return flops
 
 
@@ -196,7 +197,7 @@ class SearchSpace:
         embed = int(rng.choice(self.embed_choices()))
         layers = self.layers_for(n_layers)
         if self.kind == "uniform":
-            first = layers[0]
+            first = self.ranking[0]  # as in `suggest`: the most important layer's choices
             return self.build(
                 embed,
                 n_layers,

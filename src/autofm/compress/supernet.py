@@ -25,7 +25,10 @@ class SuperNetwork(nn.Module):
     def __init__(self, gpt: GPT, layer_order: Sequence[int] | None = None):
         super().__init__()
         self.gpt = gpt
-        self.layer_order = tuple(layer_order) if layer_order else tuple(range(gpt.config.depth))
+        if layer_order is None:
+            layer_order = range(gpt.config.depth)
+        self.layer_order = tuple(int(i) for i in layer_order)
+        SearchSpace(gpt.config, layer_order=self.layer_order)  # checks it is a permutation
 
     @property
     def config(self):

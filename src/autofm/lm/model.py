@@ -202,8 +202,8 @@ class GPT(nn.Module):
             std = P.init_std(self.config, kind)
             parameter.copy_(torch.randn(parameter.shape, generator=generator) * std)
         if self.config.zero_query:
-            for block in self.blocks:
-                block.attn.qkv.weight[: self.config.width].zero_()
+            for block in self.blocks:  # the q rows: heads × head_size of them
+                block.attn.qkv.weight[: block.attn.n_head * self.config.head_size].zero_()
 
     def forward(
         self, idx: torch.Tensor, targets: torch.Tensor | None = None
