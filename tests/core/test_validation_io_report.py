@@ -79,3 +79,22 @@ def test_seed_everything_reproduces():
     a = seed_everything(3).normal(size=3)
     b = seed_everything(3).normal(size=3)
     assert np.array_equal(a, b)
+
+
+def test_an_unwritable_output_is_refused_before_any_work(tmp_path):
+    import os
+
+    from autofm.core.errors import ValidationError
+    from autofm.core.io import check_writable
+
+    assert check_writable(tmp_path / "new" / "model") == tmp_path / "new" / "model"
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(ValidationError, match="cannot write the checkpoint"):
+        check_writable(blocker / "model", "checkpoint")  # a file where a folder should be
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(ValidationError, match="writable"):
+            check_writable(locked / "model")
+    assert not list(tmp_path.glob("**/.autofm-write-check*"))

@@ -40,6 +40,27 @@ from autofm.compress.space import (
 from autofm.compress.supernet import SuperNetwork
 from autofm.compress.training import STRATEGIES, SupernetTrainConfig, train_supernet
 
+# the Hugging Face path imports transformers (seconds): loaded on first use only
+_HF_EXPORTS = {
+    "LlamaShape": "hf_supernet",
+    "LlamaSuperNetwork": "hf_supernet",
+    "llama_importance": "hf_supernet",
+    "sort_llama": "hf_supernet",
+    "extract_llama": "hf_extract",
+    "llama_sub_config": "hf_extract",
+    "load_hf_parent": "hf_extract",
+    "save_hf_supernet": "hf_extract",
+}
+
+
+def __getattr__(name: str):
+    if name not in _HF_EXPORTS:
+        raise AttributeError(f"module 'autofm.compress' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(f"autofm.compress.{_HF_EXPORTS[name]}"), name)
+
+
 __all__ = [
     "AGGREGATIONS",
     "PRUNE_METHODS",

@@ -86,33 +86,33 @@ def permute_by_importance(gpt: GPT, scores: UnitScores) -> GPT:
     _check_scores(gpt, scores)
     head_size = gpt.config.head_size
     channels = torch.from_numpy(importance_order(scores.embed))
-    _take(gpt.wte.weight, channels, dim=1)
-    _take(gpt.wpe.weight, channels, dim=1)
+    permute_along(gpt.wte.weight, channels, dim=1)
+    permute_along(gpt.wpe.weight, channels, dim=1)
     if gpt.lm_head is not None:
-        _take(gpt.lm_head.weight, channels, dim=1)
+        permute_along(gpt.lm_head.weight, channels, dim=1)
     for norm in [gpt.norm_f, *(n for b in gpt.blocks for n in (b.norm1, b.norm2))]:
-        _take(norm.weight, channels, dim=0)
-        _take(norm.bias, channels, dim=0)
+        permute_along(norm.weight, channels, dim=0)
+        permute_along(norm.bias, channels, dim=0)
     for block, head_scores, mlp_scores in zip(gpt.blocks, scores.heads, scores.mlp):
         attn, mlp = block.attn, block.mlp
         # the residual stream's channels: read by qkv and fc, written by both projections
-        _take(attn.qkv.weight, channels, dim=1)
-        _take(mlp.fc.weight, channels, dim=1)
+        permute_along(attn.qkv.weight, channels, dim=1)
+        permute_along(mlp.fc.weight, channels, dim=1)
         for linear in (attn.proj, mlp.proj):
-            _take(linear.weight, channels, dim=0)
-            _take(linear.bias, channels, dim=0)
+            permute_along(linear.weight, channels, dim=0)
+            permute_along(linear.bias, channels, dim=0)
         # a head is head_size rows in each of the q, k and v parts and head_size proj columns
         heads = torch.from_numpy(importance_order(head_scores))
         columns = (heads[:, None] * head_size + torch.arange(head_size)).reshape(-1)
         inner = attn.n_head * head_size
         rows = torch.cat([part * inner + columns for part in range(3)])
-        _take(attn.qkv.weight, rows, dim=0)
-        _take(attn.qkv.bias, rows, dim=0)
-        _take(attn.proj.weight, columns, dim=1)
+        permute_along(attn.qkv.weight, rows, dim=0)
+        permute_along(attn.qkv.bias, rows, dim=0)
+        permute_along(attn.proj.weight, columns, dim=1)
         neurons = torch.from_numpy(importance_order(mlp_scores))
-        _take(mlp.fc.weight, neurons, dim=0)
-        _take(mlp.fc.bias, neurons, dim=0)
-        _take(mlp.proj.weight, neurons, dim=1)
+        permute_along(mlp.fc.weight, neurons, dim=0)
+        permute_along(mlp.fc.bias, neurons, dim=0)
+        permute_along(mlp.proj.weight, neurons, dim=1)
     return gpt
 
 
@@ -127,7 +127,8 @@ def sort_parent(
     return permute_by_importance(gpt, scores), layer_order, scores.sorted()
 
 
-def _take(tensor: torch.Tensor | None, index: torch.Tensor, dim: int) -> None:
+def permute_along(tensor: torch.Tensor | None, index: torch.Tensor, dim: int) -> None:
+    """Reorder `tensor` in place along `dim` by `index` (None: nothing to do)."""
     if tensor is not None:
         tensor.copy_(tensor.index_select(dim, index.to(tensor.device)))
 
@@ -146,7 +147,8 @@ def _check_scores(gpt: GPT, scores: UnitScores) -> None:
         )
 
 
-def _as_batches(batches: Batches, block_size: int) -> list[torch.Tensor]:
+def as_batches(batches: Batches, block_size: int) -> list[torch.Tensor]:
+    """Calibration batches as a list of [B, T] LongTensors (T ≤ block_size), checked."""
     items = [batches] if isinstance(batches, torch.Tensor | np.ndarray) else list(batches)
     if not items:
         raise ValidationError(
@@ -164,7 +166,7 @@ def _as_batches(batches: Batches, block_size: int) -> list[torch.Tensor]:
     return checked
 
 
-class _Moments:
+class ActivationMoments:
     """Running sums of |a|, a and a² per unit over tokens (float64)."""
 
     def __init__(self) -> None:
@@ -196,9 +198,9 @@ class _Statistics:
     """What one instrumented pass over the calibration batches gathers."""
 
     def __init__(self, depth: int) -> None:
-        self.norms = [_Moments() for _ in range(2 * depth + 1)]
-        self.heads = [_Moments() for _ in range(depth)]
-        self.mlp = [_Moments() for _ in range(depth)]
+        self.norms = [ActivationMoments() for _ in range(2 * depth + 1)]
+        self.heads = [ActivationMoments() for _ in range(depth)]
+        self.mlp = [ActivationMoments() for _ in range(depth)]
         self.influence = np.zeros(depth)
         self.tokens = 0
 
@@ -219,7 +221,7 @@ class _Statistics:
 def _measure(gpt: GPT, batches: Batches) -> _Statistics:
     """Run `gpt` on the batches with hooks that record every unit's activations and every
     block's input and output."""
-    items = _as_batches(batches, gpt.config.block_size)
+    items = as_batches(batches, gpt.config.block_size)
     statistics = _Statistics(len(gpt.blocks))
     head_size = gpt.config.head_size
     norms = [gpt.norm_f, *(n for b in gpt.blocks for n in (b.norm1, b.norm2))]

@@ -89,7 +89,7 @@ class SubNetwork(ConfigMixin):
 def count_parameters(parent: GPTConfig, sub: SubNetwork) -> int:
     """Parameters of the dense model `sub` extracts to (what `GPT.n_parameters()` would say).
 
-    A parent shape of another model family (e.g. `autofm.compress.hf.LlamaShape`) counts its
+    A parent shape of another model family (e.g. `autofm.compress.hf_supernet.LlamaShape`) counts its
     own with a `count_parameters(sub)` method."""
     if hasattr(parent, "count_parameters"):
         return parent.count_parameters(sub)

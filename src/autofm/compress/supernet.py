@@ -47,6 +47,7 @@ class SuperNetwork(nn.Module):
         if sub is None:
             return self.gpt(idx, targets)
         gpt, config = self.gpt, self.gpt.config
+        sub.check(config)  # cheap, and a slice past the parent's sizes would read other weights
         time = idx.shape[1]
         if time > config.block_size:
             raise ValidationError(

@@ -27,6 +27,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp_path.unlink()
 
 
+def check_writable(path: str | os.PathLike, what: str = "output") -> Path:
+    """Raise ValidationError unless `path` can be written (its folder exists or can be made, and
+    takes files); checked before long work, so nothing runs for an output that cannot be kept."""
+    from autofm.core.errors import ValidationError
+
+    path = Path(path)
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".autofm-write-check.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as err:
+        raise ValidationError(
+            f"cannot write the {what} {path}: {err.strerror or err}; choose a writable folder"
+        ) from err
+    return path
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write `data` to `path` atomically and return the path."""
     with atomic_path(path) as tmp:
