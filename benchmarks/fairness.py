@@ -21,9 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from autofm.core.pareto import pareto_mask
 from autofm.core.runtime import setup_torch
 from autofm.fairness.baseline import exponentiated_gradient_front
-from autofm.fairness.conflicts import normalised_hypervolumes, pareto_mask
+from autofm.fairness.conflicts import normalised_hypervolumes
 from autofm.fairness.data import prepare_data
 from autofm.fairness.metrics import FAIRNESS_OBJECTIVES
 from autofm.fairness.search import ManyFairHPO

@@ -13,7 +13,7 @@ import pytest
 from optuna.trial import TrialState
 
 from autofm.core.errors import DataNotFoundError, ValidationError
-from autofm.fairness.conflicts import pareto_mask
+from autofm.core.pareto import pareto_mask
 from autofm.fairness.data import prepare_data
 from autofm.fairness.search import FORMAT_VERSION, ManyFairHPO
 

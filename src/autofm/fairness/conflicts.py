@@ -1,4 +1,5 @@
-"""Pareto sets, exact 2-D hypervolume, and the paper's hypervolume contrast between objectives.
+"""Pareto sets and the paper's hypervolume contrast between objectives (the Pareto mask and the exact
+2-D hypervolume are `autofm.core.pareto`'s).
 
 All objectives are minimised. A hypervolume here is always measured in a plane (1 − F1, fᵢ) after
 min-max normalising both axes over the union of the point sets being compared, with the reference
@@ -12,39 +13,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from autofm.core.pareto import hypervolume_2d, pareto_mask
+
 REFERENCE_MARGIN = 0.1
-
-
-def pareto_mask(points) -> np.ndarray:
-    """True for rows not dominated by any other row (≤ in every column, < in one); minimisation."""
-    points = np.asarray(points, dtype=float)
-    if points.ndim != 2:
-        raise ValueError(f"points must be 2-D, got shape {points.shape}")
-    n = len(points)
-    mask = np.ones(n, dtype=bool)
-    for i in range(n):
-        no_worse = np.all(points <= points[i], axis=1)
-        better = np.any(points < points[i], axis=1)
-        if np.any(no_worse & better):
-            mask[i] = False
-    return mask
-
-
-def hypervolume_2d(points, reference) -> float:
-    """Exact area dominated by `points` (n×2, minimised) and bounded by `reference`."""
-    points = np.asarray(points, dtype=float).reshape(-1, 2)
-    reference = np.asarray(reference, dtype=float)
-    points = points[np.all(points < reference, axis=1)]
-    if len(points) == 0:
-        return 0.0
-    # sweep in increasing x; each point adds the strip between its y and the best y so far
-    points = points[np.lexsort((points[:, 1], points[:, 0]))]
-    area, best_y = 0.0, reference[1]
-    for x, y in points:
-        if y < best_y:
-            area += (reference[0] - x) * (best_y - y)
-            best_y = y
-    return float(area)
 
 
 def normalised_hypervolumes(

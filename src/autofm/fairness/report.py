@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import matplotlib.pyplot as plt
 import numpy as np
 
+from autofm.core.pareto import pareto_mask
 from autofm.core.report import Report
-from autofm.fairness.conflicts import pareto_mask
 from autofm.fairness.metrics import DESCRIPTIONS
 from autofm.fairness.select import Selection
 

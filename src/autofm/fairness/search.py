@@ -22,8 +22,9 @@ from optuna.study import MaxTrialsCallback
 from optuna.trial import TrialState
 
 from autofm.core.errors import ValidationError
+from autofm.core.pareto import pareto_mask
 from autofm.core.progress import progress, status
-from autofm.fairness.conflicts import hypervolume_contrast, hypervolume_regret, pareto_mask
+from autofm.fairness.conflicts import hypervolume_contrast, hypervolume_regret
 from autofm.fairness.data import FairData, prepare_data
 from autofm.fairness.metrics import OBJECTIVES
 from autofm.fairness.objective import TrialObjective

@@ -1,0 +1,197 @@
+"""Optuna studies for every system: where a study lives, opening its storage, samplers, headers.
+
+A search keeps its trials in one Optuna storage: SQLite in the run folder by default (`study.db`),
+or any RDB URL (e.g. PostgreSQL) that several workers share. Storages are opened with heartbeats,
+so the trials of a killed worker are marked failed and a restarted search resumes with no finished
+trial lost. Each study carries a header (user attribute `autofm`) naming the program that wrote it,
+so that a study is only resumed by the same program with the same settings.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from autofm.core.errors import DataNotFoundError, ValidationError
+
+SAMPLERS = ("auto", "nsga2", "nsga3", "random", "tpe")
+HEADER = "autofm"  # the study user attribute that holds the header
+
+
+@contextlib.contextmanager
+def experimental_features() -> Iterator[None]:
+    """Use Optuna features still marked experimental (heartbeats, NSGA-III, metric names) without
+    their ExperimentalWarning, inside this block only: the process's warning filters stay as
+    they were, so a user's own Optuna code still gets its warnings."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
+@contextlib.contextmanager
+def quiet_logging() -> Iterator[None]:
+    """Optuna logs warnings only inside this block (a progress bar replaces its per-trial log)."""
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+def storage_url(location: str | os.PathLike, create: bool = False) -> str:
+    """A storage URL from a URL, a run folder (its study.db) or a .db file."""
+    text = str(location)
+    if "://" in text:
+        return text
+    path = Path(text)
+    if path.is_dir() or (create and not path.suffix):
+        path = path / "study.db"
+    if not create and not path.is_file():
+        raise DataNotFoundError(
+            f"no study storage at {path}; pass a run folder, a .db file or a URL"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValidationError(
+            f"cannot create the run folder {path.parent} ({err.strerror}); pick a writable folder"
+        ) from err
+    return f"sqlite:///{path.resolve()}"
+
+
+def _check_sqlite_folder(url: str) -> None:
+    """A SQLite URL whose folder is missing fails at once (instead of after the retries)."""
+    if not url.startswith("sqlite:///"):
+        return
+    path = url[len("sqlite:///") :].split("?")[0]
+    if path and path != ":memory:" and not Path(path).parent.is_dir():
+        raise ValidationError(
+            f"{url} cannot be opened: the folder {Path(path).parent} does not exist"
+        )
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage with heartbeats, so trials of a killed worker are marked failed.
+
+    Raises ValidationError (one line) when `url` cannot be opened as an Optuna storage."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    _check_sqlite_folder(url)
+    engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
+
+    def connect() -> optuna.storages.RDBStorage:
+        with experimental_features():
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=engine_kwargs, heartbeat_interval=30, grace_period=120
+            )
+
+    try:
+        for delay in (0.5, 1.0, 2.0):
+            try:
+                return connect()
+            except (IntegrityError, OperationalError):
+                time.sleep(delay)  # workers starting together race to create the schema
+        return connect()
+    except Exception as err:  # SQLAlchemy and Optuna raise many types for a foreign file
+        raise ValidationError(
+            f"{url} is not an Optuna storage this version can open ({type(err).__name__}: "
+            f"{(str(err).splitlines() or [''])[0][:200]})"
+        ) from err
+
+
+def make_sampler(
+    name: str, n_objectives: int, seed: int | None, population_size: int = 50
+) -> optuna.samplers.BaseSampler:
+    """The sampler `name` (one of SAMPLERS); 'auto' is NSGA-II for 2 objectives, else NSGA-III.
+    TPE handles several objectives (MOTPE); the genetic samplers use `population_size`."""
+    if name not in SAMPLERS:
+        raise ValidationError(f"unknown sampler {name!r}; choose one of {SAMPLERS}")
+    if name == "auto":
+        name = "nsga2" if n_objectives == 2 else "nsga3"
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(population_size=population_size, seed=seed)
+    if name == "nsga3":
+        with experimental_features():
+            return optuna.samplers.NSGAIIISampler(population_size=population_size, seed=seed)
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def default_population_size(n_trials: int) -> int:
+    """Population of a genetic sampler for a budget of `n_trials`: a fifth, within [10, 50]."""
+    return int(min(max(n_trials // 5, 10), 50))
+
+
+def complete_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """The study's finished trials, in the order they were created."""
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+
+
+def check_header(header: Any, name: str, program: str, format_version: int) -> None:
+    """Raise ValidationError unless `header` was written by `program` at a version we read."""
+    if not isinstance(header, dict) or header.get("program") != program:
+        raise ValidationError(f"study {name!r} was not written by {program}")
+    if int(header.get("format_version", 0)) > format_version:
+        raise ValidationError(
+            f"study {name!r} has format version {header['format_version']}, newer than this "
+            f"autofm supports ({format_version}); upgrade autofm"
+        )
+
+
+def _as_json(value: Any) -> Any:
+    return json.loads(json.dumps(value))
+
+
+def open_study(
+    storage: optuna.storages.BaseStorage,
+    study_name: str,
+    directions: Sequence[str],
+    header: Mapping[str, Any],
+    *,
+    match: Sequence[str] = (),
+    metric_names: Sequence[str] | None = None,
+) -> optuna.Study:
+    """Create the study, or load it to resume: a new study gets `header` (which must hold
+    'program' and 'format_version'); an existing one must have been written by the same program
+    with equal values for the `match` keys, else ValidationError says which one differs."""
+    program, version = header["program"], int(header["format_version"])
+    study = optuna.create_study(
+        storage=storage, study_name=study_name, directions=list(directions), load_if_exists=True
+    )
+    existing = study.user_attrs.get(HEADER)
+    if existing is None:
+        if study.get_trials(deepcopy=False):
+            raise ValidationError(
+                f"study {study_name!r} exists in this storage but was not written by {program}; "
+                "use another study name or storage"
+            )
+        if metric_names is not None:
+            with experimental_features():
+                study.set_metric_names(list(metric_names))
+        study.set_user_attr(HEADER, _as_json(dict(header)))
+        return study
+    check_header(existing, study_name, program, version)
+    for key in match:
+        if existing.get(key) != _as_json(header.get(key)):
+            raise ValidationError(
+                f"study {study_name!r} already holds a run with another {key} "
+                f"({_brief(existing.get(key))}, not {_brief(header.get(key))}); resume with the "
+                "same settings or use another study name"
+            )
+    return study
+
+
+def _brief(value: Any) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
