@@ -1,0 +1,342 @@
+"""`autofm compress`: sort a parent by importance, train it as a super-network, search its
+sub-networks, extract one, prune baselines, evaluate any model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from autofm.core.cli import (
+    CommandGroup,
+    add_max_seconds,
+    add_out,
+    add_report,
+    add_seed,
+    add_threads,
+)
+from autofm.core.errors import ValidationError
+from autofm.core.output import emit
+from autofm.core.progress import status
+
+
+def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    """Add the `compress` command group."""
+    group = CommandGroup(
+        subparsers, common, "compress", "compress an LM by searching a weight-sharing super-network"
+    )
+    importance = group.command(
+        "importance",
+        "sort a parent's units and layers by importance (a super-network)",
+        _importance,
+    )
+    _model_and_data(importance)
+    importance.add_argument("--aggregation", default="mean", help="mean, l2 or variance")
+    importance.add_argument("--batches", type=int, default=10, help="calibration batches")
+    add_out(importance, "checkpoint stem of the sorted parent", required=True)
+    add_seed(importance)
+
+    train = group.command(
+        "supernet-train", "train a sorted parent so that its sub-networks work", _supernet_train
+    )
+    _model_and_data(train)
+    train.add_argument("--strategy", default="sandwich", help="standard, random or sandwich")
+    train.add_argument("--no-distill", action="store_true", help="no in-place distillation")
+    train.add_argument("--random-samples", type=int, default=2)
+    train.add_argument("--sampling", default="calibrated", help="uniform or calibrated")
+    train.add_argument("--space", default="layerwise", help="uniform or layerwise")
+    train.add_argument("--tokens", type=int, default=1_000_000, help="text read (default 1M)")
+    train.add_argument("--lr", type=float, default=3e-4)
+    train.add_argument("--batch-size", type=int, default=16)
+    train.add_argument("--run-dir", help="resumable run folder")
+    add_max_seconds(train)
+    add_threads(train)
+    add_out(train, "checkpoint stem of the trained super-network", required=True)
+    add_seed(train)
+
+    search = group.command(
+        "search", "multi-objective search of a super-network's sub-networks", _search
+    )
+    _model_and_data(search)
+    search.add_argument("--method", default="nsga2", help="nsga2, tpe, random or local")
+    search.add_argument("--objective", default="kl", help="kl (to the parent) or val_loss")
+    search.add_argument("--size", default="params", help="params, flops or latency_ms")
+    search.add_argument("--space", default="uniform", help="uniform or layerwise")
+    search.add_argument("--trials", type=int, default=100)
+    search.add_argument("--calibration-blocks", type=int, default=32)
+    search.add_argument("--run-dir", default="runs/compress", help="study folder (resumable)")
+    search.add_argument("--storage", help="Optuna storage URL (many workers share one)")
+    add_threads(search)
+    add_seed(search)
+    add_out(search, "write the result (front, hypervolume) as JSON here")
+    add_report(search)
+
+    report = group.command("report", "HTML report of one or more search results", _report)
+    report.add_argument("results", nargs="+", help="result JSON files from `search --out`")
+    add_out(report, "HTML file to write", required=True)
+
+    extract = group.command(
+        "extract", "a sub-network as a stand-alone model (from the front or given)", _extract
+    )
+    extract.add_argument("model", help="super-network checkpoint (name or path)")
+    budget = extract.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--params-fraction", type=float, help="best front point under this")
+    budget.add_argument("--params", type=int, help="best front point under this many parameters")
+    budget.add_argument("--sub", help="a sub-network as JSON: {embed, layers, heads, mlp}")
+    extract.add_argument("--front", help="front JSON from `search --out` (default: shipped one)")
+    add_out(extract, "checkpoint stem of the extracted model", required=True)
+
+    prune = group.command("prune", "a pruning baseline at a parameter budget", _prune)
+    _model_and_data(prune, data_required=False)
+    prune.add_argument("--method", default="magnitude", help="magnitude, importance or leading")
+    prune.add_argument("--params-fraction", type=float, required=True)
+    prune.add_argument(
+        "--recover-tokens", type=int, default=0, help="recovery fine-tuning tokens (needs --data)"
+    )
+    prune.add_argument("--lr", type=float, default=3e-4)
+    add_out(prune, "checkpoint stem of the pruned model", required=True)
+    add_seed(prune)
+
+    evaluate = group.command("eval", "bits per byte, parameters, FLOPs, latency", _eval)
+    evaluate.add_argument("model", help="GPT checkpoint (name or path)")
+    evaluate.add_argument("--data", required=True, help="text file or corpus name")
+    evaluate.add_argument("--blocks", type=int, default=64, help="validation blocks")
+    add_threads(evaluate)
+    add_report(evaluate)
+
+
+def _model_and_data(parser: argparse.ArgumentParser, data_required: bool = True) -> None:
+    parser.add_argument("model", help="GPT checkpoint (name or path; autofm: prefix optional)")
+    parser.add_argument(
+        "--data",
+        required=data_required,
+        help="text file, or a corpus name: stdlib, stdlib+text",
+    )
+    parser.add_argument(
+        "--valid-fraction", type=float, default=0.05, help="held-out part of each source"
+    )
+
+
+def _tokens(args: argparse.Namespace):
+    from autofm.data.text import load_corpus_split
+
+    return load_corpus_split(args.data, args.valid_fraction)
+
+
+def _importance(args: argparse.Namespace) -> None:
+    from autofm.compress.importance import calibration_batches, sort_parent
+    from autofm.compress.parent import load_supernet, save_supernet
+    from autofm.compress.supernet import SuperNetwork
+    from autofm.core.io import check_writable
+
+    check_writable(args.out, "checkpoint")
+    supernet, meta = load_supernet(args.model)
+    train_tokens, _ = _tokens(args)
+    block = supernet.config.block_size
+    batches = calibration_batches(train_tokens, block, args.batches, seed=args.seed)
+    gpt, layer_order, _ = sort_parent(supernet.gpt, batches, args.aggregation)
+    info = {
+        "parent": str(args.model),
+        "parent_sha256": meta["sha256"],
+        "sorted_by": {"aggregation": args.aggregation, "batches": args.batches, "data": args.data},
+    }
+    stem = save_supernet(args.out, SuperNetwork(gpt, layer_order), supernet_info=info)
+    emit({"checkpoint": str(stem), "layer_order": list(layer_order)}, args.json)
+
+
+def _supernet_train(args: argparse.Namespace) -> None:
+    from autofm.compress.parent import load_supernet, save_supernet
+    from autofm.compress.training import SupernetTrainConfig, train_supernet, training_summary
+    from autofm.core.io import check_writable
+    from autofm.lm.train import TrainConfig
+
+    check_writable(args.out, "checkpoint")
+    supernet, meta = load_supernet(args.model)
+    config = SupernetTrainConfig(
+        args.strategy, not args.no_distill, args.random_samples, args.sampling, args.space
+    )
+    loop = TrainConfig(
+        lr=args.lr,
+        batch_size=args.batch_size,
+        tokens=args.tokens,
+        seed=args.seed,
+        threads=args.threads,
+        max_seconds=args.max_seconds,
+        grad_clip=1.0,
+    )
+    train_tokens, valid_tokens = _tokens(args)
+    supernet.gpt.train()
+    result = train_supernet(supernet, train_tokens, valid_tokens, config, loop, args.run_dir)
+    summary = training_summary(config, loop, result)
+    info = {**meta.get("supernet", {}), "parent": str(args.model), "trained": summary}
+    info.pop("layer_order", None)
+    stem = save_supernet(args.out, supernet, supernet_info=info, training=summary)
+    emit({"checkpoint": str(stem), "complete": result.complete, **summary}, args.json)
+
+
+def _extract(args: argparse.Namespace) -> None:
+    from autofm.compress.extract import extract
+    from autofm.compress.parent import load_supernet
+    from autofm.compress.space import SubNetwork, count_parameters
+    from autofm.core.io import check_writable
+    from autofm.core.pareto import best_under
+    from autofm.lm.checkpoint import save_gpt
+
+    check_writable(args.out, "checkpoint")
+    supernet, meta = load_supernet(args.model)
+    parent = supernet.config
+    if args.sub:
+        try:
+            sub = SubNetwork.from_dict(json.loads(args.sub), source="--sub")
+        except json.JSONDecodeError as err:
+            raise ValidationError(f"--sub is not valid JSON: {err}") from err
+        sub.check(parent)
+    else:
+        front = _front(args, meta)
+        full = count_parameters(parent, SubNetwork.full(parent))
+        budget = args.params if args.params is not None else args.params_fraction * full
+        index = best_under([(p["objective"], p["params"]) for p in front], budget)
+        if index is None:
+            smallest = min(p["params"] for p in front)
+            raise ValidationError(
+                f"no sub-network on the front has ≤ {budget:,.0f} parameters (the smallest has "
+                f"{smallest:,}); raise the budget"
+            )
+        sub = SubNetwork.from_dict(front[index]["sub_network"], source="the front").check(parent)
+    model = extract(supernet, sub)
+    n = model.n_parameters()
+    stem = save_gpt(
+        args.out,
+        model,
+        {"extracted_from": str(args.model), "sub_network": sub.to_dict(), "params": n},
+    )
+    emit({"checkpoint": str(stem), "params": n, "sub_network": sub.to_dict()}, args.json)
+
+
+def _front(args: argparse.Namespace, meta: dict) -> list[dict]:
+    """Front points {sub_network, params, objective} from --front or the checkpoint's own."""
+    if args.front:
+        path = Path(args.front)
+        if not path.is_file():
+            raise ValidationError(f"front file {path} not found; write one with `search --out`")
+        return json.loads(path.read_text())["front"]
+    front = meta.get("supernet", {}).get("front")
+    if not front:
+        raise ValidationError(
+            f"{args.model} holds no searched front; run `autofm compress search` and pass its "
+            "--front, or give --sub"
+        )
+    return front
+
+
+def _prune(args: argparse.Namespace) -> None:
+    from autofm.compress.baselines import prune, recover
+    from autofm.compress.importance import calibration_batches
+    from autofm.compress.parent import load_supernet
+    from autofm.core.io import check_writable
+    from autofm.lm.checkpoint import save_gpt
+
+    check_writable(args.out, "checkpoint")
+    if (args.method == "importance" or args.recover_tokens) and not args.data:
+        raise ValidationError(f"--method {args.method} / --recover-tokens need --data")
+    supernet, _ = load_supernet(args.model)
+    tokens = _tokens(args) if args.data else None
+    batches = None
+    if args.method == "importance":
+        batches = calibration_batches(tokens[0], supernet.config.block_size, seed=args.seed)
+    model, info = prune(supernet.gpt, args.method, args.params_fraction, batches)
+    if args.recover_tokens:
+        status(f"recovery fine-tuning: {args.recover_tokens:,} tokens")
+        model, info["val_loss"] = recover(
+            model, *tokens, tokens=args.recover_tokens, lr=args.lr, seed=args.seed
+        )
+    info["recover_tokens"] = args.recover_tokens
+    stem = save_gpt(args.out, model, {"pruned_from": str(args.model), **info})
+    emit({"checkpoint": str(stem), **info}, args.json)
+
+
+def _search(args: argparse.Namespace) -> None:
+    from autofm.compress.objectives import Calibration
+    from autofm.compress.parent import load_supernet
+    from autofm.compress.search import search
+    from autofm.core.io import atomic_write_json, check_writable
+    from autofm.core.runtime import setup_torch
+
+    for path, what in ((args.out, "result"), (args.report, "report")):
+        if path:
+            check_writable(path, what)
+    setup_torch(args.threads)
+    supernet, _ = load_supernet(args.model)
+    train_tokens, valid_tokens = _tokens(args)
+    calibration = Calibration.from_tokens(supernet, train_tokens, args.calibration_blocks)
+    result = search(
+        supernet,
+        supernet.space(args.space),
+        objectives=(args.objective, args.size),
+        method=args.method,
+        n_trials=args.trials,
+        seed=args.seed,
+        calibration=calibration,
+        validation_tokens=valid_tokens if args.objective == "val_loss" else None,
+        storage=args.storage,
+        run_dir=args.run_dir,
+    )
+    summary = {**result.to_dict(), "model": str(args.model), "data": args.data}
+    if args.out:
+        atomic_write_json(args.out, summary)
+    if args.report:
+        from autofm.compress.report import search_report
+
+        search_report([summary]).save(args.report)
+    human = (
+        f"{summary['n_trials']} trials, {len(result.front)} on the front, hypervolume "
+        f"{result.hypervolume:.4g} (reference {tuple(result.reference)})"
+    )
+    emit(summary, args.json, human)
+
+
+def _report(args: argparse.Namespace) -> None:
+    from autofm.compress.report import search_report
+    from autofm.core.io import check_writable
+
+    check_writable(args.out, "report")
+    results = []
+    for path in args.results:
+        file = Path(path)
+        if not file.is_file():
+            raise ValidationError(f"result file {file} not found; write one with `search --out`")
+        try:
+            results.append(json.loads(file.read_text()))
+        except json.JSONDecodeError as err:
+            raise ValidationError(f"{file} is not a search result (invalid JSON: {err})") from err
+    path = search_report(results).save(args.out)
+    emit({"report": str(path), "results": len(results)}, args.json, f"report: {path}")
+
+
+def _eval(args: argparse.Namespace) -> None:
+    import math
+
+    from autofm.compress.objectives import measure_latency
+    from autofm.compress.parent import load_supernet
+    from autofm.compress.space import SubNetwork, count_flops
+    from autofm.core.runtime import setup_torch
+    from autofm.data.text import CORPORA, load_corpus, load_corpus_split
+    from autofm.lm.train import evaluate
+
+    setup_torch(args.threads)
+    supernet, _ = load_supernet(args.model)
+    # a corpus name: its held-out part; a file: the whole file is the evaluation text
+    if args.data in CORPORA:
+        text = load_corpus_split(args.data, 0.05)[1]
+    else:
+        text = load_corpus(args.data)
+    model = supernet.gpt.eval()
+    config = model.config
+    result = {
+        "model": str(args.model),
+        "bits_per_byte": evaluate(model, text, args.blocks) / math.log(2),
+        "params": model.n_parameters(),
+        "flops_per_token": count_flops(config, SubNetwork.full(config)),
+        "latency_ms": measure_latency(model),
+    }
+    emit(result, args.json)
