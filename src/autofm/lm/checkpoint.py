@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from autofm.core.checkpoint import load_model
 from autofm.core.checkpoint import save_model as save_checkpoint_model
 from autofm.core.errors import CheckpointError
@@ -21,11 +23,16 @@ TOKENIZER = {
 
 
 def save_gpt(
-    path: str | os.PathLike, model: GPT, training: dict[str, Any] | None = None, **provenance: Any
+    path: str | os.PathLike,
+    model: GPT,
+    training: dict[str, Any] | None = None,
+    dtype: torch.dtype | None = None,
+    **provenance: Any,
 ) -> Path:
-    """Write `path.safetensors` + `path.json` (model config, tokenizer, training summary)."""
+    """Write `path.safetensors` + `path.json` (model config, tokenizer, training summary);
+    `dtype` (e.g. torch.float16) stores the weights in that precision."""
     return save_checkpoint_model(
-        path, model, training=training, provenance=provenance, tokenizer=TOKENIZER
+        path, model, training=training, provenance=provenance, tokenizer=TOKENIZER, dtype=dtype
     )
 
 

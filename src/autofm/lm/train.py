@@ -40,6 +40,7 @@ from autofm.core.progress import progress, status
 from autofm.core.provenance import default_provenance
 from autofm.core.runtime import init_distributed, setup_torch
 from autofm.data.text import sample_blocks
+from autofm.lm.checkpoint import TOKENIZER
 from autofm.lm.model import GPT
 
 SCHEDULES = ("constant", "wsd")
@@ -197,6 +198,7 @@ def _save_state(
         training=training,
         provenance=default_provenance(),
         contents="training-state",
+        tokenizer=TOKENIZER,  # so the state loads as a GPT too (load_gpt)
     )
 
 

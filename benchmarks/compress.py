@@ -1,0 +1,337 @@
+"""Compression benchmark: the shipped parent GPT, its super-network, search methods and baselines.
+
+Phases (each cached under the git-ignored runs/benchmarks/compress, so a killed run resumes):
+1. supernet: sort the parent by activation importance on calibration blocks of the training part
+   of 'stdlib+text', then sandwich-train it (in-place distillation, calibrated sampling) for
+   `supernet_tokens` of text (a fraction of the parent's pretraining tokens, reported).
+2. search: NSGA-II, multi-objective TPE, random and local search, `n_trials` evaluations each, `seeds`
+   seeds; KL to the parent on calibration blocks vs parameters; hypervolume with one fixed
+   reference point for all (1.1 × the smallest sub-network's KL, 1.1 × the parent's parameters).
+3. compare: at 50% and 25% of the parent's parameters, bits per byte on validation text held
+   apart from training (the last 5% of each source) of the best searched sub-network and of every
+   baseline (magnitude / importance pruning, the unsorted leading slice = uniform shrink, and the
+   same architecture from scratch), each after `recovery_tokens` of recovery fine-tuning.
+4. latency: the parent and the extracted 50% model side by side (median of warm forward passes,
+   one thread, batch 1, full block).
+
+    python -m benchmarks.compress [--phase supernet|search|all] [--threads 2]
+    python -m benchmarks.compress --quick --parent STEM   # a dry run of every phase in minutes
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from autofm.compress import (
+    SubNetwork,
+    SupernetTrainConfig,
+    count_parameters,
+    extract,
+    from_scratch,
+    importance_prune,
+    leading_prune,
+    load_supernet,
+    magnitude_prune,
+    recover,
+    save_supernet,
+    sort_parent,
+    sub_config,
+    train_supernet,
+)
+from autofm.compress.importance import calibration_batches
+from autofm.compress.objectives import Calibration, measure_latency
+from autofm.compress.search import search
+from autofm.core.io import atomic_write_json
+from autofm.core.runtime import setup_torch
+from autofm.data.text import load_corpus_split
+from autofm.lm.train import TrainConfig, evaluate
+from benchmarks.common import CACHE_DIR, markdown_table, save_results
+
+CORPUS = "stdlib+text"
+VALID_FRACTION = 0.05
+METHODS = ("nsga2", "tpe", "random", "local")
+FRACTIONS = (0.5, 0.25)
+CALIBRATION_BLOCKS = 16
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Budgets of one benchmark run (`QUICK` is a dry run of every phase in minutes)."""
+
+    parent: str = "gpt-parent"
+    work: Path = CACHE_DIR / "compress"
+    supernet_tokens: int = 1_000_000
+    recovery_tokens: int = 250_000
+    n_trials: int = 100
+    seeds: tuple[int, ...] = (0, 1, 2)
+    eval_blocks: int = 256
+
+
+QUICK = dict(
+    work=CACHE_DIR / "compress-quick",
+    supernet_tokens=16_384,
+    recovery_tokens=8192,
+    n_trials=8,
+    seeds=(0,),
+    eval_blocks=16,
+)
+
+
+def ship_parent(source: str, valid_tokens, eval_blocks: int) -> dict:
+    """Write the pretrained parent `source` as the shipped `gpt-parent` checkpoint in half
+    precision, after checking that it loads to the same validation loss within 0.1%."""
+    from autofm.core.checkpoint import PACKAGE_CHECKPOINT_DIR
+    from autofm.lm import load_gpt, save_gpt
+
+    model, meta = load_gpt(source)
+    model.eval()
+    loss = evaluate(model, valid_tokens, eval_blocks)
+    stem = PACKAGE_CHECKPOINT_DIR / "gpt-parent"
+    training = {
+        **meta["training"],
+        "corpus": CORPUS,
+        "validation": f"the last {VALID_FRACTION:.0%} of each source of {CORPUS}",
+        "val_loss_nats_per_byte": loss,
+        "val_bits_per_byte": loss / math.log(2),
+    }
+    provenance = {
+        "pretraining_command": meta["provenance"].get("command"),
+        "pretraining_git_commit": meta["provenance"].get("git_commit"),
+        "python": sys.version.split()[0],
+        "note": "weights stored in float16; they load to the float32 validation loss within 0.1%",
+    }
+    save_gpt(stem, model, training, dtype=torch.float16, **provenance)
+    half, _ = load_gpt(stem)
+    half_loss = evaluate(half.eval(), valid_tokens, eval_blocks)
+    change = abs(half_loss - loss) / loss
+    if change > 1e-3:
+        raise SystemExit(f"float16 changes the loss by {change:.2%} (> 0.1%): ship float32")
+    return {"checkpoint": str(stem), "val_loss": loss, "half_val_loss": half_loss}
+
+
+def supernet_phase(run: Settings, train_tokens) -> dict:
+    """Sort and sandwich-train the parent (cached as a checkpoint in the work folder)."""
+    stem = run.work / "supernet"
+    if stem.with_suffix(".json").exists():
+        print(f"reusing the trained super-network {stem}", file=sys.stderr)
+        return load_supernet(stem)[1]["supernet"]
+    supernet, meta = load_supernet(run.parent)
+    batches = calibration_batches(train_tokens, supernet.config.block_size, 10, seed=0)
+    started = time.perf_counter()
+    gpt, layer_order, _ = sort_parent(supernet.gpt, batches)
+    sort_seconds = time.perf_counter() - started
+    supernet = type(supernet)(gpt, layer_order)
+    config = SupernetTrainConfig("sandwich", distill=True, sampling="calibrated")
+    loop = TrainConfig(
+        lr=3e-4,
+        batch_size=16,
+        tokens=run.supernet_tokens,
+        seed=0,
+        grad_clip=1.0,
+        checkpoint_every=50,
+    )
+    supernet.gpt.train()
+    result = train_supernet(
+        supernet, train_tokens, None, config, loop, run_dir=run.work / "supernet-run"
+    )
+    info = {
+        "parent": run.parent,
+        "parent_sha256": meta["sha256"],
+        "sort_seconds": sort_seconds,
+        "supernet_seconds": result.seconds,
+        "supernet_tokens": result.tokens_seen,
+        "parent_pretraining_tokens": meta["training"].get("tokens"),
+        "strategy": config.to_dict(),
+    }
+    save_supernet(stem, supernet, supernet_info=info, training={"tokens": result.tokens_seen})
+    return {**info, "layer_order": list(layer_order)}
+
+
+def search_phase(run: Settings, train_tokens) -> list[dict]:
+    supernet, _ = load_supernet(run.work / "supernet")
+    calibration = Calibration.from_tokens(supernet, train_tokens, CALIBRATION_BLOCKS)
+    space = supernet.space("uniform")
+    parent_params = count_parameters(supernet.config, SubNetwork.full(supernet.config))
+    smallest_kl = None
+    results = []
+    for seed in run.seeds:
+        for method in METHODS:
+            started = time.perf_counter()
+            result = search(
+                supernet,
+                space,
+                method=method,
+                n_trials=run.n_trials,
+                seed=seed,
+                calibration=calibration,
+                run_dir=run.work / "search",
+            )
+            if smallest_kl is None:
+                smallest_kl = max(c.values["kl"] for c in result.trials)
+            reference = (1.1 * smallest_kl, 1.1 * parent_params)
+            summary = result.to_dict()
+            summary.update(
+                seed=seed,
+                seconds=time.perf_counter() - started,
+                fixed_reference=list(reference),
+                fixed_hypervolume=_hypervolume(result, reference),
+            )
+            results.append(summary)
+            print(
+                f"{method:>7} seed {seed}: HV {summary['fixed_hypervolume']:.4g}", file=sys.stderr
+            )
+    atomic_write_json(run.work / "search.json", results)
+    return results
+
+
+def _hypervolume(result, reference) -> float:
+    from autofm.core.pareto import hypervolume_2d
+
+    points = [(c.values["kl"], c.values["params"]) for c in result.front]
+    return hypervolume_2d(points, reference) / (reference[0] * reference[1])
+
+
+def compare_phase(run: Settings, train_tokens, valid_tokens, searches: list[dict]) -> list[dict]:
+    cache = run.work / "compare.json"
+    rows = json_or_empty(cache)
+    supernet, _ = load_supernet(run.work / "supernet")
+    parent, _ = load_supernet(run.parent)
+    full = parent.gpt.n_parameters()
+    batches = calibration_batches(train_tokens, parent.config.block_size, 10, seed=0)
+    front = [p for s in searches if s["method"] == "nsga2" for p in s["front"]]
+    done = {(r["fraction"], r["method"]) for r in rows}
+    for fraction in FRACTIONS:
+        budget = fraction * full
+        fitting = [p for p in front if p["params"] <= budget]
+        best = min(fitting, key=lambda p: p["objective"])
+        sub = SubNetwork.from_dict(best["sub_network"])
+        candidates = {
+            "searched (super-network)": lambda s=sub: (extract(supernet, s), {}),
+            "magnitude pruning": lambda f=fraction: magnitude_prune(parent.gpt, f),
+            "importance pruning": lambda f=fraction: importance_prune(parent.gpt, batches, f),
+            "uniform shrink (unsorted)": lambda f=fraction: leading_prune(parent.gpt, f),
+            "from scratch": lambda s=sub: from_scratch(sub_config(parent.config, s), seed=0),
+        }
+        for method, make in candidates.items():
+            if (fraction, method) in done:
+                continue
+            model, _ = make()
+            before = evaluate(model, valid_tokens, run.eval_blocks)
+            model, after = recover(
+                model.train(), train_tokens, valid_tokens, run.recovery_tokens, lr=3e-4, seed=0
+            )
+            rows.append(
+                {
+                    "fraction": fraction,
+                    "method": method,
+                    "params": model.n_parameters(),
+                    "bpb_before_recovery": before / math.log(2),
+                    "bpb": evaluate(model, valid_tokens, run.eval_blocks) / math.log(2),
+                }
+            )
+            atomic_write_json(cache, rows)
+            print(rows[-1], file=sys.stderr)
+    parent_bpb = evaluate(parent.gpt, valid_tokens, run.eval_blocks) / math.log(2)
+    rows.append({"fraction": 1.0, "method": "parent", "params": full, "bpb": parent_bpb})
+    return rows
+
+
+def latency_phase(run: Settings, searches: list[dict]) -> dict:
+    supernet, _ = load_supernet(run.work / "supernet")
+    parent, _ = load_supernet(run.parent)
+    full = parent.gpt.n_parameters()
+    front = [p for s in searches if s["method"] == "nsga2" for p in s["front"]]
+    best = min((p for p in front if p["params"] <= 0.5 * full), key=lambda p: p["objective"])
+    small = extract(supernet, SubNetwork.from_dict(best["sub_network"])).eval()
+    timings = {"parent_ms": [], "half_ms": []}
+    for _ in range(3):  # alternate, so both see the same machine load
+        timings["parent_ms"].append(measure_latency(parent.gpt.eval(), repeats=20, threads=1))
+        timings["half_ms"].append(measure_latency(small, repeats=20, threads=1))
+    parent_ms, half_ms = (float(np.median(v)) for v in timings.values())
+    return {"parent_ms": parent_ms, "half_ms": half_ms, "speedup": parent_ms / half_ms}
+
+
+def json_or_empty(path: Path):
+    import json
+
+    return json.loads(path.read_text()) if path.exists() else []
+
+
+def markdown(run: Settings, info: dict, searches, rows: list[dict], latency: dict) -> str:
+    lines = ["### Super-network", ""]
+    lines.append(
+        f"Sorted in {info['sort_seconds']:.0f} s, sandwich-trained on {info['supernet_tokens']:,} "
+        f"tokens ({info['supernet_seconds'] / 60:.0f} min; parent pretraining "
+        f"{info['parent_pretraining_tokens'] or 0:,} tokens)."
+    )
+    lines += ["", "### Search: hypervolume (KL vs parameters, fixed reference), mean ± std", ""]
+    table = []
+    for method in METHODS:
+        values = [s["fixed_hypervolume"] for s in searches if s["method"] == method]
+        table.append(
+            {
+                "method": method,
+                "trials": run.n_trials,
+                "seeds": len(values),
+                "hypervolume": f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}",
+            }
+        )
+    lines.append(markdown_table(table))
+    lines += ["### Bits per byte at matched parameter counts (after equal recovery tokens)", ""]
+    lines.append(
+        markdown_table(rows, ["fraction", "method", "params", "bpb_before_recovery", "bpb"])
+    )
+    lines += [
+        "### Latency (one thread, batch 1, full block)",
+        "",
+        markdown_table([latency]),
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--phase", default="all", help="ship-parent (with --parent STEM), supernet, search or all"
+    )
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--parent", default=Settings.parent, help="parent checkpoint")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny budgets and its own cache folder (a dry run)"
+    )
+    args = parser.parse_args()
+    run = Settings(parent=args.parent, **(QUICK if args.quick else {}))
+    setup_torch(args.threads)
+    torch.set_flush_denormal(True)
+    run.work.mkdir(parents=True, exist_ok=True)
+    train_tokens, valid_tokens = load_corpus_split(CORPUS, VALID_FRACTION)
+    print(f"seeds {run.seeds}; {len(train_tokens):,} training tokens", file=sys.stderr)
+    if args.phase == "ship-parent":
+        print(ship_parent(run.parent, valid_tokens, run.eval_blocks))
+        return
+    info = supernet_phase(run, train_tokens)
+    if args.phase == "supernet":
+        return
+    searches = json_or_empty(run.work / "search.json") or search_phase(run, train_tokens)
+    if args.phase == "search":
+        return
+    rows = compare_phase(run, train_tokens, valid_tokens, searches)
+    latency = latency_phase(run, searches)
+    results = {"supernet": info, "search": searches, "compare": rows, "latency": latency}
+    text = markdown(run, info, searches, rows, latency)
+    if args.quick:
+        print(text)
+        return
+    save_results("compress", results, text, run.seeds)
+
+
+if __name__ == "__main__":
+    main()
