@@ -28,7 +28,15 @@ from autofm.compress.importance import (
     sort_parent,
     unit_importance,
 )
+from autofm.compress.objectives import (
+    Calibration,
+    Evaluator,
+    kl_to_parent,
+    measure_latency,
+    validation_loss,
+)
 from autofm.compress.parent import load_supernet, parse_model_spec, save_supernet
+from autofm.compress.search import METHODS, SearchResult, load_result, search
 from autofm.compress.space import (
     SPACES,
     CalibratedSampler,
@@ -63,6 +71,15 @@ def __getattr__(name: str):
 
 __all__ = [
     "AGGREGATIONS",
+    "METHODS",
+    "Calibration",
+    "Evaluator",
+    "SearchResult",
+    "kl_to_parent",
+    "load_result",
+    "measure_latency",
+    "search",
+    "validation_loss",
     "PRUNE_METHODS",
     "SPACES",
     "STRATEGIES",
