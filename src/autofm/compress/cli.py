@@ -1,5 +1,9 @@
 """`autofm compress`: sort a parent by importance, train it as a super-network, search its
-sub-networks, extract one, prune baselines, evaluate any model."""
+sub-networks, extract one, prune baselines, evaluate any model.
+
+A model is an autofm GPT checkpoint, or hf:DIR, a Hugging Face Llama folder (`importance`,
+`search`, `extract`, `eval`; their hf: branches are in `cli_hf`, which alone imports
+`transformers`)."""
 
 from __future__ import annotations
 
@@ -31,9 +35,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         _importance,
     )
     _model_and_data(importance)
+    _block_size(importance)
     importance.add_argument("--aggregation", default="mean", help="mean, l2 or variance")
     importance.add_argument("--batches", type=int, default=10, help="calibration batches")
-    add_out(importance, "checkpoint stem of the sorted parent", required=True)
+    add_out(importance, "checkpoint stem of the sorted parent (hf: a new folder)", required=True)
     add_seed(importance)
 
     train = group.command(
@@ -58,10 +63,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "search", "multi-objective search of a super-network's sub-networks", _search
     )
     _model_and_data(search)
+    _block_size(search)
     search.add_argument("--method", default="nsga2", help="nsga2, tpe, random or local")
     search.add_argument("--objective", default="kl", help="kl (to the parent) or val_loss")
     search.add_argument("--size", default="params", help="params, flops or latency_ms")
-    search.add_argument("--space", default="uniform", help="uniform or layerwise")
+    search.add_argument("--space", default="uniform", help="uniform or layerwise (not for hf:)")
     search.add_argument("--trials", type=int, default=100)
     search.add_argument("--calibration-blocks", type=int, default=32)
     search.add_argument("--run-dir", default="runs/compress", help="study folder (resumable)")
@@ -78,13 +84,13 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     extract = group.command(
         "extract", "a sub-network as a stand-alone model (from the front or given)", _extract
     )
-    extract.add_argument("model", help="super-network checkpoint (name or path)")
+    extract.add_argument("model", help="super-network checkpoint (name or path), or hf:DIR")
     budget = extract.add_mutually_exclusive_group(required=True)
     budget.add_argument("--params-fraction", type=float, help="best front point under this")
     budget.add_argument("--params", type=int, help="best front point under this many parameters")
     budget.add_argument("--sub", help="a sub-network as JSON: {embed, layers, heads, mlp}")
     extract.add_argument("--front", help="front JSON from `search --out` (default: shipped one)")
-    add_out(extract, "checkpoint stem of the extracted model", required=True)
+    add_out(extract, "checkpoint stem of the extracted model (hf: a new folder)", required=True)
 
     prune = group.command("prune", "a pruning baseline at a parameter budget", _prune)
     _model_and_data(prune, data_required=False)
@@ -98,15 +104,17 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     add_seed(prune)
 
     evaluate = group.command("eval", "bits per byte, parameters, FLOPs, latency", _eval)
-    evaluate.add_argument("model", help="GPT checkpoint (name or path)")
+    evaluate.add_argument("model", help="GPT checkpoint (name or path), or hf:DIR")
     evaluate.add_argument("--data", required=True, help="text file or corpus name")
-    evaluate.add_argument("--blocks", type=int, default=64, help="validation blocks")
+    evaluate.add_argument("--blocks", type=int, default=64, help="validation blocks (at most)")
+    _block_size(evaluate)
     add_threads(evaluate)
-    add_report(evaluate)
 
 
 def _model_and_data(parser: argparse.ArgumentParser, data_required: bool = True) -> None:
-    parser.add_argument("model", help="GPT checkpoint (name or path; autofm: prefix optional)")
+    parser.add_argument(
+        "model", help="GPT checkpoint (name or path; autofm: prefix optional), or hf:DIR"
+    )
     parser.add_argument(
         "--data",
         required=data_required,
@@ -117,6 +125,32 @@ def _model_and_data(parser: argparse.ArgumentParser, data_required: bool = True)
     )
 
 
+def _block_size(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--block-size",
+        type=int,
+        help="tokens per calibration/validation block, hf: models only (default 256, or the "
+        "model's context if shorter; a GPT uses its own)",
+    )
+
+
+def _is_hf(spec: str) -> bool:
+    from autofm.compress.parent import parse_model_spec
+
+    return parse_model_spec(spec)[0] == "hf"
+
+
+def _load_gpt(args: argparse.Namespace):
+    """(super-network, meta) of the autofm GPT checkpoint args.model."""
+    from autofm.compress.parent import load_supernet
+
+    if getattr(args, "block_size", None) is not None:
+        raise ValidationError(
+            "--block-size is for hf: models; an autofm GPT works at its own block size"
+        )
+    return load_supernet(args.model)
+
+
 def _tokens(args: argparse.Namespace):
     from autofm.data.text import load_corpus_split
 
@@ -124,13 +158,17 @@ def _tokens(args: argparse.Namespace):
 
 
 def _importance(args: argparse.Namespace) -> None:
+    if _is_hf(args.model):
+        from autofm.compress import cli_hf
+
+        return cli_hf.importance(args)
     from autofm.compress.importance import calibration_batches, sort_parent
-    from autofm.compress.parent import load_supernet, save_supernet
+    from autofm.compress.parent import save_supernet
     from autofm.compress.supernet import SuperNetwork
     from autofm.core.io import check_writable
 
     check_writable(args.out, "checkpoint")
-    supernet, meta = load_supernet(args.model)
+    supernet, meta = _load_gpt(args)
     train_tokens, _ = _tokens(args)
     block = supernet.config.block_size
     batches = calibration_batches(train_tokens, block, args.batches, seed=args.seed)
@@ -145,13 +183,17 @@ def _importance(args: argparse.Namespace) -> None:
 
 
 def _supernet_train(args: argparse.Namespace) -> None:
-    from autofm.compress.parent import load_supernet, save_supernet
+    if _is_hf(args.model):
+        from autofm.compress import cli_hf
+
+        cli_hf.refuse("supernet-train")
+    from autofm.compress.parent import save_supernet
     from autofm.compress.training import SupernetTrainConfig, train_supernet, training_summary
     from autofm.core.io import check_writable
     from autofm.lm.train import TrainConfig
 
     check_writable(args.out, "checkpoint")
-    supernet, meta = load_supernet(args.model)
+    supernet, meta = _load_gpt(args)
     config = SupernetTrainConfig(
         args.strategy, not args.no_distill, args.random_samples, args.sampling, args.space
     )
@@ -175,34 +217,23 @@ def _supernet_train(args: argparse.Namespace) -> None:
 
 
 def _extract(args: argparse.Namespace) -> None:
+    if _is_hf(args.model):
+        from autofm.compress import cli_hf
+        from autofm.compress.hf_extract import extract_llama
+
+        cli_hf.check_new_folder(args.out)
+        supernet, meta, _ = cli_hf.load_model(args.model)
+        sub = _chosen_sub(args, supernet.config, meta)
+        n = extract_llama(supernet, sub, args.out).num_parameters()
+        emit({"checkpoint": str(args.out), "params": n, "sub_network": sub.to_dict()}, args.json)
+        return
     from autofm.compress.extract import extract
-    from autofm.compress.parent import load_supernet
-    from autofm.compress.space import SubNetwork, count_parameters
     from autofm.core.io import check_writable
-    from autofm.core.pareto import best_under
     from autofm.lm.checkpoint import save_gpt
 
     check_writable(args.out, "checkpoint")
-    supernet, meta = load_supernet(args.model)
-    parent = supernet.config
-    if args.sub:
-        try:
-            sub = SubNetwork.from_dict(json.loads(args.sub), source="--sub")
-        except json.JSONDecodeError as err:
-            raise ValidationError(f"--sub is not valid JSON: {err}") from err
-        sub.check(parent)
-    else:
-        front = _front(args, meta)
-        full = count_parameters(parent, SubNetwork.full(parent))
-        budget = args.params if args.params is not None else args.params_fraction * full
-        index = best_under([(p["objective"], p["params"]) for p in front], budget)
-        if index is None:
-            smallest = min(p["params"] for p in front)
-            raise ValidationError(
-                f"no sub-network on the front has ≤ {budget:,.0f} parameters (the smallest has "
-                f"{smallest:,}); raise the budget"
-            )
-        sub = SubNetwork.from_dict(front[index]["sub_network"], source="the front").check(parent)
+    supernet, meta = _load_gpt(args)
+    sub = _chosen_sub(args, supernet.config, meta)
     model = extract(supernet, sub)
     n = model.n_parameters()
     stem = save_gpt(
@@ -213,6 +244,30 @@ def _extract(args: argparse.Namespace) -> None:
     emit({"checkpoint": str(stem), "params": n, "sub_network": sub.to_dict()}, args.json)
 
 
+def _chosen_sub(args: argparse.Namespace, parent, meta: dict):
+    """The sub-network of --sub, or the best front point under --params(-fraction)."""
+    from autofm.compress.space import SubNetwork, count_parameters
+    from autofm.core.pareto import best_under
+
+    if args.sub:
+        try:
+            sub = SubNetwork.from_dict(json.loads(args.sub), source="--sub")
+        except json.JSONDecodeError as err:
+            raise ValidationError(f"--sub is not valid JSON: {err}") from err
+        return sub.check(parent)
+    front = _front(args, meta)
+    full = count_parameters(parent, SubNetwork.full(parent))
+    budget = args.params if args.params is not None else args.params_fraction * full
+    index = best_under([(p["objective"], p["params"]) for p in front], budget)
+    if index is None:
+        smallest = min(p["params"] for p in front)
+        raise ValidationError(
+            f"no sub-network on the front has ≤ {budget:,.0f} parameters (the smallest has "
+            f"{smallest:,}); raise the budget"
+        )
+    return SubNetwork.from_dict(front[index]["sub_network"], source="the front").check(parent)
+
+
 def _front(args: argparse.Namespace, meta: dict) -> list[dict]:
     """Front points {sub_network, params, objective} from --front or the checkpoint's own."""
     if args.front:
@@ -220,7 +275,7 @@ def _front(args: argparse.Namespace, meta: dict) -> list[dict]:
         if not path.is_file():
             raise ValidationError(f"front file {path} not found; write one with `search --out`")
         return json.loads(path.read_text())["front"]
-    front = meta.get("supernet", {}).get("front")
+    front = (meta.get("supernet") or {}).get("front")
     if not front:
         raise ValidationError(
             f"{args.model} holds no searched front; run `autofm compress search` and pass its "
@@ -230,16 +285,19 @@ def _front(args: argparse.Namespace, meta: dict) -> list[dict]:
 
 
 def _prune(args: argparse.Namespace) -> None:
+    if _is_hf(args.model):
+        from autofm.compress import cli_hf
+
+        cli_hf.refuse("prune")
     from autofm.compress.baselines import prune, recover
     from autofm.compress.importance import calibration_batches
-    from autofm.compress.parent import load_supernet
     from autofm.core.io import check_writable
     from autofm.lm.checkpoint import save_gpt
 
     check_writable(args.out, "checkpoint")
     if (args.method == "importance" or args.recover_tokens) and not args.data:
         raise ValidationError(f"--method {args.method} / --recover-tokens need --data")
-    supernet, _ = load_supernet(args.model)
+    supernet, _ = _load_gpt(args)
     tokens = _tokens(args) if args.data else None
     batches = None
     if args.method == "importance":
@@ -257,7 +315,6 @@ def _prune(args: argparse.Namespace) -> None:
 
 def _search(args: argparse.Namespace) -> None:
     from autofm.compress.objectives import Calibration
-    from autofm.compress.parent import load_supernet
     from autofm.compress.search import search
     from autofm.core.io import atomic_write_json, check_writable
     from autofm.core.runtime import setup_torch
@@ -265,10 +322,18 @@ def _search(args: argparse.Namespace) -> None:
     for path, what in ((args.out, "result"), (args.report, "report")):
         if path:
             check_writable(path, what)
-    setup_torch(args.threads)
-    supernet, _ = load_supernet(args.model)
-    train_tokens, valid_tokens = _tokens(args)
-    calibration = Calibration.from_tokens(supernet, train_tokens, args.calibration_blocks)
+    device = setup_torch(args.threads)
+    if _is_hf(args.model):
+        from autofm.compress import cli_hf
+
+        supernet, train_tokens, valid_tokens = cli_hf.search_inputs(args, device)
+    else:
+        supernet, _ = _load_gpt(args)
+        train_tokens, valid_tokens = _tokens(args)
+    block_size = supernet.config.block_size  # hf: --block-size
+    calibration = Calibration.from_tokens(
+        supernet, train_tokens, args.calibration_blocks, block_size=block_size
+    )
     result = search(
         supernet,
         supernet.space(args.space),
@@ -278,10 +343,16 @@ def _search(args: argparse.Namespace) -> None:
         seed=args.seed,
         calibration=calibration,
         validation_tokens=valid_tokens if args.objective == "val_loss" else None,
+        latency={"seq_len": block_size},
         storage=args.storage,
         run_dir=args.run_dir,
     )
-    summary = {**result.to_dict(), "model": str(args.model), "data": args.data}
+    summary = {
+        **result.to_dict(),
+        "model": str(args.model),
+        "data": args.data,
+        "block_size": block_size,
+    }
     if args.out:
         atomic_write_json(args.out, summary)
     if args.report:
@@ -314,17 +385,20 @@ def _report(args: argparse.Namespace) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
+    if _is_hf(args.model):
+        from autofm.compress import cli_hf
+
+        return cli_hf.evaluate(args)
     import math
 
     from autofm.compress.objectives import measure_latency
-    from autofm.compress.parent import load_supernet
     from autofm.compress.space import SubNetwork, count_flops
     from autofm.core.runtime import setup_torch
     from autofm.data.text import CORPORA, load_corpus, load_corpus_split
     from autofm.lm.train import evaluate
 
     setup_torch(args.threads)
-    supernet, _ = load_supernet(args.model)
+    supernet, _ = _load_gpt(args)
     # a corpus name: its held-out part; a file: the whole file is the evaluation text
     if args.data in CORPORA:
         text = load_corpus_split(args.data, 0.05)[1]
