@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 from autofm.core.errors import ValidationError
 from autofm.core.pareto import pareto_mask
 from autofm.core.progress import progress, status
+from autofm.core.study import check_header, default_population_size, quiet_logging
 from autofm.fairness.conflicts import hypervolume_contrast, hypervolume_regret
 from autofm.fairness.data import FairData, prepare_data
 from autofm.fairness.metrics import OBJECTIVES
@@ -147,7 +148,7 @@ class ManyFairHPO:
                 "autofm", {**settings, "role": role, "study_objectives": objectives}
             )
             return study
-        _check_header(existing, name)
+        check_header(existing, name, PROGRAM, FORMAT_VERSION)
         for key in ("model", "data_sha256", "n_folds", "test_size", "random_state", "privileged"):
             if existing.get(key) != settings.get(key):
                 raise ValidationError(
@@ -173,7 +174,7 @@ class ManyFairHPO:
         remaining = max(0, n_trials - done)
         if remaining == 0:
             return
-        population = self.population_size or int(np.clip(n_trials // 5, 10, 50))
+        population = self.population_size or default_population_size(n_trials)
         # a resumed run or a second worker continues with a fresh random stream
         study.sampler = make_sampler(
             self.sampler,
@@ -241,17 +242,13 @@ class ManyFairHPO:
                 (f"bi:{m}", f"{self.study_name}.f1-{m}", ["f1", m], bi_trials)
                 for m in self.objectives_[1:]
             ]
-        verbosity = optuna.logging.get_verbosity()
-        optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress bar replaces its log
-        try:
+        with quiet_logging():  # our progress bar replaces Optuna's per-trial log
             for role, name, objectives, trials in runs:
                 study = self._open_study(storage_, name, objectives, settings, role)
                 status(f"{name}: {len(objectives)} objectives, {trials} trials ({self.model})")
                 # differently named studies (e.g. a random-search baseline) draw different streams
                 seed = self.random_state + zlib.crc32(name.encode()) % 100_000
                 self._optimize(study, objectives, data, trials, seed, role)
-        finally:
-            optuna.logging.set_verbosity(verbosity)
         self._load_studies(storage_)
         return self
 
@@ -270,7 +267,7 @@ class ManyFairHPO:
                 f"no study named {study_name!r} in {url}; it has {names or 'no studies'}"
             )
         header = optuna.load_study(study_name=study_name, storage=storage_).user_attrs.get("autofm")
-        _check_header(header, study_name)
+        check_header(header, study_name, PROGRAM, FORMAT_VERSION)
         search = cls(
             model=header["model"],
             objectives=header["objectives"],
@@ -348,13 +345,3 @@ class ManyFairHPO:
         front = self.pareto_front()
         base = self.info_["base_rates"]["trainval"]
         return select_model(front, weights, self.objectives_, base)
-
-
-def _check_header(header: Any, name: str) -> None:
-    if not isinstance(header, dict) or header.get("program") != PROGRAM:
-        raise ValidationError(f"study {name!r} was not written by {PROGRAM}")
-    if int(header.get("format_version", 0)) > FORMAT_VERSION:
-        raise ValidationError(
-            f"study {name!r} has format version {header['format_version']}, newer than this "
-            f"autofm supports ({FORMAT_VERSION}); upgrade autofm"
-        )
