@@ -64,10 +64,11 @@ def test_the_whole_pipeline_from_the_command_line(files, capsys):
     assert out["bits_per_byte"] > 0 and out["latency_ms"] > 0
     code, out, _ = run(
         ["prune", str(files / "parent"), "--method", "magnitude", "--params-fraction", "0.5",
-         "--out", str(files / "pruned")],
+         *data, "--recover-tokens", "512", "--out", str(files / "pruned")],
         capsys,
     )  # fmt: skip
-    assert code == 0 and out["params_fraction"] <= 0.55
+    assert code == 0 and out["params_fraction"] <= 0.55 and out["recover_tokens"] == 512
+    assert out["val_loss"] > 0
     code, out, _ = run(["report", str(front), "--out", str(files / "r.html")], capsys)
     assert code == 0 and (files / "r.html").exists()
 

@@ -23,6 +23,9 @@ from autofm.core.errors import ValidationError
 from autofm.core.output import emit
 from autofm.core.progress import status
 
+# the recovery fine-tuning every pruned baseline gets by default (and the benchmark gives all)
+RECOVERY_TOKENS = 250_000
+
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add the `compress` command group."""
@@ -93,11 +96,14 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     add_out(extract, "checkpoint stem of the extracted model (hf: a new folder)", required=True)
 
     prune = group.command("prune", "a pruning baseline at a parameter budget", _prune)
-    _model_and_data(prune, data_required=False)
+    _model_and_data(prune, default_data="stdlib+text")
     prune.add_argument("--method", default="magnitude", help="magnitude, importance or leading")
     prune.add_argument("--params-fraction", type=float, required=True)
     prune.add_argument(
-        "--recover-tokens", type=int, default=0, help="recovery fine-tuning tokens (needs --data)"
+        "--recover-tokens",
+        type=int,
+        default=RECOVERY_TOKENS,
+        help=f"recovery fine-tuning tokens on --data (default {RECOVERY_TOKENS:,}; 0: none)",
     )
     prune.add_argument("--lr", type=float, default=3e-4)
     add_out(prune, "checkpoint stem of the pruned model", required=True)
@@ -111,14 +117,16 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     add_threads(evaluate)
 
 
-def _model_and_data(parser: argparse.ArgumentParser, data_required: bool = True) -> None:
+def _model_and_data(parser: argparse.ArgumentParser, default_data: str | None = None) -> None:
     parser.add_argument(
         "model", help="GPT checkpoint (name or path; autofm: prefix optional), or hf:DIR"
     )
     parser.add_argument(
         "--data",
-        required=data_required,
-        help="text file, or a corpus name: stdlib, stdlib+text",
+        required=default_data is None,
+        default=default_data,
+        help="text file, or a corpus name: stdlib, stdlib+text"
+        + (f" (default {default_data})" if default_data else ""),
     )
     parser.add_argument(
         "--valid-fraction", type=float, default=0.05, help="held-out part of each source"
@@ -233,6 +241,8 @@ def _extract(args: argparse.Namespace) -> None:
 
     check_writable(args.out, "checkpoint")
     supernet, meta = _load_gpt(args)
+    if not (args.sub or args.front or (meta.get("supernet") or {}).get("front")):
+        supernet, meta = _shipped_supernet(args.model, supernet, meta)
     sub = _chosen_sub(args, supernet.config, meta)
     model = extract(supernet, sub)
     n = model.n_parameters()
@@ -242,6 +252,19 @@ def _extract(args: argparse.Namespace) -> None:
         {"extracted_from": str(args.model), "sub_network": sub.to_dict(), "params": n},
     )
     emit({"checkpoint": str(stem), "params": n, "sub_network": sub.to_dict()}, args.json)
+
+
+def _shipped_supernet(name: str, supernet, meta: dict):
+    """A parent's shipped super-network `<name>-supernet` (trained, with its searched front),
+    when there is one; else the parent as given."""
+    from autofm.compress.parent import load_supernet
+    from autofm.core.checkpoint import list_pretrained
+
+    companion = f"{name}-supernet"
+    if companion not in list_pretrained():
+        return supernet, meta
+    status(f"using the shipped super-network {companion} and its searched front")
+    return load_supernet(companion)
 
 
 def _chosen_sub(args: argparse.Namespace, parent, meta: dict):
