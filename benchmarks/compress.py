@@ -21,6 +21,7 @@ Phases (each cached under the git-ignored runs/benchmarks/compress, so a killed 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import time
@@ -199,6 +200,124 @@ def _hypervolume(result, reference) -> float:
     return hypervolume_2d(points, reference) / (reference[0] * reference[1])
 
 
+def ship_supernet(run: Settings, searches: list[dict]) -> dict:
+    """Ship the trained super-network beside the parent as `gpt-parent-supernet` (float16), with
+    the non-dominated union of every search's front, so `autofm compress extract gpt-parent
+    --params-fraction F` needs no search."""
+    from autofm.core.checkpoint import PACKAGE_CHECKPOINT_DIR
+    from autofm.core.pareto import pareto_mask
+
+    supernet, meta = load_supernet(run.work / "supernet")
+    points = {json.dumps(p["sub_network"], sort_keys=True): p for s in searches for p in s["front"]}
+    union = list(points.values())
+    keep = pareto_mask([(p["objective"], p["params"]) for p in union])
+    front = sorted((p for p, k in zip(union, keep) if k), key=lambda p: p["params"])
+    info = {key: value for key, value in meta["supernet"].items() if key != "layer_order"}
+    info["front"] = [
+        {"sub_network": p["sub_network"], "objective": p["objective"], "params": p["params"]}
+        for p in front
+    ]
+    info["front_note"] = (
+        "objective = KL to the parent (nats per byte position) on 16 calibration blocks of the "
+        f"training text; union of {len(searches)} searches' fronts"
+    )
+    stem = PACKAGE_CHECKPOINT_DIR / f"{run.parent}-supernet"
+    save_supernet(
+        stem, supernet, supernet_info=info, training=meta["training"], dtype=torch.float16
+    )
+    return {"checkpoint": str(stem), "front_points": len(front)}
+
+
+def hf_phase(run: Settings) -> dict:
+    """The whole pipeline once on a random tiny Llama through the command line (the hf: path;
+    no quality claim): importance, search, extract, reload, eval."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    from autofm.cli import main as autofm
+    from autofm.data.text import stdlib_corpus
+
+    folder = run.work / "hf"
+    text = stdlib_corpus(300_000).decode("utf-8", errors="replace")
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=512,
+        special_tokens=["<s>", "</s>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(text.splitlines(keepends=True), trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>")
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=8,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+    )
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+    LlamaForCausalLM(config).save_pretrained(folder / "parent")
+    tokenizer.save_pretrained(folder / "parent")
+    (folder / "text.txt").write_text(text, encoding="utf-8")
+    data = ["--data", str(folder / "text.txt"), "--block-size", "64"]
+    steps = {
+        "importance": ["importance", f"hf:{folder / 'parent'}", *data, "--out", str(folder / "s")],
+        "search": [
+            "search",
+            f"hf:{folder / 's'}",
+            *data,
+            "--method",
+            "nsga2",
+            "--trials",
+            "30",
+            "--run-dir",
+            str(folder / "study"),
+            "--out",
+            str(folder / "front.json"),
+        ],  # fmt: skip
+        "extract": [
+            "extract",
+            f"hf:{folder / 's'}",
+            "--front",
+            str(folder / "front.json"),
+            "--params-fraction",
+            "0.5",
+            "--out",
+            str(folder / "half"),
+        ],  # fmt: skip
+        "eval": ["eval", f"hf:{folder / 'half'}", *data],
+    }
+    seconds = {}
+    for name, args in steps.items():
+        started = time.perf_counter()
+        if autofm(["compress", *args, "--quiet"]) != 0:
+            raise SystemExit(f"the hf pipeline failed at {name}")
+        seconds[name] = time.perf_counter() - started
+    reloaded = LlamaForCausalLM.from_pretrained(folder / "half")
+    return {
+        "parent_params": LlamaForCausalLM(config).num_parameters(),
+        "extracted_params": reloaded.num_parameters(),
+        "extracted_config": {
+            k: getattr(reloaded.config, k)
+            for k in (
+                "hidden_size",
+                "num_hidden_layers",
+                "num_attention_heads",
+                "num_key_value_heads",
+                "intermediate_size",
+            )
+        },  # fmt: skip
+        "seconds": seconds,
+    }
+
+
 def compare_phase(run: Settings, train_tokens, valid_tokens, searches: list[dict]) -> list[dict]:
     cache = run.work / "compare.json"
     rows = json_or_empty(cache)
@@ -260,8 +379,6 @@ def latency_phase(run: Settings, searches: list[dict]) -> dict:
 
 
 def json_or_empty(path: Path):
-    import json
-
     return json.loads(path.read_text()) if path.exists() else []
 
 
@@ -297,6 +414,15 @@ def markdown(run: Settings, info: dict, searches, rows: list[dict], latency: dic
     return "\n".join(lines)
 
 
+def _hf_markdown(hf: dict) -> str:
+    seconds = ", ".join(f"{k} {v:.1f} s" for k, v in hf["seconds"].items())
+    return (
+        "\n### The Hugging Face path, end to end on a random tiny Llama (no quality claim)\n\n"
+        f"{hf['parent_params']:,} → {hf['extracted_params']:,} parameters "
+        f"({hf['extracted_config']}); {seconds}.\n"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
@@ -321,12 +447,21 @@ def main() -> None:
     if args.phase == "supernet":
         return
     searches = json_or_empty(run.work / "search.json") or search_phase(run, train_tokens)
+    if not args.quick:
+        print(ship_supernet(run, searches), file=sys.stderr)
     if args.phase == "search":
         return
     rows = compare_phase(run, train_tokens, valid_tokens, searches)
     latency = latency_phase(run, searches)
-    results = {"supernet": info, "search": searches, "compare": rows, "latency": latency}
-    text = markdown(run, info, searches, rows, latency)
+    hf = hf_phase(run)
+    results = {
+        "supernet": info,
+        "search": searches,
+        "compare": rows,
+        "latency": latency,
+        "hf_tiny_llama": hf,
+    }
+    text = markdown(run, info, searches, rows, latency) + _hf_markdown(hf)
     if args.quick:
         print(text)
         return

@@ -12,6 +12,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from autofm.compress.supernet import SuperNetwork
 from autofm.core.checkpoint import save_model
 from autofm.core.errors import ValidationError
@@ -54,9 +56,11 @@ def save_supernet(
     supernet_info: dict[str, Any],
     training: dict[str, Any] | None = None,
     provenance: dict[str, Any] | None = None,
+    dtype: torch.dtype | None = None,
 ) -> Path:
     """Write the super-network as a GPT checkpoint with a `supernet` entry (layer order plus
-    `supernet_info`: how it was sorted and trained, and from which parent)."""
+    `supernet_info`: how it was sorted and trained, from which parent, a searched front);
+    `dtype` (e.g. torch.float16) stores the weights in that precision."""
     info = {"layer_order": list(supernet.layer_order), **supernet_info}
     return save_model(
         path,
@@ -64,5 +68,6 @@ def save_supernet(
         training=training,
         provenance=provenance,
         tokenizer=TOKENIZER,
+        dtype=dtype,
         supernet=info,
     )
