@@ -95,3 +95,26 @@ def test_open_study_writes_then_checks_the_header(tmp_path):
         plain.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
         with pytest.raises(ValidationError, match="exists in this storage but was not written"):
             open_study(storage, "plain", ["minimize"], HEADER)
+
+
+def test_a_header_set_by_another_worker_after_the_first_read_is_found():
+    import optuna
+
+    from autofm.core.study import stored_header
+
+    study = optuna.create_study()
+
+    class Racing:  # the first read of the header predates the other worker's write
+        reads = 0
+
+        def __getattr__(self, name):
+            return getattr(study, name)
+
+        @property
+        def user_attrs(self):
+            Racing.reads += 1
+            return {} if Racing.reads == 1 else {"autofm": {"program": "x"}}
+
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
+    assert stored_header(Racing(), "autofm") == ({"program": "x"}, True)
+    assert stored_header(optuna.create_study(), "autofm") == (None, False)

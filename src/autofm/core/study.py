@@ -153,6 +153,17 @@ def _as_json(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+def stored_header(study: optuna.Study, key: str = HEADER) -> tuple[Any, bool]:
+    """(the study's header or None, whether it holds trials). A worker that creates a study sets
+    its header before any trial, but another worker's first read of the header may predate it
+    while its read of the trials does not: so the header is read again when trials exist."""
+    header = study.user_attrs.get(key)
+    has_trials = bool(study.get_trials(deepcopy=False))
+    if header is None and has_trials:
+        header = study.user_attrs.get(key)
+    return header, has_trials
+
+
 def open_study(
     storage: optuna.storages.BaseStorage,
     study_name: str,
@@ -169,9 +180,9 @@ def open_study(
     study = optuna.create_study(
         storage=storage, study_name=study_name, directions=list(directions), load_if_exists=True
     )
-    existing = study.user_attrs.get(HEADER)
+    existing, has_trials = stored_header(study)
     if existing is None:
-        if study.get_trials(deepcopy=False):
+        if has_trials:
             raise ValidationError(
                 f"study {study_name!r} exists in this storage but was not written by {program}; "
                 "use another study name or storage"

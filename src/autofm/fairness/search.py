@@ -24,7 +24,12 @@ from optuna.trial import TrialState
 from autofm.core.errors import ValidationError
 from autofm.core.pareto import pareto_mask
 from autofm.core.progress import progress, status
-from autofm.core.study import check_header, default_population_size, quiet_logging
+from autofm.core.study import (
+    check_header,
+    default_population_size,
+    quiet_logging,
+    stored_header,
+)
 from autofm.fairness.conflicts import hypervolume_contrast, hypervolume_regret
 from autofm.fairness.data import FairData, prepare_data
 from autofm.fairness.metrics import OBJECTIVES
@@ -135,9 +140,9 @@ class ManyFairHPO:
             directions=["minimize"] * len(objectives),
             load_if_exists=True,
         )
-        existing = study.user_attrs.get("autofm")
+        existing, has_trials = stored_header(study, "autofm")
         if existing is None:
-            if study.get_trials(deepcopy=False):
+            if has_trials:
                 raise ValidationError(
                     f"study {name!r} exists in this storage but was not written by {PROGRAM}; "
                     "use another --name or storage"
