@@ -56,6 +56,13 @@ def test_the_whole_pipeline_from_the_command_line(files, capsys):
         capsys,
     )  # fmt: skip
     assert code == 0 and out["params"] <= 0.7 * GPT(CONFIG).n_parameters()
+    # the front was searched on the trained super-network: the sorted parent is refused
+    _bad(
+        ["extract", sorted_stem, "--front", str(front), "--params-fraction", "0.7",
+         "--out", str(files / "wrong")],
+        capsys,
+        "other weights",
+    )  # fmt: skip
     code, out, _ = run(["eval", str(files / "small"), *data], capsys)
     assert (
         code == 0
@@ -139,3 +146,30 @@ def test_tour_step(tmp_path):
     assert result.metrics["extracted_equals_slice"]
     assert result.metrics["chosen_params"] <= 0.5 * result.metrics["parent_params"]
     assert result.metrics["front_size"] >= 2
+
+
+def test_the_command_line_choices_are_the_modules_own():
+    from autofm.compress import AGGREGATIONS, METHODS, PRUNE_METHODS, SPACES, STRATEGIES
+    from autofm.compress.cli import CHOICES
+    from autofm.compress.objectives import QUALITY_OBJECTIVES, SIZE_OBJECTIVES
+    from autofm.compress.training import SAMPLINGS
+
+    assert CHOICES == {
+        "aggregation": AGGREGATIONS,
+        "strategy": STRATEGIES,
+        "sampling": SAMPLINGS,
+        "space": SPACES,
+        "method": METHODS,
+        "objective": QUALITY_OBJECTIVES,
+        "size": SIZE_OBJECTIVES,
+        "prune": PRUNE_METHODS,
+    }
+
+
+def test_a_sub_network_with_unknown_keys_is_explained(files, capsys, tmp_path):
+    bad = json.dumps({"embed": 32, "depth": 2})
+    _bad(
+        ["extract", str(files / "parent"), "--sub", bad, "--out", str(tmp_path / "x")],
+        capsys,
+        "needs exactly the keys embed, layers, heads, mlp",
+    )

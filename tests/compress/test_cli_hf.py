@@ -139,7 +139,7 @@ def test_an_hf_llama_goes_from_importance_to_an_extracted_folder_and_its_eval(
     code, out, _ = run(["eval", f"hf:{small}", *data, "--blocks", "8"], capsys)
     assert code == 0 and out["params"] == reloaded.num_parameters()
     full = SubNetwork.full(LlamaShape.from_config(reloaded.config))
-    assert out["flops_per_token"] == LlamaShape.from_config(reloaded.config).count_flops(full, 16)
+    assert out["flops"] == LlamaShape.from_config(reloaded.config).count_flops(full, 16)
     text = (files / "text.txt").read_text(encoding="utf-8")
     expected = bits_per_byte(reloaded, tokenizer, text, 16, max_blocks=8)
     assert out["bits_per_byte"] == pytest.approx(expected["bits_per_byte"], rel=1e-6)

@@ -172,8 +172,9 @@ def test_counted_parameters_are_the_extracted_models(variant):
 def test_flops_count_every_matrix_and_grow_with_the_sub_network():
     shape = LlamaShape.from_config(_llama().config)
     # per layer: q 32·32, k and v 32·16 each, o 32·32, three SwiGLU 32·48, all ×2; attention
-    # 2·2·seq·32; plus the readout 2·64·32
-    per_layer = 2 * (32 * 32 + 2 * 32 * 16 + 32 * 32 + 3 * 32 * 48) + 4 * 10 * 32
+    # 2·2·32 per attended token, (seq + 1) // 2 = 5 of them under the causal mask; plus the
+    # readout 2·64·32
+    per_layer = 2 * (32 * 32 + 2 * 32 * 16 + 32 * 32 + 3 * 32 * 48) + 4 * 5 * 32
     assert count_flops(shape, SubNetwork.full(shape), 10) == 3 * per_layer + 2 * 64 * 32
     space = SearchSpace(shape, min_embed=8, embed_step=8)
     assert count_flops(shape, space.smallest()) < count_flops(shape, space.largest())

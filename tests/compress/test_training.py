@@ -59,7 +59,7 @@ def test_sandwich_training_makes_the_smallest_sub_network_better_than_standard(t
 def test_super_network_training_resumes_exactly(tokens, tmp_path):
     train_tokens, _ = tokens
     loop = TrainConfig(lr=3e-3, batch_size=4, tokens=4 * 16 * 8, seed=1, checkpoint_every=3)
-    config = SupernetTrainConfig("sandwich", sampling="uniform")
+    config = SupernetTrainConfig("sandwich")  # calibrated sampling, distillation
     straight = SuperNetwork(GPT(CONFIG, seed=0))
     train_supernet(straight, train_tokens, None, config, loop)
     pieces = SuperNetwork(GPT(CONFIG, seed=0))

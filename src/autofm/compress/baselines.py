@@ -164,7 +164,7 @@ def recover(
     train_tokens: np.ndarray,
     valid_tokens: np.ndarray,
     tokens: int,
-    lr: float = 1e-3,
+    lr: float = 3e-4,
     seed: int = 0,
     batch_size: int = 16,
 ) -> tuple[GPT, float]:

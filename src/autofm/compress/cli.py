@@ -23,8 +23,20 @@ from autofm.core.errors import ValidationError
 from autofm.core.output import emit
 from autofm.core.progress import status
 
-# the recovery fine-tuning every pruned baseline gets by default (and the benchmark gives all)
+# the recovery fine-tuning every pruned baseline gets by default
 RECOVERY_TOKENS = 250_000
+# argparse choices, written out so that building the parser imports no torch (a test checks them
+# against the modules' own constants)
+CHOICES = {
+    "aggregation": ("mean", "l2", "variance"),
+    "strategy": ("standard", "random", "sandwich"),
+    "sampling": ("uniform", "calibrated"),
+    "space": ("uniform", "layerwise"),
+    "method": ("nsga2", "tpe", "random", "local"),
+    "objective": ("kl", "val_loss"),
+    "size": ("params", "flops", "latency_ms"),
+    "prune": ("magnitude", "importance", "leading"),
+}
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -39,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     _model_and_data(importance)
     _block_size(importance)
-    importance.add_argument("--aggregation", default="mean", help="mean, l2 or variance")
+    importance.add_argument("--aggregation", default="mean", choices=CHOICES["aggregation"])
     importance.add_argument("--batches", type=int, default=10, help="calibration batches")
     add_out(importance, "checkpoint stem of the sorted parent (hf: a new folder)", required=True)
     add_seed(importance)
@@ -48,11 +60,11 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "supernet-train", "train a sorted parent so that its sub-networks work", _supernet_train
     )
     _model_and_data(train)
-    train.add_argument("--strategy", default="sandwich", help="standard, random or sandwich")
+    train.add_argument("--strategy", default="sandwich", choices=CHOICES["strategy"])
     train.add_argument("--no-distill", action="store_true", help="no in-place distillation")
     train.add_argument("--random-samples", type=int, default=2)
-    train.add_argument("--sampling", default="calibrated", help="uniform or calibrated")
-    train.add_argument("--space", default="layerwise", help="uniform or layerwise")
+    train.add_argument("--sampling", default="calibrated", choices=CHOICES["sampling"])
+    train.add_argument("--space", default="layerwise", choices=CHOICES["space"])
     train.add_argument("--tokens", type=int, default=1_000_000, help="text read (default 1M)")
     train.add_argument("--lr", type=float, default=3e-4)
     train.add_argument("--batch-size", type=int, default=16)
@@ -67,10 +79,14 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     _model_and_data(search)
     _block_size(search)
-    search.add_argument("--method", default="nsga2", help="nsga2, tpe, random or local")
-    search.add_argument("--objective", default="kl", help="kl (to the parent) or val_loss")
-    search.add_argument("--size", default="params", help="params, flops or latency_ms")
-    search.add_argument("--space", default="uniform", help="uniform or layerwise (not for hf:)")
+    search.add_argument("--method", default="nsga2", choices=CHOICES["method"])
+    search.add_argument(
+        "--objective", default="kl", choices=CHOICES["objective"], help="kl to the parent"
+    )
+    search.add_argument("--size", default="params", choices=CHOICES["size"])
+    search.add_argument(
+        "--space", default="uniform", choices=CHOICES["space"], help="layerwise: not for hf:"
+    )
     search.add_argument("--trials", type=int, default=100)
     search.add_argument("--calibration-blocks", type=int, default=32)
     search.add_argument("--run-dir", default="runs/compress", help="study folder (resumable)")
@@ -97,7 +113,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
     prune = group.command("prune", "a pruning baseline at a parameter budget", _prune)
     _model_and_data(prune, default_data="stdlib+text")
-    prune.add_argument("--method", default="magnitude", help="magnitude, importance or leading")
+    prune.add_argument("--method", default="magnitude", choices=CHOICES["prune"])
     prune.add_argument("--params-fraction", type=float, required=True)
     prune.add_argument(
         "--recover-tokens",
@@ -219,7 +235,8 @@ def _supernet_train(args: argparse.Namespace) -> None:
     result = train_supernet(supernet, train_tokens, valid_tokens, config, loop, args.run_dir)
     summary = training_summary(config, loop, result)
     info = {**meta.get("supernet", {}), "parent": str(args.model), "trained": summary}
-    info.pop("layer_order", None)
+    for stale in ("layer_order", "front", "front_note"):  # a front found before this training
+        info.pop(stale, None)
     stem = save_supernet(args.out, supernet, supernet_info=info, training=summary)
     emit({"checkpoint": str(stem), "complete": result.complete, **summary}, args.json)
 
@@ -231,7 +248,7 @@ def _extract(args: argparse.Namespace) -> None:
 
         cli_hf.check_new_folder(args.out)
         supernet, meta, _ = cli_hf.load_model(args.model)
-        sub = _chosen_sub(args, supernet.config, meta)
+        sub = _chosen_sub(args, supernet, meta)
         n = extract_llama(supernet, sub, args.out).num_parameters()
         emit({"checkpoint": str(args.out), "params": n, "sub_network": sub.to_dict()}, args.json)
         return
@@ -243,7 +260,7 @@ def _extract(args: argparse.Namespace) -> None:
     supernet, meta = _load_gpt(args)
     if not (args.sub or args.front or (meta.get("supernet") or {}).get("front")):
         supernet, meta = _shipped_supernet(args.model, supernet, meta)
-    sub = _chosen_sub(args, supernet.config, meta)
+    sub = _chosen_sub(args, supernet, meta)
     model = extract(supernet, sub)
     n = model.n_parameters()
     stem = save_gpt(
@@ -267,18 +284,32 @@ def _shipped_supernet(name: str, supernet, meta: dict):
     return load_supernet(companion)
 
 
-def _chosen_sub(args: argparse.Namespace, parent, meta: dict):
+def weights_sha256(supernet) -> str:
+    """The fingerprint a search result records of the super-network it searched."""
+    from autofm.compress.objectives import tensors_sha256
+
+    return tensors_sha256(t for _, t in sorted(supernet.state_dict().items()))
+
+
+def _chosen_sub(args: argparse.Namespace, supernet, meta: dict):
     """The sub-network of --sub, or the best front point under --params(-fraction)."""
     from autofm.compress.space import SubNetwork, count_parameters
     from autofm.core.pareto import best_under
 
+    parent = supernet.config
     if args.sub:
         try:
-            sub = SubNetwork.from_dict(json.loads(args.sub), source="--sub")
+            values = json.loads(args.sub)
         except json.JSONDecodeError as err:
             raise ValidationError(f"--sub is not valid JSON: {err}") from err
-        return sub.check(parent)
-    front = _front(args, meta)
+        keys = {"embed", "layers", "heads", "mlp"}
+        if not isinstance(values, dict) or set(values) != keys:
+            raise ValidationError(
+                '--sub needs exactly the keys embed, layers, heads, mlp, e.g. {"embed": 128, '
+                '"layers": [0, 2], "heads": [4, 4], "mlp": [512, 512]}'
+            )
+        return SubNetwork.from_dict(values, source="--sub").check(parent)
+    front = _front(args, meta, supernet)
     full = count_parameters(parent, SubNetwork.full(parent))
     budget = args.params if args.params is not None else args.params_fraction * full
     index = best_under([(p["objective"], p["params"]) for p in front], budget)
@@ -291,13 +322,21 @@ def _chosen_sub(args: argparse.Namespace, parent, meta: dict):
     return SubNetwork.from_dict(front[index]["sub_network"], source="the front").check(parent)
 
 
-def _front(args: argparse.Namespace, meta: dict) -> list[dict]:
-    """Front points {sub_network, params, objective} from --front or the checkpoint's own."""
+def _front(args: argparse.Namespace, meta: dict, supernet) -> list[dict]:
+    """Front points {sub_network, params, objective} from --front or the checkpoint's own; a
+    front searched on other weights (e.g. before super-network training) is refused."""
     if args.front:
         path = Path(args.front)
         if not path.is_file():
             raise ValidationError(f"front file {path} not found; write one with `search --out`")
-        return json.loads(path.read_text())["front"]
+        result = json.loads(path.read_text())
+        searched = result.get("weights_sha256")
+        if searched is not None and searched != weights_sha256(supernet):
+            raise ValidationError(
+                f"{path} was searched on other weights than {args.model}'s (e.g. before "
+                "super-network training); extract from the model that was searched"
+            )
+        return result["front"]
     front = (meta.get("supernet") or {}).get("front")
     if not front:
         raise ValidationError(
@@ -318,10 +357,8 @@ def _prune(args: argparse.Namespace) -> None:
     from autofm.lm.checkpoint import save_gpt
 
     check_writable(args.out, "checkpoint")
-    if (args.method == "importance" or args.recover_tokens) and not args.data:
-        raise ValidationError(f"--method {args.method} / --recover-tokens need --data")
     supernet, _ = _load_gpt(args)
-    tokens = _tokens(args) if args.data else None
+    tokens = _tokens(args)
     batches = None
     if args.method == "importance":
         batches = calibration_batches(tokens[0], supernet.config.block_size, seed=args.seed)
@@ -373,6 +410,7 @@ def _search(args: argparse.Namespace) -> None:
     summary = {
         **result.to_dict(),
         "model": str(args.model),
+        "weights_sha256": weights_sha256(supernet),
         "data": args.data,
         "block_size": block_size,
     }
@@ -433,7 +471,7 @@ def _eval(args: argparse.Namespace) -> None:
         "model": str(args.model),
         "bits_per_byte": evaluate(model, text, args.blocks) / math.log(2),
         "params": model.n_parameters(),
-        "flops_per_token": count_flops(config, SubNetwork.full(config)),
+        "flops": count_flops(config, SubNetwork.full(config)),  # per token
         "latency_ms": measure_latency(model),
     }
     emit(result, args.json)

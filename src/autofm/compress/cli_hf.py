@@ -155,7 +155,7 @@ def evaluate(args: argparse.Namespace) -> None:
         "model": str(args.model),
         **measured,
         "params": model.num_parameters(),
-        "flops_per_token": count_flops(shape, SubNetwork.full(shape)),
+        "flops": count_flops(shape, SubNetwork.full(shape)),  # per token
         "latency_ms": measure_latency(model, seq_len=shape.block_size),
         "block_size": shape.block_size,
     }

@@ -104,7 +104,8 @@ class LlamaShape(ConfigMixin):
         for heads, mlp in zip(sub.heads, sub.mlp):
             query, key_value = heads * head_size, heads // self.head_group * head_size
             flops += 2 * (e * (query + 2 * key_value) + query * e + 3 * e * mlp)
-            flops += 2 * 2 * seq_len * query  # q·k and attention × v
+            # q·k and attention × v: under the causal mask a token attends to (T + 1) / 2 on average
+            flops += 2 * 2 * ((seq_len + 1) // 2) * query
         return flops
 
 

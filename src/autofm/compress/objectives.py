@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import math
 import statistics
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -146,11 +145,6 @@ def validation_loss(
     return _mean_loss(
         supernet, sub, _blocks(tokens, block_size, n_blocks, block_size + 1), batch_size
     )
-
-
-def bits_per_byte(nats: float) -> float:
-    """Nats per byte as bits per byte."""
-    return nats / math.log(2)
 
 
 def measure_latency(

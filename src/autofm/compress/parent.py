@@ -19,8 +19,6 @@ from autofm.core.checkpoint import save_model
 from autofm.core.errors import ValidationError
 from autofm.lm.checkpoint import TOKENIZER, load_gpt
 
-PARENT_CHECKPOINT = "gpt-parent"
-
 
 def parse_model_spec(spec: str | os.PathLike) -> tuple[str, str]:
     """('autofm', name_or_path) or ('hf', path) from a model spec."""
@@ -41,7 +39,8 @@ def load_supernet(spec: str | os.PathLike) -> tuple[SuperNetwork, dict[str, Any]
     source, name = parse_model_spec(spec)
     if source != "autofm":
         raise ValidationError(
-            f"{spec} is a Hugging Face model; use autofm.compress.hf for hf: specs"
+            f"{spec} is a Hugging Face model: load it with "
+            "autofm.compress.hf_extract.load_hf_parent (the CLI does for hf: specs)"
         )
     gpt, meta = load_gpt(name)
     gpt.eval()

@@ -229,24 +229,23 @@ class SearchSpace:
             embed, n_layers, [by_layer[i][0] for i in kept], [by_layer[i][1] for i in kept]
         )
 
-    def calibrated_sampler(
-        self, rng: np.random.Generator, n_bins: int = 10, candidates: int = 2000
-    ) -> CalibratedSampler:
+    def calibrated_sampler(self, n_bins: int = 10, candidates: int = 2000) -> CalibratedSampler:
         """A sampler that fills parameter-count bins evenly (the paper's calibrated sampling)."""
-        return CalibratedSampler(self, rng, n_bins, candidates)
+        return CalibratedSampler(self, n_bins, candidates)
 
 
 class CalibratedSampler:
     """Draws sub-networks so that each of `n_bins` equal-width bins of the parameter count
-    (smallest to largest sub-network) is visited equally often: bins are taken in turn and a
-    bin is filled by rejection among uniform draws (whittle's stratified `ParamBins` sampling)."""
+    (smallest to largest sub-network) is equally likely: a bin is drawn uniformly, then filled
+    by rejection among uniform draws (whittle's stratified `ParamBins` sampling). It keeps no
+    random state of its own: every draw uses the caller's generator (so a training run that
+    saves its generator resumes exactly)."""
 
-    def __init__(self, space: SearchSpace, rng: np.random.Generator, n_bins: int, candidates: int):
-        self.space, self.rng, self.candidates = space, rng, candidates
+    def __init__(self, space: SearchSpace, n_bins: int, candidates: int):
+        self.space, self.candidates = space, candidates
         low = count_parameters(space.parent, space.smallest())
         high = count_parameters(space.parent, space.largest())
         self.edges = np.linspace(low, high, n_bins + 1)
-        self.next_bin = 0
 
     def bin_of(self, sub: SubNetwork) -> int:
         n = count_parameters(self.space.parent, sub)
@@ -254,12 +253,11 @@ class CalibratedSampler:
             np.clip(np.searchsorted(self.edges, n, side="right") - 1, 0, len(self.edges) - 2)
         )
 
-    def sample(self) -> SubNetwork:
-        target = self.next_bin
-        self.next_bin = (self.next_bin + 1) % (len(self.edges) - 1)
+    def sample(self, rng: np.random.Generator) -> SubNetwork:
+        target = int(rng.integers(len(self.edges) - 1))
         best, best_gap = None, np.inf
         for _ in range(self.candidates):
-            sub = self.space.sample(self.rng)
+            sub = self.space.sample(rng)
             gap = abs(self.bin_of(sub) - target)
             if gap == 0:
                 return sub

@@ -11,7 +11,8 @@ before one optimizer step (whittle's strategies):
 
 With `distill` (in-place knowledge distillation, on by default) every sub-network but the largest
 learns the largest one's next-byte distribution of the same step (KL to its detached logits)
-instead of the data; the largest always learns the data. Random sub-networks are drawn uniformly
+instead of the data; the largest always learns the data. Distillation needs the largest in the
+step, so it applies to sandwich training; `random` steps learn from the data. Random sub-networks are drawn uniformly
 or, with `sampling="calibrated"`, so that parameter-count bins are visited evenly. The loop is
 `autofm.lm.train.train` (schedule, resumable run folder, time budget, validation); the token
 budget counts the text read, once per step, whatever the number of sub-networks run on it.
@@ -64,10 +65,10 @@ def sub_networks_for_step(
     space: SearchSpace, config: SupernetTrainConfig, rng: np.random.Generator, sampler=None
 ) -> list[SubNetwork | None]:
     """The sub-networks one step trains (None = the largest, run as the plain parent)."""
-    draw = sampler.sample if sampler is not None else (lambda: space.sample(rng))
     if config.strategy == "standard":
         return [None]
-    randoms = [draw() for _ in range(config.random_samples)]
+    draw = sampler.sample if sampler is not None else space.sample
+    randoms = [draw(rng) for _ in range(config.random_samples)]
     if config.strategy == "random":
         return randoms
     return [None, space.smallest(), *randoms]
@@ -102,16 +103,13 @@ def train_supernet(
     config: SupernetTrainConfig,
     loop: TrainConfig,
     run_dir: str | os.PathLike | None = None,
-    seed: int = 0,
 ) -> TrainResult:
     """Train `supernet`'s parent weights in place with `config`'s strategy for `loop`'s token
-    budget (resumable in `run_dir`); the validation loss tracked is the full model's."""
+    budget (resumable in `run_dir`); the validation loss tracked is the full model's. Sampled
+    sub-networks are drawn from the loop's own generator (seeded by `loop.seed`, saved with the
+    run), so a resumed run equals an uninterrupted one."""
     space = supernet.space(config.space)
-    sampler = (
-        space.calibrated_sampler(np.random.default_rng([seed, 7]))
-        if config.sampling == "calibrated"
-        else None
-    )
+    sampler = space.calibrated_sampler() if config.sampling == "calibrated" else None
     loss_fn = supernet_loss(supernet, space, config, sampler)
     return train(supernet.gpt, train_tokens, valid_tokens, loop, run_dir=run_dir, loss_fn=loss_fn)
 
