@@ -34,7 +34,6 @@ import torch
 from autofm.compress import (
     SubNetwork,
     SupernetTrainConfig,
-    count_parameters,
     extract,
     from_scratch,
     importance_prune,
@@ -61,6 +60,7 @@ VALID_FRACTION = 0.05
 METHODS = ("nsga2", "tpe", "random", "local")
 FRACTIONS = (0.5, 0.25)
 CALIBRATION_BLOCKS = 16
+LATENCY = {"batch_size": 1, "repeats": 10, "warmup": 2, "threads": 1}
 
 
 @dataclass(frozen=True)
@@ -157,47 +157,71 @@ def supernet_phase(run: Settings, train_tokens) -> dict:
 
 
 def search_phase(run: Settings, train_tokens) -> list[dict]:
+    """Every method × seed on KL vs parameters, and every method (first seed, half the trials) on
+    KL vs measured latency; hypervolumes against one fixed reference per size objective."""
+    from autofm.compress.objectives import Evaluator
+
     supernet, _ = load_supernet(run.work / "supernet")
     calibration = Calibration.from_tokens(supernet, train_tokens, CALIBRATION_BLOCKS)
     space = supernet.space("uniform")
-    parent_params = count_parameters(supernet.config, SubNetwork.full(supernet.config))
-    smallest_kl = None
+    evaluator = Evaluator(supernet, calibration, latency=LATENCY)
+    # the reference: 1.1 × the smallest sub-network's KL and 1.1 × the parent's size, the same
+    # for every method and seed
+    smallest_kl = evaluator.value(space.smallest(), "kl")
+    references = {
+        "params": (1.1 * smallest_kl, 1.1 * evaluator.value(space.largest(), "params")),
+        "latency_ms": (1.1 * smallest_kl, 1.1 * evaluator.value(space.largest(), "latency_ms")),
+    }
+    runs = [("params", seed, run.n_trials) for seed in run.seeds]
+    runs.append(("latency_ms", run.seeds[0], max(4, run.n_trials // 2)))
     results = []
-    for seed in run.seeds:
+    for size, seed, n_trials in runs:
         for method in METHODS:
             started = time.perf_counter()
             result = search(
                 supernet,
                 space,
+                objectives=("kl", size),
                 method=method,
-                n_trials=run.n_trials,
+                n_trials=n_trials,
                 seed=seed,
                 calibration=calibration,
+                latency=LATENCY if size == "latency_ms" else None,
                 run_dir=run.work / "search",
+                reference=references[size],
             )
-            if smallest_kl is None:
-                smallest_kl = max(c.values["kl"] for c in result.trials)
-            reference = (1.1 * smallest_kl, 1.1 * parent_params)
+            reference = references[size]
             summary = result.to_dict()
             summary.update(
                 seed=seed,
+                size=size,
                 seconds=time.perf_counter() - started,
                 fixed_reference=list(reference),
-                fixed_hypervolume=_hypervolume(result, reference),
+                # normalised by the reference box, so 1 would be a point at zero cost and KL
+                fixed_hypervolume=result.hypervolume / (reference[0] * reference[1]),
             )
             results.append(summary)
             print(
-                f"{method:>7} seed {seed}: HV {summary['fixed_hypervolume']:.4g}", file=sys.stderr
+                f"{method:>7} {size} seed {seed}: HV {summary['fixed_hypervolume']:.4f}",
+                file=sys.stderr,
             )
     atomic_write_json(run.work / "search.json", results)
     return results
 
 
-def _hypervolume(result, reference) -> float:
-    from autofm.core.pareto import hypervolume_2d
+def union_front(searches: list[dict], size: str = "params") -> list[dict]:
+    """The non-dominated points (KL vs `size`) of every search on that size, by size."""
+    from autofm.core.pareto import pareto_mask
 
-    points = [(c.values["kl"], c.values["params"]) for c in result.front]
-    return hypervolume_2d(points, reference) / (reference[0] * reference[1])
+    points = {
+        json.dumps(p["sub_network"], sort_keys=True): p
+        for s in searches
+        if s["size"] == size
+        for p in s["front"]
+    }
+    union = list(points.values())
+    keep = pareto_mask([(p["objective"], p[size]) for p in union])
+    return sorted((p for p, k in zip(union, keep) if k), key=lambda p: p[size])
 
 
 def ship_supernet(run: Settings, searches: list[dict]) -> dict:
@@ -205,13 +229,9 @@ def ship_supernet(run: Settings, searches: list[dict]) -> dict:
     the non-dominated union of every search's front, so `autofm compress extract gpt-parent
     --params-fraction F` needs no search."""
     from autofm.core.checkpoint import PACKAGE_CHECKPOINT_DIR
-    from autofm.core.pareto import pareto_mask
 
     supernet, meta = load_supernet(run.work / "supernet")
-    points = {json.dumps(p["sub_network"], sort_keys=True): p for s in searches for p in s["front"]}
-    union = list(points.values())
-    keep = pareto_mask([(p["objective"], p["params"]) for p in union])
-    front = sorted((p for p, k in zip(union, keep) if k), key=lambda p: p["params"])
+    front = union_front(searches)
     info = {key: value for key, value in meta["supernet"].items() if key != "layer_order"}
     info["front"] = [
         {"sub_network": p["sub_network"], "objective": p["objective"], "params": p["params"]}
@@ -318,56 +338,85 @@ def hf_phase(run: Settings) -> dict:
     }
 
 
-def compare_phase(run: Settings, train_tokens, valid_tokens, searches: list[dict]) -> list[dict]:
+def compare_phase(run: Settings, train_tokens, valid_tokens, searches: list[dict]) -> dict:
+    """Bits per byte at 50% and 25% of the parent's parameters: the best searched sub-network
+    (lowest KL on the union front under the budget; it had the super-network stage) and every
+    baseline after as many recovery tokens as that stage read; plus the union front in bits per
+    byte. Rows are cached with the settings that made them."""
     cache = run.work / "compare.json"
-    rows = json_or_empty(cache)
+    settings = {"recovery_tokens": run.supernet_tokens, "eval_blocks": run.eval_blocks}
+    stored = json_or_empty(cache)
+    rows = stored["rows"] if stored and stored.get("settings") == settings else []
     supernet, _ = load_supernet(run.work / "supernet")
+    supernet.eval()
     parent, _ = load_supernet(run.parent)
     full = parent.gpt.n_parameters()
     batches = calibration_batches(train_tokens, parent.config.block_size, 10, seed=0)
-    front = [p for s in searches if s["method"] == "nsga2" for p in s["front"]]
+    front = union_front(searches)
     done = {(r["fraction"], r["method"]) for r in rows}
     for fraction in FRACTIONS:
-        budget = fraction * full
-        fitting = [p for p in front if p["params"] <= budget]
+        fitting = [p for p in front if p["params"] <= fraction * full]
         best = min(fitting, key=lambda p: p["objective"])
         sub = SubNetwork.from_dict(best["sub_network"])
         candidates = {
-            "searched (super-network)": lambda s=sub: (extract(supernet, s), {}),
             "magnitude pruning": lambda f=fraction: magnitude_prune(parent.gpt, f),
             "importance pruning": lambda f=fraction: importance_prune(parent.gpt, batches, f),
             "uniform shrink (unsorted)": lambda f=fraction: leading_prune(parent.gpt, f),
             "from scratch": lambda s=sub: from_scratch(sub_config(parent.config, s), seed=0),
         }
+        if (fraction, "searched (super-network)") not in done:
+            model = extract(supernet, sub).eval()
+            bpb = evaluate(model, valid_tokens, run.eval_blocks) / math.log(2)
+            rows.append(_row(fraction, "searched (super-network)", model, None, bpb, run))
         for method, make in candidates.items():
             if (fraction, method) in done:
                 continue
             model, _ = make()
-            before = evaluate(model, valid_tokens, run.eval_blocks)
-            model, after = recover(
-                model.train(), train_tokens, valid_tokens, run.recovery_tokens, lr=3e-4, seed=0
+            before = evaluate(model, valid_tokens, run.eval_blocks) / math.log(2)
+            model, _ = recover(
+                model.train(), train_tokens, valid_tokens, run.supernet_tokens, lr=3e-4, seed=0
             )
-            rows.append(
-                {
-                    "fraction": fraction,
-                    "method": method,
-                    "params": model.n_parameters(),
-                    "bpb_before_recovery": before / math.log(2),
-                    "bpb": evaluate(model, valid_tokens, run.eval_blocks) / math.log(2),
-                }
-            )
-            atomic_write_json(cache, rows)
+            bpb = evaluate(model.eval(), valid_tokens, run.eval_blocks) / math.log(2)
+            rows.append(_row(fraction, method, model, before, bpb, run))
+            atomic_write_json(cache, {"settings": settings, "rows": rows})
             print(rows[-1], file=sys.stderr)
-    parent_bpb = evaluate(parent.gpt, valid_tokens, run.eval_blocks) / math.log(2)
-    rows.append({"fraction": 1.0, "method": "parent", "params": full, "bpb": parent_bpb})
-    return rows
+    parent_bpb = evaluate(parent.gpt.eval(), valid_tokens, run.eval_blocks) / math.log(2)
+    table = [*rows, {"fraction": 1.0, "method": "parent", "params": full, "bpb": parent_bpb}]
+    by = {(r["fraction"], r["method"]): r["bpb"] for r in table}
+    searched, magnitude = by[(0.5, "searched (super-network)")], by[(0.5, "magnitude pruning")]
+    gap_closed = (magnitude - searched) / (magnitude - parent_bpb)
+    front_bpb = [
+        {
+            "params": p["params"],
+            "kl": p["objective"],
+            "bpb": evaluate(
+                extract(supernet, SubNetwork.from_dict(p["sub_network"])).eval(),
+                valid_tokens,
+                min(64, run.eval_blocks),
+            )
+            / math.log(2),
+        }
+        for p in front
+    ]
+    return {"rows": table, "gap_closed_at_50": gap_closed, "front_bpb": front_bpb}
+
+
+def _row(fraction, method, model, before, bpb, run) -> dict:
+    return {
+        "fraction": fraction,
+        "method": method,
+        "params": model.n_parameters(),
+        "tokens_after_parent": run.supernet_tokens,  # super-network stage or recovery
+        "bpb_before_recovery": before,
+        "bpb": bpb,
+    }
 
 
 def latency_phase(run: Settings, searches: list[dict]) -> dict:
     supernet, _ = load_supernet(run.work / "supernet")
     parent, _ = load_supernet(run.parent)
     full = parent.gpt.n_parameters()
-    front = [p for s in searches if s["method"] == "nsga2" for p in s["front"]]
+    front = union_front(searches)
     best = min((p for p in front if p["params"] <= 0.5 * full), key=lambda p: p["objective"])
     small = extract(supernet, SubNetwork.from_dict(best["sub_network"])).eval()
     timings = {"parent_ms": [], "half_ms": []}
@@ -375,39 +424,66 @@ def latency_phase(run: Settings, searches: list[dict]) -> dict:
         timings["parent_ms"].append(measure_latency(parent.gpt.eval(), repeats=20, threads=1))
         timings["half_ms"].append(measure_latency(small, repeats=20, threads=1))
     parent_ms, half_ms = (float(np.median(v)) for v in timings.values())
-    return {"parent_ms": parent_ms, "half_ms": half_ms, "speedup": parent_ms / half_ms}
+    return {
+        "half_params": small.n_parameters(),
+        "parent_ms": parent_ms,
+        "half_ms": half_ms,
+        "speedup": parent_ms / half_ms,
+    }
 
 
 def json_or_empty(path: Path):
     return json.loads(path.read_text()) if path.exists() else []
 
 
-def markdown(run: Settings, info: dict, searches, rows: list[dict], latency: dict) -> str:
+def markdown(run: Settings, info: dict, searches, compare: dict, latency: dict) -> str:
+    passes = info["strategy"]["random_samples"] + 2
     lines = ["### Super-network", ""]
     lines.append(
-        f"Sorted in {info['sort_seconds']:.0f} s, sandwich-trained on {info['supernet_tokens']:,} "
-        f"tokens ({info['supernet_seconds'] / 60:.0f} min; parent pretraining "
-        f"{info['parent_pretraining_tokens'] or 0:,} tokens)."
-    )
-    lines += ["", "### Search: hypervolume (KL vs parameters, fixed reference), mean ± std", ""]
-    table = []
-    for method in METHODS:
-        values = [s["fixed_hypervolume"] for s in searches if s["method"] == method]
-        table.append(
-            {
-                "method": method,
-                "trials": run.n_trials,
-                "seeds": len(values),
-                "hypervolume": f"{np.mean(values):.4f} ± {np.std(values, ddof=1):.4f}",
-            }
-        )
-    lines.append(markdown_table(table))
-    lines += ["### Bits per byte at matched parameter counts (after equal recovery tokens)", ""]
-    lines.append(
-        markdown_table(rows, ["fraction", "method", "params", "bpb_before_recovery", "bpb"])
+        f"Sorted in {info['sort_seconds']:.0f} s; sandwich-trained (in-place distillation, "
+        f"calibrated sampling) on {info['supernet_tokens']:,} tokens of text, each step running "
+        f"{passes} sub-networks (≈ {passes * info['supernet_tokens']:,} sub-network token passes), "
+        f"in {info['supernet_seconds'] / 60:.0f} min; the parent's pretraining read "
+        f"{info['parent_pretraining_tokens'] or 0:,} tokens."
     )
     lines += [
-        "### Latency (one thread, batch 1, full block)",
+        "",
+        "### Search: hypervolume of the front (KL to the parent vs size), fixed reference, "
+        "normalised by the reference box; mean ± std over seeds",
+        "",
+    ]
+    table = []
+    for size in ("params", "latency_ms"):
+        for method in METHODS:
+            found = [s for s in searches if s["method"] == method and s["size"] == size]
+            values = [s["fixed_hypervolume"] for s in found]
+            spread = f" ± {np.std(values, ddof=1):.4f}" if len(values) > 1 else ""
+            table.append(
+                {
+                    "size objective": size,
+                    "method": method,
+                    "trials": found[0]["n_trials"] if found else 0,
+                    "seeds": len(values),
+                    "hypervolume": f"{np.mean(values):.4f}{spread}",
+                }
+            )
+    lines.append(markdown_table(table))
+    lines += [
+        "### Bits per byte on held-out text at matched parameter counts",
+        "",
+        "Baselines get as many recovery tokens as the super-network stage read.",
+        "",
+        markdown_table(
+            compare["rows"],
+            ["fraction", "method", "params", "tokens_after_parent", "bpb_before_recovery", "bpb"],
+        ),
+        f"Share of the gap between magnitude pruning and the parent closed by the searched "
+        f"sub-network at 50%: {compare['gap_closed_at_50']:.2f} (target ≥ 0.5).",
+        "",
+        "Union front in bits per byte (held-out text):",
+        "",
+        markdown_table(compare["front_bpb"]),
+        "### Latency (one thread, batch 1, full block; alternated, median of 3 × 20 passes)",
         "",
         markdown_table([latency]),
     ]
@@ -451,17 +527,17 @@ def main() -> None:
         print(ship_supernet(run, searches), file=sys.stderr)
     if args.phase == "search":
         return
-    rows = compare_phase(run, train_tokens, valid_tokens, searches)
+    compare = compare_phase(run, train_tokens, valid_tokens, searches)
     latency = latency_phase(run, searches)
     hf = hf_phase(run)
     results = {
         "supernet": info,
         "search": searches,
-        "compare": rows,
+        "compare": compare,
         "latency": latency,
         "hf_tiny_llama": hf,
     }
-    text = markdown(run, info, searches, rows, latency) + _hf_markdown(hf)
+    text = markdown(run, info, searches, compare, latency) + _hf_markdown(hf)
     if args.quick:
         print(text)
         return
