@@ -56,6 +56,26 @@ def test_the_whole_pipeline_from_the_command_line(files, capsys):
         capsys,
     )  # fmt: skip
     assert code == 0 and out["params"] <= 0.7 * GPT(CONFIG).n_parameters()
+    _bad(
+        ["extract", super_stem, "--front", str(front), "--latency-ms", "5",
+         "--out", str(files / "fast")],
+        capsys,
+        "no measured latencies",
+    )  # fmt: skip
+    fast = files / "fast.json"
+    code, out, _ = run(
+        ["search", super_stem, *data, "--method", "random", "--trials", "4", "--size",
+         "latency_ms", "--run-dir", str(files / "study"), "--out", str(fast)],
+        capsys,
+    )  # fmt: skip
+    assert code == 0 and all(p["latency_ms"] > 0 for p in out["front"])
+    slowest = max(p["latency_ms"] for p in out["front"])
+    code, out, _ = run(
+        ["extract", super_stem, "--front", str(fast), "--latency-ms", str(slowest),
+         "--out", str(files / "fast")],
+        capsys,
+    )  # fmt: skip
+    assert code == 0
     # the front was searched on the trained super-network: the sorted parent is refused
     _bad(
         ["extract", sorted_stem, "--front", str(front), "--params-fraction", "0.7",

@@ -107,6 +107,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     budget = extract.add_mutually_exclusive_group(required=True)
     budget.add_argument("--params-fraction", type=float, help="best front point under this")
     budget.add_argument("--params", type=int, help="best front point under this many parameters")
+    budget.add_argument(
+        "--latency-ms", type=float, help="best front point under this latency (a latency search)"
+    )
     budget.add_argument("--sub", help="a sub-network as JSON: {embed, layers, heads, mlp}")
     extract.add_argument("--front", help="front JSON from `search --out` (default: shipped one)")
     add_out(extract, "checkpoint stem of the extracted model (hf: a new folder)", required=True)
@@ -310,14 +313,23 @@ def _chosen_sub(args: argparse.Namespace, supernet, meta: dict):
             )
         return SubNetwork.from_dict(values, source="--sub").check(parent)
     front = _front(args, meta, supernet)
-    full = count_parameters(parent, SubNetwork.full(parent))
-    budget = args.params if args.params is not None else args.params_fraction * full
-    index = best_under([(p["objective"], p["params"]) for p in front], budget)
+    if args.latency_ms is not None:
+        size, budget = "latency_ms", args.latency_ms
+        if not all("latency_ms" in p for p in front):
+            raise ValidationError(
+                "this front has no measured latencies; search with --size latency_ms, or give "
+                "--params / --params-fraction"
+            )
+    else:
+        full = count_parameters(parent, SubNetwork.full(parent))
+        size = "params"
+        budget = args.params if args.params is not None else args.params_fraction * full
+    index = best_under([(p["objective"], p[size]) for p in front], budget)
     if index is None:
-        smallest = min(p["params"] for p in front)
+        smallest = min(p[size] for p in front)
         raise ValidationError(
-            f"no sub-network on the front has ≤ {budget:,.0f} parameters (the smallest has "
-            f"{smallest:,}); raise the budget"
+            f"no sub-network on the front has {size} ≤ {budget:,.4g} (the smallest has "
+            f"{smallest:,.4g}); raise the budget"
         )
     return SubNetwork.from_dict(front[index]["sub_network"], source="the front").check(parent)
 
