@@ -35,6 +35,14 @@ def front_figure(results: Sequence[dict]) -> plt.Figure:
     return fig
 
 
+def chosen_point(front: Sequence[dict], size: str) -> dict:
+    """The best-quality front point with at most half the front's largest `size` (else the
+    smallest one): what `extract --params-fraction 0.5` would take."""
+    half = 0.5 * max(p[size] for p in front)
+    fitting = [p for p in front if p[size] <= half] or [min(front, key=lambda p: p[size])]
+    return min(fitting, key=lambda p: p["objective"])
+
+
 def dimensions_rows(point: dict) -> list[dict]:
     """One row per kept layer of a front point's sub-network."""
     sub = point["sub_network"]
@@ -74,7 +82,10 @@ def search_report(results: Sequence[dict], title: str = "autofm compress: search
                 for p in sorted(result["front"], key=lambda p: p[size])
             ]
         )
-        median = sorted(result["front"], key=lambda p: p[size])[len(result["front"]) // 2]
-        report.text(f"dimensions of the middle front point ({size} {median[size]:.4g}):")
-        report.table(dimensions_rows(median))
+        chosen = chosen_point(result["front"], size)
+        report.text(
+            f"dimensions of the chosen model, the best front point with at most half the largest "
+            f"{size} ({chosen[size]:.4g}, {result['objectives'][0]} {chosen['objective']:.4g}):"
+        )
+        report.table(dimensions_rows(chosen))
     return report
