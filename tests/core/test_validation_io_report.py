@@ -98,3 +98,29 @@ def test_an_unwritable_output_is_refused_before_any_work(tmp_path):
         with pytest.raises(ValidationError, match="writable"):
             check_writable(locked / "model")
     assert not list(tmp_path.glob("**/.autofm-write-check*"))
+
+
+def test_atomic_writes_get_the_permissions_of_a_plain_open(tmp_path):
+    import os
+
+    from autofm.core.io import atomic_write_text
+
+    previous = os.umask(0o022)
+    try:
+        path = atomic_write_text(tmp_path / "report.html", "x")
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")
+    finally:
+        os.umask(previous)
+    assert oct(path.stat().st_mode & 0o777) == oct(plain.stat().st_mode & 0o777) == "0o644"
+
+
+def test_a_checkpoint_whose_json_cannot_be_written_leaves_no_weights(tmp_path):
+    import torch
+
+    from autofm.core.checkpoint import save_checkpoint
+
+    (tmp_path / "m.json").mkdir()  # a folder where the JSON half should go
+    with pytest.raises(OSError):
+        save_checkpoint(tmp_path / "m", torch.nn.Linear(2, 2), kind="test", model={})
+    assert not (tmp_path / "m.safetensors").exists()

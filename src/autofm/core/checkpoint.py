@@ -115,7 +115,11 @@ def save_checkpoint(
         "sha256": digest,
         "n_parameters": int(sum(t.numel() for t in tensors.values())),
     }
-    atomic_write_json(_with(stem, ".json"), meta)
+    try:
+        atomic_write_json(_with(stem, ".json"), meta)
+    except BaseException:
+        weights_path.unlink(missing_ok=True)  # a checkpoint is both files or neither
+        raise
     return stem
 
 
