@@ -1,6 +1,7 @@
 """The shared Optuna study plumbing: storage URLs and errors, samplers, study headers."""
 
 import ast
+import contextlib
 import time
 from pathlib import Path
 
@@ -118,3 +119,25 @@ def test_a_header_set_by_another_worker_after_the_first_read_is_found():
     study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=1)
     assert stored_header(Racing(), "autofm") == ({"program": "x"}, True)
     assert stored_header(optuna.create_study(), "autofm") == (None, False)
+
+
+def test_reading_a_file_that_is_not_a_study_refuses_it_and_leaves_it_untouched(tmp_path):
+    import sqlite3
+
+    from autofm.core.errors import ValidationError
+
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    other = tmp_path / "other.db"
+    with contextlib.closing(sqlite3.connect(other)) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+        db.commit()
+    for path in (empty, other):
+        before = path.read_bytes()
+        for location in (path, f"sqlite:///{path}"):
+            with pytest.raises(ValidationError, match="not a study file"):
+                storage_url(location)
+        assert path.read_bytes() == before
+    study = tmp_path / "study.db"
+    optuna.create_study(storage=storage_url(study, create=True))
+    assert storage_url(study) == f"sqlite:///{study.resolve()}"

@@ -191,14 +191,17 @@ def test_unknown_objective_model_and_sampler(tmp_path):
 def test_foreign_and_newer_study_files_are_refused(tmp_path, finished):
     not_a_db = tmp_path / "notes.db"
     not_a_db.write_text("just text, not SQLite")
-    with pytest.raises(ValidationError, match="not an Optuna storage"):
+    with pytest.raises(ValidationError, match="not a study file written by autofm"):
         ManyFairHPO.load(not_a_db)
     other_program = tmp_path / "other.db"
     connection = sqlite3.connect(other_program)
     connection.execute("create table things (id integer)")
+    connection.commit()
     connection.close()
-    with pytest.raises(ValidationError):
+    before = other_program.read_bytes()
+    with pytest.raises(ValidationError, match="not a study file written by autofm"):
         ManyFairHPO.load(other_program)
+    assert other_program.read_bytes() == before  # no Optuna tables written into it
     plain_optuna = tmp_path / "plain.db"
     optuna.create_study(study_name="fair", storage=f"sqlite:///{plain_optuna}")
     with pytest.raises(ValidationError, match="not written by autofm.fairness"):

@@ -19,7 +19,7 @@ def test_storage_url_forms(tmp_path):
         storage_url(tmp_path / "run", create=True) == f"sqlite:///{tmp_path / 'run' / 'study.db'}"
     )
     assert (tmp_path / "run").is_dir()  # created, so that SQLite can write the file
-    (tmp_path / "run" / "study.db").touch()
+    optuna.create_study(storage=storage_url(tmp_path / "run", create=True))
     assert storage_url(tmp_path / "run") == storage_url(tmp_path / "run" / "study.db")
     with pytest.raises(DataNotFoundError, match="no study storage"):
         storage_url(tmp_path / "missing.db")

@@ -49,9 +49,15 @@ def quiet_logging() -> Iterator[None]:
 
 
 def storage_url(location: str | os.PathLike, create: bool = False) -> str:
-    """A storage URL from a URL, a run folder (its study.db) or a .db file."""
+    """A storage URL from a URL, a run folder (its study.db) or a .db file.
+
+    Without `create` (commands that only read a study), a local SQLite file must already be an
+    Optuna study store: anything else is refused before it is opened, since opening a storage
+    writes Optuna's tables into the file."""
     text = str(location)
     if "://" in text:
+        if not create and text.startswith("sqlite:///"):
+            _check_study_file(Path(text[len("sqlite:///") :]))
         return text
     path = Path(text)
     if path.is_dir() or (create and not path.suffix):
@@ -60,6 +66,8 @@ def storage_url(location: str | os.PathLike, create: bool = False) -> str:
         raise DataNotFoundError(
             f"no study storage at {path}; pass a run folder, a .db file or a URL"
         )
+    if not create:
+        _check_study_file(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -67,6 +75,32 @@ def storage_url(location: str | os.PathLike, create: bool = False) -> str:
             f"cannot create the run folder {path.parent} ({err.strerror}); pick a writable folder"
         ) from err
     return f"sqlite:///{path.resolve()}"
+
+
+def _check_study_file(path: Path) -> None:
+    """Refuse (without writing to it) a file that is not an SQLite database with Optuna's tables."""
+    import sqlite3
+
+    not_a_study = (
+        f"{path} is not a study file written by autofm (an Optuna SQLite store); pass the run "
+        "folder or study.db of a search"
+    )
+    if not path.is_file():
+        raise DataNotFoundError(
+            f"no study storage at {path}; pass a run folder, a .db file or a URL"
+        )
+    with open(path, "rb") as handle:
+        if handle.read(16) != b"SQLite format 3\x00":
+            raise ValidationError(not_a_study)
+    try:
+        with contextlib.closing(
+            sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        ) as db:
+            tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.Error as err:
+        raise ValidationError(not_a_study) from err
+    if not {"studies", "trials"} <= tables:
+        raise ValidationError(not_a_study)
 
 
 def _check_sqlite_folder(url: str) -> None:
