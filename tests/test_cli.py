@@ -57,3 +57,11 @@ def test_systems_are_the_subpackages_that_exist():
     }
     assert set(systems()) == on_disk and "pfn" not in on_disk
     assert {name for name, _ in available_systems("cli")} == on_disk
+
+
+def test_an_abbreviated_flag_is_refused_not_guessed(capsys):
+    # `--h` used to be taken for `--help` (prefix matching) and the command silently did nothing
+    with pytest.raises(SystemExit) as exited:
+        main(["forecast", "evaluate", "folder", "--h", "5"])
+    assert exited.value.code == 2
+    assert "unrecognized arguments: --h 5" in capsys.readouterr().err

@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="autofm",
         description="AutoML research systems as tested, benchmarked tools.",
         parents=[common],
+        allow_abbrev=False,
     )
     parser.add_argument("--version", action="version", version=f"autofm {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

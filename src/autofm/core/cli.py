@@ -28,7 +28,10 @@ class CommandGroup:
         help: str,
     ):
         self.common = common
-        self.parser = subparsers.add_parser(name, parents=[common], help=help, description=help)
+        # no prefix matching: `--h 5` must not run `--help`, an abbreviation must not guess
+        self.parser = subparsers.add_parser(
+            name, parents=[common], help=help, description=help, allow_abbrev=False
+        )
         self.commands = self.parser.add_subparsers(
             dest=f"{name}_command", metavar="COMMAND", parser_class=type(self.parser)
         )
@@ -42,7 +45,9 @@ class CommandGroup:
         self, name: str, help: str, handler: Callable[[argparse.Namespace], int | None]
     ) -> argparse.ArgumentParser:
         """Add `autofm <group> <name>`, run by `handler(args)`; return its parser for flags."""
-        parser = self.commands.add_parser(name, parents=[self.common], help=help, description=help)
+        parser = self.commands.add_parser(
+            name, parents=[self.common], help=help, description=help, allow_abbrev=False
+        )
         parser.set_defaults(func=handler)
         return parser
 
