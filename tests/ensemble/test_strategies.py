@@ -204,3 +204,9 @@ def test_single_model_and_missing_class(predictions):
         fitted = Stacking().fit(P[keep], y[keep])
     proba = fitted.predict_proba(P)
     assert proba.shape == (len(y), 3) and np.all(proba[:, 2] == 0)
+
+
+def test_stacking_on_one_sample_says_what_to_do(predictions):
+    P, y = predictions
+    with pytest.raises(ValidationError, match="at least two samples of two classes"):
+        Stacking().fit(P[:1], y[:1])

@@ -185,3 +185,18 @@ def test_crossfit_shrinkage_scales_each_shape_function(tiny_checkpoint):
     assert regressor.feature_scales_.shape == (4,)
     with pytest.raises(ValidationError, match="shrinkage"):
         GAMformerClassifier(checkpoint=tiny_checkpoint, shrinkage="lasso").fit(X, y)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("max_context_rows", 0),
+        ("max_context_rows", -5),
+        ("n_subsamples", 0),
+        ("shrinkage_folds", 1),
+    ],
+)
+def test_settings_that_would_be_ignored_are_refused(tiny_checkpoint, name, value):
+    X, y = np.random.default_rng(0).normal(size=(40, 3)), np.arange(40) % 2
+    with pytest.raises(ValidationError, match=name):
+        GAMformerClassifier(checkpoint=tiny_checkpoint, **{name: value}).fit(X, y)

@@ -79,8 +79,21 @@ class _GAMformerBase(BaseEstimator):
         return tags
 
     # --- fitting ------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        """Refuse settings that would otherwise be ignored or clipped without a word."""
+        for name, low in (
+            ("max_context_rows", 2),
+            ("n_subsamples", 1),
+            ("max_cells", 1),
+            ("shrinkage_folds", 2),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+                raise ValidationError(f"{name} must be an integer ≥ {low}, got {value!r}")
+
     def _fit_tables(self, X: Any, y_encoded: np.ndarray, n_outputs: int) -> None:
         started = time.perf_counter()
+        self._check_params()
         model = load_gamformer(self.checkpoint)
         n_bins = model.config.n_bins
         frame = check_X(self, X, reset=True)

@@ -13,6 +13,7 @@ from autofm.core.cli import (
     add_seed,
     add_threads,
 )
+from autofm.core.errors import ValidationError
 from autofm.core.output import emit
 from autofm.core.runtime import setup_torch
 
@@ -34,7 +35,12 @@ def _cmd_compare(args: argparse.Namespace) -> None:
     check_positive_int(args.n_tasks, "--n-tasks")
     model, meta = _load(args)
     trained_on = meta["training"].get("prior")
-    prior_name = args.prior if args.checkpoint is None else trained_on or args.prior
+    if args.checkpoint is not None and trained_on and trained_on != args.prior:
+        raise ValidationError(
+            f"--checkpoint {args.checkpoint} was trained on the {trained_on!r} prior, not "
+            f"{args.prior!r}; pass --prior {trained_on} (the exact posterior must be the same prior's)"
+        )
+    prior_name = args.prior
     started = time.perf_counter()
     result = compare(model, make_prior(prior_name), n_tasks=args.n_tasks, seed=args.seed)
     output = {

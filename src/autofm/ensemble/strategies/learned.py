@@ -68,6 +68,12 @@ class Stacking(BaseEnsembler):
         raise ValidationError(f"features must be 'log' or 'proba', got {self.features!r}")
 
     def _fit(self, predictions, labels):
+        if len(labels) < 2 or len(np.unique(labels)) < 2:
+            raise ValidationError(
+                "stacking fits a classifier on the validation predictions: it needs at least two "
+                f"samples of two classes, got {len(labels)} sample(s) of "
+                f"{len(np.unique(labels))} class(es); use more validation data or another method"
+            )
         learner = self.meta_learner
         if learner is None:
             learner = LogisticRegression(C=1.0, max_iter=2000)
