@@ -251,25 +251,15 @@ def ship_supernet(run: Settings, searches: list[dict]) -> dict:
 def hf_phase(run: Settings) -> dict:
     """The whole pipeline once on a random tiny Llama through the command line (the hf: path;
     no quality claim): importance, search, extract, reload, eval."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     from autofm.cli import main as autofm
+    from autofm.compress.hf_text import train_byte_bpe
     from autofm.data.text import stdlib_corpus
 
     folder = run.work / "hf"
     text = stdlib_corpus(300_000).decode("utf-8", errors="replace")
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=512,
-        special_tokens=["<s>", "</s>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    bpe.train_from_iterator(text.splitlines(keepends=True), trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>")
+    tokenizer = train_byte_bpe(text, 512)
     torch.manual_seed(0)
     config = LlamaConfig(
         vocab_size=len(tokenizer),

@@ -10,14 +10,13 @@ import sys
 
 import pytest
 import torch
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from autofm.cli import main
 from autofm.compress import SubNetwork
 from autofm.compress.hf_extract import load_hf_parent
 from autofm.compress.hf_supernet import LlamaShape
-from autofm.compress.hf_text import bits_per_byte
+from autofm.compress.hf_text import bits_per_byte, train_byte_bpe
 
 BLOCK = ["--block-size", "16"]
 
@@ -31,19 +30,9 @@ def _text() -> str:
     return "".join(lines)
 
 
-def _tokenizer(text: str) -> PreTrainedTokenizerFast:
+def _tokenizer(text: str):
     """A byte-level BPE tokenizer trained offline on `text`, as transformers wraps one."""
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=320,
-        special_tokens=["<s>", "</s>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    bpe.train_from_iterator(text.splitlines(keepends=True), trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>")
+    return train_byte_bpe(text, 320)
 
 
 def _llama(vocab_size: int, seed: int = 0) -> LlamaForCausalLM:

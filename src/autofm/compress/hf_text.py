@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import AutoTokenizer, PreTrainedTokenizerBase
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from autofm.core.errors import CheckpointError, ValidationError
 from autofm.core.progress import progress
@@ -41,6 +41,24 @@ def load_tokenizer(directory: str | os.PathLike) -> PreTrainedTokenizerBase:
             f"the tokenizer in {directory} does not load ({reason}); save it again with "
             "tokenizer.save_pretrained"
         ) from err
+
+
+def train_byte_bpe(text: str, vocab_size: int) -> PreTrainedTokenizerFast:
+    """A byte-level BPE tokenizer (with <s> and </s>) trained offline on `text`, wrapped as
+    transformers wraps one: for a Llama built from scratch (tests, the benchmark's tiny model)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<s>", "</s>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(text.splitlines(keepends=True), trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>")
 
 
 def encode_text(tokenizer: PreTrainedTokenizerBase, text: str) -> np.ndarray:
