@@ -143,3 +143,46 @@ def sample_blocks(
     index = starts[:, None] + np.arange(block_size + 1)[None, :]
     blocks = tokens[index].astype(np.int64)
     return blocks[:, :-1], blocks[:, 1:]
+
+
+def load_classification_csv(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
+    """(texts, integer labels 0..C-1) from a CSV with columns `text,label`.
+
+    Labels may be integers or names; names are mapped to 0..C-1 in sorted order. A text "NA"
+    stays a string. Empty texts, missing columns and a single class are refused."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"text-classification file {path} not found")
+    try:
+        frame = pd.read_csv(path, keep_default_na=False, dtype={"text": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ValidationError(f"{path} is not a readable CSV ({err})") from err
+    missing = [c for c in ("text", "label") if c not in frame.columns]
+    if missing:
+        raise ValidationError(
+            f"{path} has no {missing} column(s); a text-classification CSV needs columns "
+            f"text,label (it has {list(frame.columns)})"
+        )
+    texts = frame["text"].astype(str).tolist()
+    empty = [i for i, t in enumerate(texts) if not t.strip()]
+    if empty:
+        raise ValidationError(
+            f"{path} has {len(empty)} empty text(s) (first at data row {empty[0] + 1}); "
+            "drop or fill them"
+        )
+    labels = frame["label"]
+    if labels.astype(str).str.strip().eq("").any():
+        raise ValidationError(f"{path} has rows without a label; every row needs one")
+    numeric = pd.to_numeric(labels, errors="coerce")
+    if numeric.notna().all() and (numeric == numeric.round()).all():
+        values = numeric.astype(np.int64).to_numpy()
+    else:
+        names = sorted(labels.astype(str).unique())
+        values = labels.astype(str).map({n: i for i, n in enumerate(names)}).to_numpy(np.int64)
+    if len(np.unique(values)) < 2:
+        raise ValidationError(
+            f"{path} has a single class ({values[0]}); classification needs at least two"
+        )
+    return texts, values
