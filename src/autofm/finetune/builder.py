@@ -56,9 +56,9 @@ class BuildSpec(ConfigMixin):
     n_configs: int = 64
     config_seed: int = 0
     max_epochs: int = 8
-    n_train: int = 128
-    n_val: int = 128
-    n_test: int = 256
+    n_train: int = 96
+    n_val: int = 64
+    n_test: int = 128
     seed: int = 0
 
     def __post_init__(self) -> None:
