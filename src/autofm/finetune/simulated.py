@@ -67,7 +67,7 @@ def simulated_metadataset(
             "is_qa": is_qa,
         },
         index=pd.Index(tasks, name="task"),
-    )
+    )[list(META_FEATURES)]  # the columns the builder writes, in its order
 
     # per task (rows) × configuration (columns)
     size = ((log10_n_train - LOG10_N_TRAIN_RANGE[0]) / np.ptp(LOG10_N_TRAIN_RANGE))[:, None]
