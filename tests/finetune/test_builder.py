@@ -116,3 +116,26 @@ def test_inconsistent_layouts_are_refused(tmp_path, spec):
     (folder / "meta.csv").unlink()
     with pytest.raises(DataNotFoundError, match="meta.csv"):
         MetaDataset.load(folder)
+
+
+def test_a_run_that_raises_is_recorded_once_not_retried(tmp_path, spec, monkeypatch):
+    from autofm.finetune import builder
+
+    original = builder.LoraRun.step
+
+    def step(self):
+        if self.config == builder.sample_configs(3)[1]:
+            raise RuntimeError("out of memory")
+        return original(self)
+
+    monkeypatch.setattr(builder.LoraRun, "step", step)
+    build_metadataset(tmp_path / "b", spec)
+    build_metadataset(tmp_path / "b", spec)  # resuming does not retry the failed runs
+    url = f"sqlite:///{(tmp_path / 'b' / 'study.db').resolve()}"
+    study = optuna.load_study(study_name=STUDY_NAME, storage=url)
+    pruned = study.get_trials(states=(TrialState.PRUNED,))
+    assert len(pruned) == 2 and all("out of memory" in t.user_attrs["error"] for t in pruned)
+    metadataset = metadataset_from_study(tmp_path / "b")
+    assert metadataset.complete().sum() == 4 and not metadataset.complete()[:, 1].any()
+    loaded = MetaDataset.load(metadataset.save(tmp_path / "md"))
+    pd.testing.assert_frame_equal(loaded.meta, metadataset.meta, check_dtype=False)

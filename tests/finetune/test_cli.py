@@ -103,3 +103,22 @@ def test_bad_inputs_exit_2_in_one_line(files, tiny_gpt_path, capsys, tmp_path):
     _bad(["suggest", str(files / "train.csv"), "--model", tiny_gpt_path, "--tuner", str(bad_tuner)],
          capsys, "learning_rate 1.0 is outside")  # fmt: skip
     _bad(["bench", str(tmp_path / "nothing")], capsys, "not a finetuning meta-dataset")
+
+
+def test_the_command_line_choices_are_the_modules_own():
+    from autofm.finetune.cli import LODO_STRATEGIES, STRATEGIES
+    from autofm.finetune.lodo import STRATEGIES as LODO
+    from autofm.finetune.tuning import STRATEGIES as TUNING
+
+    assert STRATEGIES == TUNING and set(LODO_STRATEGIES) == set(LODO)
+
+
+@pytest.mark.slow
+def test_tour_step(tmp_path):
+    from autofm.finetune.tour import TOUR_BUILD, step
+
+    result = step(tmp_path, seed=0)
+    assert result.metrics["runs"] == len(TOUR_BUILD.tasks) * TOUR_BUILD.n_configs
+    assert 0.0 <= result.metrics["tuned_test_exact_match"] <= 1.0
+    assert result.metrics["configurations_tried"] >= 1
+    assert (tmp_path / "finetune-metadataset" / "curve.csv").is_file()

@@ -145,18 +145,18 @@ def sample_blocks(
     return blocks[:, :-1], blocks[:, 1:]
 
 
-def load_classification_csv(path: str | os.PathLike) -> tuple[list[str], np.ndarray]:
-    """(texts, integer labels 0..C-1) from a CSV with columns `text,label`.
-
-    Labels may be integers or names; names are mapped to 0..C-1 in sorted order. A text "NA"
-    stays a string. Empty texts, missing columns and a single class are refused."""
+def load_classification_csv(path: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """(texts, labels) from a CSV with columns `text,label`; labels as given, as strings
+    (whole numbers written without a decimal point). Turn them into class indices with
+    `encode_labels`. A text "NA" stays a string; empty texts, empty labels and missing columns
+    are refused."""
     import pandas as pd
 
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"text-classification file {path} not found")
     try:
-        frame = pd.read_csv(path, keep_default_na=False, dtype={"text": str})
+        frame = pd.read_csv(path, keep_default_na=False, dtype=str)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise ValidationError(f"{path} is not a readable CSV ({err})") from err
     missing = [c for c in ("text", "label") if c not in frame.columns]
@@ -165,6 +165,8 @@ def load_classification_csv(path: str | os.PathLike) -> tuple[list[str], np.ndar
             f"{path} has no {missing} column(s); a text-classification CSV needs columns "
             f"text,label (it has {list(frame.columns)})"
         )
+    if frame.empty:
+        raise ValidationError(f"{path} has a header but no rows")
     texts = frame["text"].astype(str).tolist()
     empty = [i for i, t in enumerate(texts) if not t.strip()]
     if empty:
@@ -172,17 +174,49 @@ def load_classification_csv(path: str | os.PathLike) -> tuple[list[str], np.ndar
             f"{path} has {len(empty)} empty text(s) (first at data row {empty[0] + 1}); "
             "drop or fill them"
         )
-    labels = frame["label"]
-    if labels.astype(str).str.strip().eq("").any():
+    labels = [label.strip() for label in frame["label"].astype(str)]
+    if any(not label for label in labels):
         raise ValidationError(f"{path} has rows without a label; every row needs one")
-    numeric = pd.to_numeric(labels, errors="coerce")
-    if numeric.notna().all() and (numeric == numeric.round()).all():
-        values = numeric.astype(np.int64).to_numpy()
-    else:
-        names = sorted(labels.astype(str).unique())
-        values = labels.astype(str).map({n: i for i, n in enumerate(names)}).to_numpy(np.int64)
-    if len(np.unique(values)) < 2:
+    return texts, [_whole_number_text(label) for label in labels]
+
+
+def _whole_number_text(label: str) -> str:
+    try:
+        value = float(label)
+    except ValueError:
+        return label
+    return str(int(value)) if value.is_integer() else label
+
+
+def encode_labels(
+    train: list[str], test: list[str] | None = None, source: str = "the training file"
+) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+    """(classes, train indices, test indices): one mapping, made from the training labels
+    (numerically sorted when they are all whole numbers, else alphabetically), for both files.
+    A single training class, or a test label the training file lacks, is refused."""
+    unique = set(train)
+    if len(unique) < 2:
         raise ValidationError(
-            f"{path} has a single class ({values[0]}); classification needs at least two"
+            f"{source} has a single class ({next(iter(unique))}); classification needs at least two"
         )
-    return texts, values
+    numeric = all(_is_integer_text(label) for label in unique)
+    classes = sorted(unique, key=int) if numeric else sorted(unique)
+    index = {label: i for i, label in enumerate(classes)}
+    test_indices = None
+    if test is not None:
+        unknown = sorted(set(test) - unique)
+        if unknown:
+            raise ValidationError(
+                f"the test file has label(s) {unknown[:5]} that {source} lacks; every test "
+                "class must be in the training data"
+            )
+        test_indices = np.array([index[label] for label in test], dtype=np.int64)
+    return classes, np.array([index[label] for label in train], dtype=np.int64), test_indices
+
+
+def _is_integer_text(label: str) -> bool:
+    try:
+        int(label)
+    except ValueError:
+        return False
+    return True

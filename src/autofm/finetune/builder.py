@@ -64,8 +64,11 @@ class BuildSpec(ConfigMixin):
     def __post_init__(self) -> None:
         if not self.tasks:
             raise ValidationError("a meta-dataset needs at least one task")
-        if len(set(self.tasks)) != len(self.tasks):
-            raise ValidationError(f"tasks are listed twice: {list(self.tasks)}")
+        names = self.task_names()
+        if len(set(names)) != len(names):
+            raise ValidationError(
+                f"task names must be distinct (a folder's name is its task's): {names}"
+            )
         for name in ("n_configs", "max_epochs", "n_train", "n_val", "n_test"):
             if getattr(self, name) < 1:
                 raise ValidationError(f"{name} must be ≥ 1, got {getattr(self, name)}")
@@ -123,6 +126,9 @@ def _setup(study: optuna.Study, build: BuildSpec, tasks: list[Task]) -> None:
                     "n_val": len(task.val),
                     "n_test": len(task.test),
                 },
+                "labels": None
+                if task.kind == "qa"
+                else {"val": task.val.labels.tolist(), "test": task.test.labels.tolist()},
             },
         )
     _enqueue_missing(study, build)
@@ -139,8 +145,12 @@ def _run_keys(study: optuna.Study, states) -> set[tuple[str, int]]:
 
 
 def _enqueue_missing(study: optuna.Study, build: BuildSpec) -> int:
-    """Enqueue every run that is neither done, running nor waiting; the number enqueued."""
-    present = _run_keys(study, (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING))
+    """Enqueue every run that is neither done, running nor waiting; the number enqueued. A run
+    that raised is PRUNED (its error stored) and not retried; a FAILED one (its worker died)
+    is."""
+    present = _run_keys(
+        study, (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING, TrialState.PRUNED)
+    )
     added = 0
     for config_id in range(build.n_configs):
         for name in build.task_names():
@@ -162,13 +172,17 @@ def _objective_factory(build: BuildSpec, tasks: dict[str, Task], model, device):
         name = trial.suggest_categorical("task", names)
         config_id = trial.suggest_int("config_id", 0, build.n_configs - 1)
         task = tasks[name]
-        run = LoraRun(
-            model, task, configs[config_id], build.max_epochs, build.seed + config_id, device
-        )
-        for _ in range(build.max_epochs):
-            record = run.step()
-            trial.report(record.val_score, record.epoch)
-        test = run.test()
+        try:
+            run = LoraRun(
+                model, task, configs[config_id], build.max_epochs, build.seed + config_id, device
+            )
+            for _ in range(build.max_epochs):
+                record = run.step()
+                trial.report(record.val_score, record.epoch)
+            test = run.test()
+        except Exception as err:  # e.g. out of memory: recorded, not retried forever
+            trial.set_user_attr("error", f"{type(err).__name__}: {err}"[:500])
+            raise optuna.TrialPruned(f"run failed: {err}") from err
         trial.set_user_attr("curve", [r.val_score for r in run.history])
         trial.set_user_attr("seconds", [round(r.seconds, 4) for r in run.history])
         trial.set_user_attr("val_loss", [round(r.val_loss, 5) for r in run.history])
@@ -271,7 +285,14 @@ def build_metadataset(
 def metadataset_from_study(storage: str) -> MetaDataset:
     """The finished runs of a build, as a MetaDataset (unfinished runs are NaN)."""
     with quiet_logging():
-        study = optuna.load_study(study_name=STUDY_NAME, storage=open_storage(storage_url(storage)))
+        try:
+            study = optuna.load_study(
+                study_name=STUDY_NAME, storage=open_storage(storage_url(storage))
+            )
+        except KeyError as err:
+            raise ValidationError(
+                f"{storage} holds no meta-dataset build ({STUDY_NAME!r} study)"
+            ) from err
     header = study.user_attrs.get("autofm", {})
     if header.get("program") != PROGRAM:
         raise ValidationError(f"{storage} holds no meta-dataset build ({STUDY_NAME!r} study)")
@@ -288,9 +309,14 @@ def metadataset_from_study(storage: str) -> MetaDataset:
     predictions: dict[str, dict[int, dict[str, np.ndarray]]] = {}
     labels = {}
     for name in names:
-        if described[name]["info"]["kind"] == "classification":
+        if described[name]["info"]["kind"] != "classification":
+            continue
+        stored = described[name].get("labels")
+        if stored is None:  # a build that did not store its labels: reload and check the data
             task = load_task(next(s for s in build.tasks if Path(s).name == name), build)
-            labels[name] = (task.val.labels, task.test.labels)
+            _check_fingerprints(study, [task])
+            stored = {"val": task.val.labels, "test": task.test.labels}
+        labels[name] = (np.asarray(stored["val"]), np.asarray(stored["test"]))
     for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         name, config_id = trial.params["task"], trial.params["config_id"]
         t = names.index(name)

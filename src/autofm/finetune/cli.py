@@ -200,9 +200,11 @@ def _run(args: argparse.Namespace) -> None:
     _positive(args.budget, "--budget")
     _positive(args.max_train, "--max-train")
     if args.out:
+        _check_new_folder(Path(args.out))
+    if args.report:
         from autofm.core.io import check_writable
 
-        check_writable(args.out, "adapter folder")
+        check_writable(args.report, "report")
     device = setup_torch(args.threads, args.device)
     task = load_task_csv(args.train, args.test, max_train=args.max_train, seed=args.seed)
     tuner = None if args.strategy == "default" else load_tuner(args.tuner)
@@ -219,13 +221,38 @@ def _run(args: argparse.Namespace) -> None:
         "seconds": float(result.steps["elapsed"].iloc[-1]),
     }
     if args.out:
-        output["adapter"] = str(result.best_run.save_adapter(args.out))
+        output["adapter"] = str(_save_adapter(result.best_run, Path(args.out)))
     if args.report:
         from autofm.finetune.report import tune_report
 
         output["report"] = str(tune_report(result, task.name).save(args.report))
         status(f"report written to {output['report']}")
     emit(output, args.json)
+
+
+def _check_new_folder(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValidationError(f"{out} already exists; give a new folder for the adapter")
+    from autofm.core.io import check_writable
+
+    check_writable(out, "adapter folder")
+
+
+def _save_adapter(run, out: Path) -> Path:
+    """The adapter written to a temporary folder beside `out`, then renamed into place."""
+    import os
+    import shutil
+    import tempfile
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        run.save_adapter(temporary)
+        os.replace(temporary, out)
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    return out
 
 
 def _bench(args: argparse.Namespace) -> None:

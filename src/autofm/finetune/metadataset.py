@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,8 @@ class MetaDataset:
                 "n_configs": len(self.configs),
                 "info": self.task_info,
                 "all_configs": [c.to_dict() for c in self.configs],
+                # every task's meta-features, also for a task without a complete run yet
+                "meta": {t: self.meta.loc[t].astype(float).to_dict() for t in self.tasks},
             },
         )
         for task, runs in self.predictions.items():
@@ -156,8 +159,18 @@ class MetaDataset:
                 f"{folder} is not a finetuning meta-dataset: {missing} missing "
                 "(build one with `autofm finetune build-metadataset`)"
             )
-        header = json.loads((folder / "tasks.json").read_text())
-        frames = {name: pd.read_csv(folder / name) for name in LAYOUT_FILES[:-1]}
+        try:
+            header = json.loads((folder / "tasks.json").read_text())
+            frames = {name: pd.read_csv(folder / name) for name in LAYOUT_FILES[:-1]}
+        except (json.JSONDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            raise ValidationError(f"{folder}: a layout file is not readable ({err})") from err
+        for key in ("tasks", "all_configs"):
+            if key not in header:
+                raise ValidationError(f"{folder}/tasks.json has no {key!r} entry")
+        runs = frames["runs.csv"]
+        missing = sorted({"task", "config_id", "test_score"} - set(runs.columns))
+        if missing:
+            raise ValidationError(f"{folder}/runs.csv has no {missing} column(s)")
         n_runs = {name: len(frame) for name, frame in frames.items()}
         if len(set(n_runs.values())) != 1:
             raise ValidationError(
@@ -182,13 +195,22 @@ class MetaDataset:
             FinetuneConfig.from_values(values, source=f"{folder}/tasks.json")
             for values in header["all_configs"]
         ]
-        runs = frames["runs.csv"]
+        ids = pd.to_numeric(runs["config_id"], errors="coerce")
+        bad_ids = runs["config_id"][
+            ids.isna() | (ids != ids.round()) | (ids < 0) | (ids >= len(configs))
+        ]
         unknown = sorted(set(runs["task"]) - set(tasks))
-        bad_ids = runs["config_id"][(runs["config_id"] < 0) | (runs["config_id"] >= len(configs))]
         if unknown or len(bad_ids):
             raise ValidationError(
                 f"{folder}/runs.csv names tasks {unknown} or config ids {list(bad_ids)[:5]} that "
                 "tasks.json does not list"
+            )
+        runs = runs.assign(config_id=ids.astype(int))
+        duplicated = runs.duplicated(["task", "config_id"])
+        if duplicated.any():
+            row = runs[duplicated].iloc[0]
+            raise ValidationError(
+                f"{folder}/runs.csv lists run ({row['task']}, {row['config_id']}) twice"
             )
         for row, config_id in enumerate(runs["config_id"]):
             stored = FinetuneConfig.from_values(
@@ -202,20 +224,24 @@ class MetaDataset:
         curves, costs = np.full(shape, np.nan), np.full(shape, np.nan)
         test_scores = np.full(shape[:2], np.nan)
         meta = pd.DataFrame(index=pd.Index(tasks, name="task"), columns=frames["meta.csv"].columns)
+        for task, values in header.get("meta", {}).items():
+            if task in meta.index:
+                meta.loc[task, list(values)] = list(values.values())
         for row, (task, config_id) in enumerate(zip(runs["task"], runs["config_id"])):
             t = tasks.index(task)
             curves[t, config_id] = curve.iloc[row].to_numpy(dtype=float)
             costs[t, config_id] = cost.iloc[row].to_numpy(dtype=float)
             test_scores[t, config_id] = runs["test_score"].iloc[row]
-            meta.loc[task] = frames["meta.csv"].iloc[row].to_numpy()
+            if "meta" not in header:
+                meta.loc[task] = frames["meta.csv"].iloc[row].to_numpy()
         predictions: dict[str, dict[int, dict[str, np.ndarray]]] = {}
         for task in tasks:
             task_folder = folder / "ftc" / task
             if task_folder.is_dir():
                 predictions[task] = {
-                    int(path.name.split("_")[1]): _read_ftc_run(path)
+                    int(path.name[len("lora_") :]): _read_ftc_run(path)
                     for path in sorted(task_folder.iterdir())
-                    if path.is_dir()
+                    if path.is_dir() and re.fullmatch(r"lora_\d+", path.name)
                 }
         return cls(
             tasks,

@@ -88,7 +88,10 @@ class FinetuneConfig(ConfigMixin):
         for name, value in values.items():
             kind = cls.__dataclass_fields__[name].default.__class__
             try:
-                typed[name] = kind(value) if kind is not int else int(float(value))
+                number = float(value) if kind is int else None
+                if number is not None and not number.is_integer():
+                    raise ValueError(f"{value!r} is not a whole number")
+                typed[name] = int(number) if kind is int else kind(value)
             except (TypeError, ValueError) as err:
                 raise ValidationError(
                     f"{source}: {name}={value!r} is not a {kind.__name__}"

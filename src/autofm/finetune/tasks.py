@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from autofm.core.errors import ValidationError
-from autofm.data.text import load_classification_csv
+from autofm.core.errors import DataNotFoundError, ValidationError
+from autofm.data.text import encode_labels, load_classification_csv
 
 ANSWER_END = "\n"
 MAX_TEXT_BYTES = 64  # classification texts are cut to this many bytes (their start is kept)
@@ -108,8 +108,11 @@ def classification_task(
     labels = np.asarray(labels, dtype=np.int64)
     n_classes = int(max(labels.max(), -1 if test_labels is None else np.max(test_labels))) + 1
     classes = list(classes) if classes else [str(c) for c in range(n_classes)]
-    if len(classes) < n_classes or len(classes) < 2:
-        raise ValidationError(f"task {name}: {len(classes)} class names for {n_classes} classes")
+    if len(classes) < n_classes or len(classes) < 2 or labels.min() < 0:
+        raise ValidationError(
+            f"task {name}: labels must be class indices 0..{len(classes) - 1} of at least two "
+            f"class names (got {len(classes)} names for labels {labels.min()}..{n_classes - 1})"
+        )
     verbalizers = verbalizers_for(classes)
     order = np.random.default_rng(seed).permutation(len(texts))
     n_val = min(n_val or len(order) // 5, len(order) // 2)
@@ -118,9 +121,10 @@ def classification_task(
         n_test = min(n_test or len(rest) // 3, len(rest) // 2)
         test_rows, rest = rest[:n_test], rest[n_test:]
     train_rows = rest[: n_train or len(rest)]
-    if len(train_rows) < 2 or len(val_rows) < 1:
+    if len(train_rows) < 2 or len(val_rows) < 1 or (test_texts is None and len(test_rows) < 1):
         raise ValidationError(
-            f"task {name} has {len(texts)} labelled texts; need at least 4 (train and validation)"
+            f"task {name} has {len(texts)} labelled texts; need at least 4 for train and "
+            "validation (and 6 without a test file)"
         )
     train = _classification_split(texts, labels, train_rows, verbalizers)
     val = _classification_split(texts, labels, val_rows, verbalizers)
@@ -139,11 +143,13 @@ def load_classification_folder(
     """A task from a folder with train.csv, test.csv and optionally meta.json (class names), the
     layout of ../shared/data/text/classification."""
     folder = Path(folder)
-    texts, labels = load_classification_csv(folder / "train.csv")
-    test_texts, test_labels = load_classification_csv(folder / "test.csv")
-    classes = None
-    if (folder / "meta.json").is_file():
-        classes = json.loads((folder / "meta.json").read_text()).get("classes")
+    texts, raw = load_classification_csv(folder / "train.csv")
+    test_texts, test_raw = load_classification_csv(folder / "test.csv")
+    classes, labels, test_labels = encode_labels(raw, test_raw, str(folder / "train.csv"))
+    if (folder / "meta.json").is_file():  # class names by label index
+        names = json.loads((folder / "meta.json").read_text()).get("classes") or []
+        if all(c.isdigit() and int(c) < len(names) for c in classes):
+            classes = [names[int(c)] for c in classes]
     return classification_task(
         folder.name, texts, labels, test_texts, test_labels, classes, n_train, n_val, n_test, seed
     )
@@ -152,14 +158,17 @@ def load_classification_folder(
 def qa_task(name: str, pairs: list[tuple[str, str]], n_train: int, n_val: int) -> Task:
     """A question-answering task from (question, answer) pairs: the first n_train train, the
     next n_val validate, the rest test."""
+    if n_train < 1 or n_val < 1 or len(pairs) < n_train + n_val + 1:
+        raise ValidationError(
+            f"task {name} has {len(pairs)} question/answer pairs; need at least one each for "
+            f"train, validation and test (asked for {n_train} train and {n_val} validation)"
+        )
     for question, answer in pairs:
         if not question.strip() or not answer.strip() or ANSWER_END in answer:
             raise ValidationError(
                 f"task {name}: every question and answer must be non-empty and answers one "
                 f"line; got {question!r} → {answer!r}"
             )
-    if len(pairs) < n_train + n_val + 1:
-        raise ValidationError(f"task {name} has {len(pairs)} pairs; need > {n_train + n_val}")
 
     def split(rows: list[tuple[str, str]]) -> Split:
         return Split([f"{q}\nanswer: " for q, _ in rows], [a + ANSWER_END for _, a in rows])
@@ -176,7 +185,18 @@ def qa_task(name: str, pairs: list[tuple[str, str]], n_train: int, n_val: int) -
 def _read_qa_csv(path: Path) -> list[tuple[str, str]]:
     import pandas as pd
 
-    frame = pd.read_csv(path, keep_default_na=False, dtype=str)
+    if not path.is_file():
+        raise DataNotFoundError(f"task file {path} not found")
+    try:
+        frame = pd.read_csv(path, keep_default_na=False, dtype=str)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ValidationError(f"{path} is not a readable CSV ({err})") from err
+    missing = [c for c in ("question", "answer") if c not in frame.columns]
+    if missing:
+        raise ValidationError(
+            f"{path} has no {missing} column(s); a question-answering file needs columns "
+            f"question,answer (it has {list(frame.columns)})"
+        )
     pairs = list(zip(frame["question"].astype(str), frame["answer"].astype(str).str.strip()))
     empty = [i for i, (q, a) in enumerate(pairs) if not q.strip() or not a]
     if empty:
@@ -208,19 +228,18 @@ def load_task_csv(
     test examples are too."""
     train_path = Path(train_path)
     if not train_path.is_file():
-        from autofm.core.errors import DataNotFoundError
-
         raise DataNotFoundError(f"task file {train_path} not found")
     columns = _columns(train_path)
     name = train_path.stem
     if {"text", "label"} <= set(columns):
-        texts, labels = load_classification_csv(train_path)
-        test_texts = test_labels = None
+        texts, raw = load_classification_csv(train_path)
+        test_texts = test_raw = None
         if test_path is not None:
-            test_texts, test_labels = load_classification_csv(test_path)
+            test_texts, test_raw = load_classification_csv(test_path)
+        classes, labels, test_labels = encode_labels(raw, test_raw, str(train_path))
         n_val = min(n_val, max(1, len(texts) // 5))
         return classification_task(
-            name, texts, labels, test_texts, test_labels, None, max_train, n_val, None, seed
+            name, texts, labels, test_texts, test_labels, classes, max_train, n_val, None, seed
         )
     if {"question", "answer"} <= set(columns):
         pairs = _read_qa_csv(train_path)

@@ -33,7 +33,7 @@ def step(workdir: Path, seed: int) -> TourStep:
     tuner = meta_train(metadataset, seed, {"n_iterations": 30}, {"n_iterations": 100})
     model = load_gpt(TOUR_BUILD.model)[0].float()
     task = load_task("qa_counting", TOUR_BUILD)
-    budget = float(metadataset.costs[metadataset.complete()].sum(axis=1).mean())
+    budget = 3 * float(metadataset.costs[metadataset.complete()].sum(axis=1).mean())
     ours = tune(model, task, budget, "quicktune", tuner, seed=seed, show_progress=False)
     default = tune(model, task, budget, "default", seed=seed, show_progress=False)
     report = tune_report(ours, task.name, default_test=default.test_score)

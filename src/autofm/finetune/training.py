@@ -159,7 +159,6 @@ class LoraRun:
             raise ValidationError(f"max_epochs must be ≥ 1, got {max_epochs}")
         self.task, self.config, self.max_epochs, self.seed = task, config, max_epochs, seed
         self.device = torch.device(device)
-        torch.manual_seed(seed)  # LoRA's A matrices are drawn at wrapping
         lora = LoraConfig(
             r=config.lora_rank,
             lora_alpha=config.lora_alpha,
@@ -167,7 +166,9 @@ class LoraRun:
             target_modules=TARGET_MODULES[config.target_modules],
             bias="none",
         )
-        self.model = get_peft_model(copy.deepcopy(base).float(), lora).to(self.device)
+        with torch.random.fork_rng(devices=[]):  # LoRA's A matrices are drawn at wrapping
+            torch.manual_seed(seed)
+            self.model = get_peft_model(copy.deepcopy(base).float(), lora).to(self.device)
         trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(
             trainable, lr=config.learning_rate, weight_decay=config.weight_decay
@@ -219,7 +220,7 @@ class LoraRun:
             self.step_count += 1
             losses.append(loss.item())
         validation = evaluate(self.model, self.task, self.task.val, self.device)
-        if not np.isfinite(validation.losses).all():
+        if np.isnan(validation.losses).any() or not np.isfinite(np.mean(losses)):
             validation.score = 0.0  # a diverged run scores nothing
         record = EpochRecord(
             self.epoch + 1,

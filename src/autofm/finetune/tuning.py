@@ -162,7 +162,7 @@ def tune(
     show_progress: bool = True,
 ) -> TuneResult:
     """Finetune `model` on `task` for about `budget_seconds` (the epoch under way when the budget
-    runs out is finished), choosing what to train by `strategy`; the incumbent is the run with
+    runs out is finished, and at least one epoch is trained), choosing what to train by `strategy`; the incumbent is the run with
     the best validation score, tested with its best epoch's adapter."""
     if strategy not in STRATEGIES:
         raise ValidationError(f"unknown strategy {strategy!r}; choose one of {STRATEGIES}")
@@ -176,7 +176,7 @@ def tune(
     queue = iter(schedule) if isinstance(schedule, list) else None
     bar = progress(total=round(budget_seconds), desc=f"finetuning ({strategy})", unit="s",
                    disable=not show_progress)  # fmt: skip
-    while time.perf_counter() - start < budget_seconds:
+    while not steps or time.perf_counter() - start < budget_seconds:  # at least one epoch
         if queue is not None:
             config_id = next(queue, None)
         else:
