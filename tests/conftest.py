@@ -25,3 +25,26 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def tiny_gpt():
+    """A random 1-layer byte-level GPT (finetune and its storage tests)."""
+    from autofm.lm.model import GPT, GPTConfig
+
+    # init_std 0.2: a readout large enough that adapting the inner layers can sharpen the
+    # next-byte distribution (at 0.02 a random tiny model's logits stay near uniform)
+    config = GPTConfig(
+        width=32, depth=1, head_size=16, block_size=96, parametrization="sp", init_std=0.2
+    )
+    return GPT(config, seed=0)
+
+
+@pytest.fixture
+def tiny_gpt_path(tmp_path, tiny_gpt) -> str:
+    """`tiny_gpt` saved as a checkpoint; its stem."""
+    from autofm.lm.checkpoint import save_gpt
+
+    stem = tmp_path / "tiny-gpt"
+    save_gpt(stem, tiny_gpt, training={}, test=True)
+    return str(stem)

@@ -2,25 +2,6 @@ import pytest
 import torch
 
 from autofm.finetune.tasks import Task, classification_task, qa_task
-from autofm.lm.checkpoint import save_gpt
-from autofm.lm.model import GPT, GPTConfig
-
-
-@pytest.fixture
-def tiny_gpt() -> GPT:
-    # init_std 0.2: a readout large enough that adapting the inner layers can sharpen the
-    # next-byte distribution (at 0.02 a random tiny model's logits stay near uniform)
-    config = GPTConfig(
-        width=32, depth=1, head_size=16, block_size=96, parametrization="sp", init_std=0.2
-    )
-    return GPT(config, seed=0)
-
-
-@pytest.fixture
-def tiny_gpt_path(tmp_path, tiny_gpt) -> str:
-    stem = tmp_path / "tiny-gpt"
-    save_gpt(stem, tiny_gpt, training={}, test=True)
-    return str(stem)
 
 
 @pytest.fixture

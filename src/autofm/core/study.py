@@ -1,20 +1,23 @@
 """Optuna studies for every system: where a study lives, opening its storage, samplers, headers.
 
 A search keeps its trials in one Optuna storage: SQLite in the run folder by default (`study.db`),
-or any RDB URL (e.g. PostgreSQL) that several workers share. Storages are opened with heartbeats,
-so the trials of a killed worker are marked failed and a restarted search resumes with no finished
-trial lost. Each study carries a header (user attribute `autofm`) naming the program that wrote it,
+or any RDB URL (e.g. PostgreSQL) that several workers share. Each trial records the process that
+runs it, so a search that resumes at once marks failed the RUNNING trials of a killed worker on
+this machine; storages are opened with heartbeats, so those of a worker elsewhere are marked failed
+once its heartbeat is older than the grace period. No finished trial is lost. Each study carries a header (user attribute `autofm`) naming the program that wrote it,
 so that a study is only resumed by the same program with the same settings.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+import socket
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ from autofm.core.errors import DataNotFoundError, ValidationError
 
 SAMPLERS = ("auto", "nsga2", "nsga3", "random", "tpe")
 HEADER = "autofm"  # the study user attribute that holds the header
+WORKER = "worker"  # the trial user attribute that names the process running the trial
 
 
 @contextlib.contextmanager
@@ -118,7 +122,7 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage with heartbeats, so trials of a killed worker are marked failed.
 
     Raises ValidationError (one line) when `url` cannot be opened as an Optuna storage."""
-    from sqlalchemy.exc import IntegrityError, OperationalError
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
     _check_sqlite_folder(url)
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
@@ -133,14 +137,103 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         for delay in (0.5, 1.0, 2.0):
             try:
                 return connect()
-            except (IntegrityError, OperationalError):
-                time.sleep(delay)  # workers starting together race to create the schema
+            except (IntegrityError, OperationalError, ProgrammingError):
+                # workers starting together race to create the schema (PostgreSQL: a duplicate
+                # enum type is a ProgrammingError)
+                time.sleep(delay)
         return connect()
     except Exception as err:  # SQLAlchemy and Optuna raise many types for a foreign file
         raise ValidationError(
             f"{url} is not an Optuna storage this version can open ({type(err).__name__}: "
             f"{(str(err).splitlines() or [''])[0][:200]})"
         ) from err
+
+
+@functools.cache
+def _machine() -> str | None:
+    """This kernel boot and PID namespace: processes with the same value see each other's pids.
+    None where /proc does not tell (not Linux): then only heartbeats find a killed worker."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+    return f"{boot}/{namespace}"
+
+
+def _process_stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time in clock ticks since boot) of a process; None if unreadable."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # the name in parentheses may hold spaces
+    return fields[0], int(fields[19])
+
+
+def record_worker(trial: optuna.Trial) -> None:
+    """Record on `trial` which process runs it, so that `fail_orphaned_trials` can tell when
+    that process has exited."""
+    stat = _process_stat(os.getpid())
+    trial.set_user_attr(
+        WORKER,
+        {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "machine": _machine(),
+            "started": stat[1] if stat else None,
+        },
+    )
+
+
+def recording_worker(objective: Callable[[optuna.Trial], Any]) -> Callable[[optuna.Trial], Any]:
+    """`objective`, recording first on each trial which process runs it (`record_worker`)."""
+
+    def run(trial: optuna.Trial) -> Any:
+        record_worker(trial)
+        return objective(trial)
+
+    return run
+
+
+def _has_exited(worker: Any) -> bool:
+    """Whether the process in a `record_worker` record has certainly exited. Only a process of
+    this machine (same boot and PID namespace) can be checked: it has exited when its pid is
+    gone, is a zombie, or now belongs to a process started at another time (a reused pid).
+    Anything unreadable or from elsewhere counts as alive."""
+    if not isinstance(worker, dict) or _machine() is None or worker.get("machine") != _machine():
+        return False
+    pid, started = worker.get("pid"), worker.get("started")
+    if not isinstance(pid, int) or pid <= 0 or not isinstance(started, int):
+        return False  # os.kill(0 or -1, ...) would address process groups
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's
+    stat = _process_stat(pid)
+    return stat is not None and (stat[0] == "Z" or stat[1] != started)
+
+
+def fail_orphaned_trials(study: optuna.Study) -> list[int]:
+    """Mark failed the RUNNING trials whose worker is gone, so that a resumed search redoes them
+    now: those whose recorded process on this machine has exited, and (Optuna's rule) those whose
+    heartbeat is older than the storage's grace period. A live worker's trial is never failed by
+    the first rule: a process that runs cannot have exited. The numbers of the trials failed by
+    the first rule."""
+    with experimental_features():
+        optuna.storages.fail_stale_trials(study)
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not _has_exited(trial.user_attrs.get(WORKER)):
+            continue
+        try:
+            study.tell(trial.number, state=TrialState.FAIL, skip_if_finished=True)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another resuming process failed it first
+        failed.append(trial.number)
+    return failed
 
 
 def make_sampler(

@@ -14,6 +14,8 @@ from autofm.core.errors import ValidationError
 
 OBJECTIVES = ("f1", "dsp", "deod", "deop", "invd")
 FAIRNESS_OBJECTIVES = OBJECTIVES[1:]
+# how the objectives are labelled in figures and in optuna-dashboard
+LABELS = {"f1": "1 − F1", "dsp": "|DSP|", "deod": "|DEOD|", "deop": "|DEOP|", "invd": "INVD"}
 DESCRIPTIONS = {
     "f1": "1 − F1 (error)",
     "dsp": "|DSP|: difference in selection rates P(ŷ=1|a)",

@@ -11,13 +11,11 @@ import numpy as np
 
 from autofm.core.pareto import pareto_mask
 from autofm.core.report import Report
-from autofm.fairness.metrics import DESCRIPTIONS
+from autofm.fairness.metrics import DESCRIPTIONS, LABELS
 from autofm.fairness.select import Selection
 
 if TYPE_CHECKING:
     from autofm.fairness.search import ManyFairHPO
-
-LABELS = {"f1": "1 − F1", "dsp": "|DSP|", "deod": "|DEOD|", "deop": "|DEOP|", "invd": "INVD"}
 
 
 def pareto_figure(search: ManyFairHPO, selection: Selection | None = None) -> plt.Figure:

@@ -27,12 +27,14 @@ from autofm.core.progress import progress, status
 from autofm.core.study import (
     check_header,
     default_population_size,
+    fail_orphaned_trials,
     quiet_logging,
+    recording_worker,
     stored_header,
 )
 from autofm.fairness.conflicts import hypervolume_contrast, hypervolume_regret
 from autofm.fairness.data import FairData, prepare_data
-from autofm.fairness.metrics import OBJECTIVES
+from autofm.fairness.metrics import LABELS, OBJECTIVES
 from autofm.fairness.objective import TrialObjective
 from autofm.fairness.select import Selection, select_model
 from autofm.fairness.spaces import check_model
@@ -47,6 +49,7 @@ from autofm.fairness.storage import (
 PROGRAM = "autofm.fairness"
 FORMAT_VERSION = 1
 DEFAULT_STUDY = "fair"
+# each objective's name in a study, as optuna-dashboard shows it (the labels of report.py)
 
 
 def check_objectives(objectives: Sequence[str]) -> list[str]:
@@ -148,7 +151,7 @@ class ManyFairHPO:
                     "use another --name or storage"
                 )
             with experimental_features():
-                study.set_metric_names(objectives)
+                study.set_metric_names([LABELS[o] for o in objectives])
             study.set_user_attr(
                 "autofm", {**settings, "role": role, "study_objectives": objectives}
             )
@@ -175,6 +178,9 @@ class ManyFairHPO:
         seed: int,
         label: str,
     ) -> None:
+        orphans = fail_orphaned_trials(study)  # a killed worker's trials, redone now
+        if orphans:
+            status(f"{study.study_name}: trials {orphans} of a stopped worker marked failed")
         done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
         remaining = max(0, n_trials - done)
         if remaining == 0:
@@ -191,7 +197,7 @@ class ManyFairHPO:
         objective = TrialObjective(self.model, objectives, data, self.random_state, self.max_epochs)
         try:
             study.optimize(
-                objective,
+                recording_worker(objective),
                 n_trials=remaining,
                 callbacks=[
                     MaxTrialsCallback(n_trials, states=(TrialState.COMPLETE,)),

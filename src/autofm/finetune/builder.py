@@ -26,10 +26,11 @@ from autofm.core.errors import ValidationError
 from autofm.core.progress import progress
 from autofm.core.runtime import setup_torch
 from autofm.core.study import (
-    experimental_features,
+    fail_orphaned_trials,
     open_storage,
     open_study,
     quiet_logging,
+    recording_worker,
     storage_url,
 )
 from autofm.finetune.metadataset import MetaDataset
@@ -227,7 +228,8 @@ def work(
     study = _open(storage, build)
     tasks = {t.name: t for t in (load_task(s, build) for s in build.tasks)}
     _check_fingerprints(study, list(tasks.values()))
-    objective = _objective_factory(build, tasks, _load_model(build.model), device)
+    objective = recording_worker(_objective_factory(build, tasks, _load_model(build.model), device))
+    fail_orphaned_trials(study)  # a killed worker's run on this machine is redone at once
     total = len(tasks) * build.n_configs
     bar = progress(total=total, desc="finetuning runs", unit="run", disable=not show_progress)
     bar.update(len(_run_keys(study, (TrialState.COMPLETE,))))
@@ -235,8 +237,7 @@ def work(
     with quiet_logging():
         while max_seconds is None or time.monotonic() - start < max_seconds:
             if not study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
-                with experimental_features():
-                    optuna.storages.fail_stale_trials(study)
+                fail_orphaned_trials(study)
                 if not _enqueue_missing(study, build):
                     break
             study.optimize(objective, n_trials=1, catch=())
