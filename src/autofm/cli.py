@@ -12,7 +12,7 @@ import platform
 import sys
 
 from autofm import __version__
-from autofm.core.cli import EXIT_BAD_INPUT
+from autofm.core.cli import EXIT_BAD_INPUT, add_out, check_outputs
 from autofm.core.errors import AutofmError
 from autofm.core.output import emit
 from autofm.core.progress import set_quiet
@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     tour = subparsers.add_parser(
         "tour", parents=[common], help="run every system at small scale; write an HTML report"
     )
-    tour.add_argument("--out", default="runs/tour", help="output folder (default runs/tour)")
+    add_out(tour, "output folder (default runs/tour)", kind="folder", default="runs/tour")
     tour.add_argument("--seed", type=int, default=0)
     tour.add_argument("--only", nargs="+", metavar="STEP", help="run only these steps")
     tour.set_defaults(func=_cmd_tour)
@@ -109,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     for _, module in available_systems("cli"):
         module.register(subparsers, common)
     return parser
+
+
+def _one_line(err: BaseException) -> str:
+    # the contract is one line on stderr: a message quoting a library's multi-line text is joined
+    return "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,11 +125,12 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     set_quiet(args.quiet)
     try:
+        check_outputs(args)  # every declared output, before any work
         code = args.func(args)
     except AutofmError as err:
         if args.debug:
             raise
-        print(f"autofm: error: {err}", file=sys.stderr)
+        print(f"autofm: error: {_one_line(err)}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("autofm: interrupted", file=sys.stderr)
@@ -133,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(
-            f"autofm: internal error: {type(err).__name__}: {err} (rerun with --debug for the traceback)",
+            f"autofm: internal error: {type(err).__name__}: {_one_line(err)} "
+            "(rerun with --debug for the traceback)",
             file=sys.stderr,
         )
         return 1

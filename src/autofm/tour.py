@@ -16,13 +16,6 @@ from autofm.tour_data import data_step
 
 def run_tour(out: str | Path = "runs/tour", seed: int = 0, only: list[str] | None = None) -> dict:
     """Run the data step and each system's tour step; write report.html and summary.json."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    report = Report("autofm tour")
-    report.text(
-        "Each section runs one system end to end at small scale on data every machine has. "
-        "Numbers here are smoke-scale; the benchmarks hold the measured results."
-    )
     steps = [("data", data_step)] + [
         (name, module.step) for name, module in available_systems("tour")
     ]
@@ -34,6 +27,13 @@ def run_tour(out: str | Path = "runs/tour", seed: int = 0, only: list[str] | Non
             known = ", ".join(name for name, _ in steps)
             raise ValidationError(f"unknown tour step(s) {unknown}; available: {known}")
         steps = [(name, fn) for name, fn in steps if name in only]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = Report("autofm tour")
+    report.text(
+        "Each section runs one system end to end at small scale on data every machine has. "
+        "Numbers here are smoke-scale; the benchmarks hold the measured results."
+    )
     results: dict[str, dict] = {}
     for name, run_step in steps:
         status(f"tour: {name} …")

@@ -12,17 +12,23 @@ import json
 from pathlib import Path
 
 from autofm.core.cli import (
+    NON_NEGATIVE_INT,
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
     CommandGroup,
     add_max_seconds,
     add_out,
     add_report,
     add_seed,
     add_threads,
+    declare_outputs,
 )
 from autofm.core.errors import ValidationError
 from autofm.core.output import emit
 from autofm.core.progress import status
 
+# what a `search --out` result holds that `report` reads
+RESULT_KEYS = ("method", "objectives", "n_trials", "front", "hypervolume", "reference")
 # the recovery fine-tuning every pruned baseline gets by default
 RECOVERY_TOKENS = 250_000
 # argparse choices, written out so that building the parser imports no torch (a test checks them
@@ -53,7 +59,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     _block_size(importance)
     importance.add_argument("--aggregation", default="mean", choices=CHOICES["aggregation"])
     importance.add_argument("--batches", type=int, default=10, help="calibration batches")
-    add_out(importance, "checkpoint stem of the sorted parent (hf: a new folder)", required=True)
+    add_out(
+        importance,
+        "checkpoint stem of the sorted parent (hf: a new folder)",
+        kind="checkpoint",
+        required=True,
+    )
     add_seed(importance)
 
     train = group.command(
@@ -69,9 +80,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     train.add_argument("--lr", type=float, default=3e-4)
     train.add_argument("--batch-size", type=int, default=16)
     train.add_argument("--run-dir", help="resumable run folder")
+    declare_outputs(train, run_dir="folder")
     add_max_seconds(train)
     add_threads(train)
-    add_out(train, "checkpoint stem of the trained super-network", required=True)
+    add_out(train, "checkpoint stem of the trained super-network", kind="checkpoint", required=True)
     add_seed(train)
 
     search = group.command(
@@ -90,29 +102,41 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     search.add_argument("--trials", type=int, default=100)
     search.add_argument("--calibration-blocks", type=int, default=32)
     search.add_argument("--run-dir", default="runs/compress", help="study folder (resumable)")
+    declare_outputs(search, run_dir="folder")
     search.add_argument("--storage", help="Optuna storage URL (many workers share one)")
     add_threads(search)
     add_seed(search)
-    add_out(search, "write the result (front, hypervolume) as JSON here")
+    add_out(search, "write the result (front, hypervolume) as JSON here", kind="file")
     add_report(search)
 
     report = group.command("report", "HTML report of one or more search results", _report)
     report.add_argument("results", nargs="+", help="result JSON files from `search --out`")
-    add_out(report, "HTML file to write", required=True)
+    add_out(report, "HTML file to write", kind="file", required=True)
 
     extract = group.command(
         "extract", "a sub-network as a stand-alone model (from the front or given)", _extract
     )
     extract.add_argument("model", help="super-network checkpoint (name or path), or hf:DIR")
     budget = extract.add_mutually_exclusive_group(required=True)
-    budget.add_argument("--params-fraction", type=float, help="best front point under this")
-    budget.add_argument("--params", type=int, help="best front point under this many parameters")
     budget.add_argument(
-        "--latency-ms", type=float, help="best front point under this latency (a latency search)"
+        "--params-fraction", type=POSITIVE_FLOAT, help="best front point under this"
+    )
+    budget.add_argument(
+        "--params", type=POSITIVE_INT, help="best front point under this many parameters"
+    )
+    budget.add_argument(
+        "--latency-ms",
+        type=POSITIVE_FLOAT,
+        help="best front point under this latency (a latency search)",
     )
     budget.add_argument("--sub", help="a sub-network as JSON: {embed, layers, heads, mlp}")
     extract.add_argument("--front", help="front JSON from `search --out` (default: shipped one)")
-    add_out(extract, "checkpoint stem of the extracted model (hf: a new folder)", required=True)
+    add_out(
+        extract,
+        "checkpoint stem of the extracted model (hf: a new folder)",
+        kind="checkpoint",
+        required=True,
+    )
 
     prune = group.command("prune", "a pruning baseline at a parameter budget", _prune)
     _model_and_data(prune, default_data="stdlib+text")
@@ -120,12 +144,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     prune.add_argument("--params-fraction", type=float, required=True)
     prune.add_argument(
         "--recover-tokens",
-        type=int,
+        type=NON_NEGATIVE_INT,
         default=RECOVERY_TOKENS,
         help=f"recovery fine-tuning tokens on --data (default {RECOVERY_TOKENS:,}; 0: none)",
     )
-    prune.add_argument("--lr", type=float, default=3e-4)
-    add_out(prune, "checkpoint stem of the pruned model", required=True)
+    prune.add_argument("--lr", type=POSITIVE_FLOAT, default=3e-4)
+    add_out(prune, "checkpoint stem of the pruned model", kind="checkpoint", required=True)
     add_seed(prune)
 
     evaluate = group.command("eval", "bits per byte, parameters, FLOPs, latency", _eval)
@@ -192,9 +216,7 @@ def _importance(args: argparse.Namespace) -> None:
     from autofm.compress.importance import calibration_batches, sort_parent
     from autofm.compress.parent import save_supernet
     from autofm.compress.supernet import SuperNetwork
-    from autofm.core.io import check_writable
 
-    check_writable(args.out, "checkpoint")
     supernet, meta = _load_gpt(args)
     train_tokens, _ = _tokens(args)
     block = supernet.config.block_size
@@ -216,10 +238,8 @@ def _supernet_train(args: argparse.Namespace) -> None:
         cli_hf.refuse("supernet-train")
     from autofm.compress.parent import save_supernet
     from autofm.compress.training import SupernetTrainConfig, train_supernet, training_summary
-    from autofm.core.io import check_writable
     from autofm.lm.train import TrainConfig
 
-    check_writable(args.out, "checkpoint")
     supernet, meta = _load_gpt(args)
     config = SupernetTrainConfig(
         args.strategy, not args.no_distill, args.random_samples, args.sampling, args.space
@@ -256,10 +276,8 @@ def _extract(args: argparse.Namespace) -> None:
         emit({"checkpoint": str(args.out), "params": n, "sub_network": sub.to_dict()}, args.json)
         return
     from autofm.compress.extract import extract
-    from autofm.core.io import check_writable
     from autofm.lm.checkpoint import save_gpt
 
-    check_writable(args.out, "checkpoint")
     supernet, meta = _load_gpt(args)
     if not (args.sub or args.front or (meta.get("supernet") or {}).get("front")):
         supernet, meta = _shipped_supernet(args.model, supernet, meta)
@@ -338,10 +356,12 @@ def _front(args: argparse.Namespace, meta: dict, supernet) -> list[dict]:
     """Front points {sub_network, params, objective} from --front or the checkpoint's own; a
     front searched on other weights (e.g. before super-network training) is refused."""
     if args.front:
+        from autofm.core.io import read_json
+
         path = Path(args.front)
         if not path.is_file():
             raise ValidationError(f"front file {path} not found; write one with `search --out`")
-        result = json.loads(path.read_text())
+        result = read_json(path, "search result (`search --out`)", keys=("front",))
         searched = result.get("weights_sha256")
         if searched is not None and searched != weights_sha256(supernet):
             raise ValidationError(
@@ -365,10 +385,8 @@ def _prune(args: argparse.Namespace) -> None:
         cli_hf.refuse("prune")
     from autofm.compress.baselines import prune, recover
     from autofm.compress.importance import calibration_batches
-    from autofm.core.io import check_writable
     from autofm.lm.checkpoint import save_gpt
 
-    check_writable(args.out, "checkpoint")
     supernet, _ = _load_gpt(args)
     tokens = _tokens(args)
     batches = None
@@ -388,12 +406,9 @@ def _prune(args: argparse.Namespace) -> None:
 def _search(args: argparse.Namespace) -> None:
     from autofm.compress.objectives import Calibration
     from autofm.compress.search import search
-    from autofm.core.io import atomic_write_json, check_writable
+    from autofm.core.io import atomic_write_json
     from autofm.core.runtime import setup_torch
 
-    for path, what in ((args.out, "result"), (args.report, "report")):
-        if path:
-            check_writable(path, what)
     device = setup_torch(args.threads)
     if _is_hf(args.model):
         from autofm.compress import cli_hf
@@ -441,18 +456,14 @@ def _search(args: argparse.Namespace) -> None:
 
 def _report(args: argparse.Namespace) -> None:
     from autofm.compress.report import search_report
-    from autofm.core.io import check_writable
+    from autofm.core.io import read_json
 
-    check_writable(args.out, "report")
     results = []
     for path in args.results:
         file = Path(path)
         if not file.is_file():
             raise ValidationError(f"result file {file} not found; write one with `search --out`")
-        try:
-            results.append(json.loads(file.read_text()))
-        except json.JSONDecodeError as err:
-            raise ValidationError(f"{file} is not a search result (invalid JSON: {err})") from err
+        results.append(read_json(file, "search result (`search --out`)", keys=RESULT_KEYS))
     path = search_report(results).save(args.out)
     emit({"report": str(path), "results": len(results)}, args.json, f"report: {path}")
 

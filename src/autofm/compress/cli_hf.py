@@ -57,7 +57,7 @@ def check_new_folder(path: str | os.PathLike) -> Path:
             f"--out {folder} exists and is not an empty folder; give a new or empty folder for "
             "the Hugging Face model (nothing is overwritten)"
         )
-    return check_writable(folder, "model folder")
+    return check_writable(folder, "model folder", kind="folder")
 
 
 def load_model(

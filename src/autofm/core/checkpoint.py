@@ -153,6 +153,11 @@ def read_checkpoint_meta(path: str | os.PathLike) -> dict[str, Any]:
     stem = _stem(path)
     meta_path = _with(stem, ".json")
     if not meta_path.is_file():
+        if stem.is_file():  # a path to some other file, e.g. a PyTorch .pt
+            raise CheckpointError(
+                f"{stem} is not an autofm checkpoint (no {meta_path.name} beside it); a "
+                "checkpoint is a STEM.json + STEM.safetensors pair: pass the stem"
+            )
         raise CheckpointError(f"checkpoint metadata {meta_path} not found; expected {stem}.json")
     try:
         meta = json.loads(meta_path.read_text())
@@ -326,14 +331,17 @@ def find_pretrained(name: str) -> Path:
 def checkpoint_stem(name_or_path: str | os.PathLike) -> Path:
     """The stem of a checkpoint given by path or by pretrained name.
 
-    A path is a stem whose `.json` exists, or anything ending in `.json`/`.safetensors` or holding
-    a folder separator (loading it then says if it is missing); anything else is a pretrained
-    name (`find_pretrained`).
+    A path is a stem whose `.json` exists, an existing file, or anything ending in
+    `.json`/`.safetensors` or holding a folder separator (loading it then says if it is missing);
+    anything else is a pretrained name (`find_pretrained`).
     """
     stem = _stem(name_or_path)
     text = str(name_or_path)
     looks_like_path = (
-        os.sep in text or "/" in text or Path(text).suffix in (".json", ".safetensors")
+        os.sep in text
+        or "/" in text
+        or Path(text).suffix in (".json", ".safetensors")
+        or Path(text).is_file()  # an existing file is a path, not a pretrained name
     )
     if looks_like_path or _with(stem, ".json").is_file():
         return stem

@@ -6,6 +6,11 @@ common, "gam", "help")` and adds commands with `group.command("fit", "help", han
 no command, a group prints its help on stderr and exits with 2, like any other bad input.
 Shared flags: `--json`, `--quiet`, `--debug` (from `common`), and for the commands that take
 them `add_out`, `add_init`, `add_seed`, `add_report`, `add_threads`, `add_max_seconds`.
+
+Every argument a command writes to is declared with its kind (`add_out(..., kind=...)`,
+`add_report`, or `declare_outputs` for the others); `check_outputs` checks them all before the
+command starts, so a path that cannot be written fails in one line before any work. Numbers
+that must be positive parse with `POSITIVE_INT`, `POSITIVE_FLOAT`, ... (`number_type`).
 """
 
 from __future__ import annotations
@@ -52,9 +57,63 @@ class CommandGroup:
         return parser
 
 
-def add_out(parser: argparse.ArgumentParser, help: str, **kwargs) -> None:
-    """`--out PATH`: where the command writes its result (a checkpoint stem, a file, a folder)."""
+def number_type(
+    *, minimum: float | None = None, exclusive: bool = False, integer: bool = False
+) -> Callable[[str], float | int]:
+    """An argparse `type` that accepts a finite number (an integer if `integer`) ≥ `minimum`
+    (> if `exclusive`); anything else is a one-line argparse error naming the flag."""
+
+    def parse(text: str) -> float | int:
+        # imported here: building the parser stays light (numpy only when a value is parsed)
+        from autofm.core.errors import ValidationError
+        from autofm.core.validation import check_number, number_requirement
+
+        try:
+            value = int(text) if integer else float(text)
+            return check_number(value, "it", minimum=minimum, exclusive=exclusive, integer=integer)
+        except (ValueError, ValidationError):
+            requirement = number_requirement(minimum, exclusive, integer)
+            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text!r}") from None
+
+    return parse
+
+
+POSITIVE_INT = number_type(minimum=1, integer=True)
+NON_NEGATIVE_INT = number_type(minimum=0, integer=True)
+POSITIVE_FLOAT = number_type(minimum=0, exclusive=True)
+NON_NEGATIVE_FLOAT = number_type(minimum=0)
+
+
+def declare_outputs(parser: argparse.ArgumentParser, **kinds: str) -> None:
+    """Declare arguments of `parser` (by dest) that name outputs, each with its kind: "file",
+    "folder" or "checkpoint" (a stem); `check_outputs` checks them before the command runs."""
+    from autofm.core.io import OUTPUT_KINDS
+
+    unknown = {kind for kind in kinds.values() if kind not in OUTPUT_KINDS}
+    if unknown:
+        raise ValueError(f"output kinds must be among {OUTPUT_KINDS}, got {sorted(unknown)}")
+    declared = dict(parser.get_default("output_kinds") or {})
+    declared.update(kinds)
+    parser.set_defaults(output_kinds=declared)
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """ValidationError (one line) for the first declared output of the command that cannot be
+    written; nothing is created."""
+    from autofm.core.io import check_writable
+
+    for dest, kind in (getattr(args, "output_kinds", None) or {}).items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            name = "output" if dest == "out" else dest.replace("_", "-")
+            check_writable(value, f"{name} {kind}", kind)
+
+
+def add_out(parser: argparse.ArgumentParser, help: str, *, kind: str, **kwargs) -> None:
+    """`--out PATH`: where the command writes its result, of `kind` "checkpoint" (a stem),
+    "file" or "folder" (checked before the command runs)."""
     parser.add_argument("--out", help=help, **kwargs)
+    declare_outputs(parser, out=kind)
 
 
 def add_init(parser: argparse.ArgumentParser, help: str | None = None) -> None:
@@ -74,18 +133,21 @@ def add_seed(parser: argparse.ArgumentParser, default: int = 0) -> None:
 def add_report(parser: argparse.ArgumentParser, help: str | None = None) -> None:
     """`--report PATH`: also write a self-contained HTML report there."""
     parser.add_argument("--report", help=help or "write a self-contained HTML report here")
+    declare_outputs(parser, report="file")
 
 
 def add_threads(parser: argparse.ArgumentParser) -> None:
     """`--threads N`: torch threads (default: $AUTOFM_THREADS, else torch's own)."""
-    parser.add_argument("--threads", type=int, help="torch threads (default $AUTOFM_THREADS)")
+    parser.add_argument(
+        "--threads", type=POSITIVE_INT, help="torch threads (default $AUTOFM_THREADS)"
+    )
 
 
 def add_max_seconds(parser: argparse.ArgumentParser, default: float | None = None) -> None:
     """`--max-seconds S`: a wall-clock budget; training stops (and has annealed) by then."""
     parser.add_argument(
         "--max-seconds",
-        type=float,
+        type=NON_NEGATIVE_FLOAT,
         default=default,
         help="wall-clock budget: stop (annealed, saved) after this many seconds"
         + (f" (default {default:g})" if default else ""),

@@ -8,7 +8,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 
 @contextlib.contextmanager
@@ -35,23 +35,62 @@ def _umask() -> int:
     return mask
 
 
-def check_writable(path: str | os.PathLike, what: str = "output") -> Path:
-    """Raise ValidationError unless `path` can be written (its folder exists or can be made, and
-    takes files); checked before long work, so nothing runs for an output that cannot be kept."""
+OUTPUT_KINDS = ("file", "folder", "checkpoint")
+
+
+def check_writable(path: str | os.PathLike, what: str = "output", kind: str = "file") -> Path:
+    """Raise ValidationError unless `path` can be written as a `kind` of output: a "file", a
+    "folder", or a "checkpoint" stem (`path.json` + `path.safetensors`). Checked before long
+    work, so nothing runs for an output that cannot be kept; creates nothing (missing folders
+    are made when the output is written)."""
     from autofm.core.errors import ValidationError
 
+    if kind not in OUTPUT_KINDS:
+        raise ValueError(f"kind must be one of {OUTPUT_KINDS}, got {kind!r}")
     path = Path(path)
-    folder = path.parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".autofm-write-check.", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as err:
-        raise ValidationError(
-            f"cannot write the {what} {path}: {err.strerror or err}; choose a writable folder"
-        ) from err
+
+    def refuse(why: str, fix: str) -> NoReturn:
+        raise ValidationError(f"cannot write the {what} {path}: {why}; {fix}")
+
+    if kind == "file" and path.is_dir():
+        refuse("it is a folder", "give a file path")
+    if kind == "folder" and path.exists() and not path.is_dir():
+        refuse("it is a file, not a folder", "give a folder path")
+    if kind == "checkpoint":
+        name = path.name
+        if path.suffix in (".json", ".safetensors"):
+            name = path.stem
+        for suffix in (".json", ".safetensors"):
+            half = path.parent / f"{name}{suffix}"
+            if half.is_dir():
+                refuse(f"{half} is a folder", "choose another name")
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        refuse(f"{existing} is a file, not a folder", "choose a path in a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        refuse(f"the folder {existing} is not writable", "choose a writable folder")
     return path
+
+
+def read_json(path: str | os.PathLike, what: str = "file", keys: tuple[str, ...] = ()) -> Any:
+    """The JSON value in `path`; with `keys`, a JSON object that holds them. A missing file
+    raises DataNotFoundError, anything else that is not that ValidationError, naming `what`."""
+    from autofm.core.errors import DataNotFoundError, ValidationError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"{what} {path} not found")
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValidationError(f"cannot read the {what} {path} as JSON ({err})") from err
+    if keys:
+        missing = [key for key in keys if not isinstance(value, dict) or key not in value]
+        if missing:
+            raise ValidationError(f"the {what} {path} has no {', '.join(missing)} entry")
+    return value
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -60,18 +60,13 @@ def storage_url(location: str | os.PathLike, create: bool = False) -> str:
     writes Optuna's tables into the file."""
     text = str(location)
     if "://" in text:
-        if not create and text.startswith("sqlite:///"):
-            _check_study_file(Path(text[len("sqlite:///") :]))
+        if text.startswith("sqlite:///"):
+            _check_existing(Path(text[len("sqlite:///") :]), create)
         return text
     path = Path(text)
     if path.is_dir() or (create and not path.suffix):
         path = path / "study.db"
-    if not create and not path.is_file():
-        raise DataNotFoundError(
-            f"no study storage at {path}; pass a run folder, a .db file or a URL"
-        )
-    if not create:
-        _check_study_file(path)
+    _check_existing(path, create)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -79,6 +74,19 @@ def storage_url(location: str | os.PathLike, create: bool = False) -> str:
             f"cannot create the run folder {path.parent} ({err.strerror}); pick a writable folder"
         ) from err
     return f"sqlite:///{path.resolve()}"
+
+
+def _check_existing(path: Path, create: bool) -> None:
+    """A study file must exist unless `create`; an existing non-empty file must be a study store
+    either way (a search must not write Optuna's tables into another program's database)."""
+    if not path.is_file():
+        if not create:
+            raise DataNotFoundError(
+                f"no study storage at {path}; pass a run folder, a .db file or a URL"
+            )
+        return
+    if not create or path.stat().st_size > 0:
+        _check_study_file(path)
 
 
 def _check_study_file(path: Path) -> None:

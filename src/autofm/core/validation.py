@@ -78,3 +78,33 @@ def check_positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
         raise ValidationError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
+
+
+def number_requirement(minimum: float | None, exclusive: bool, integer: bool) -> str:
+    """How `check_number` words its bounds, e.g. "an integer ≥ 1", "a finite number > 0"."""
+    text = "an integer" if integer else "a finite number"
+    if minimum is not None:
+        text += f" {'>' if exclusive else '≥'} {minimum:g}"
+    return text
+
+
+def check_number(
+    value,
+    name: str,
+    *,
+    minimum: float | None = None,
+    exclusive: bool = False,
+    integer: bool = False,
+) -> float | int:
+    """`value` is a finite number (an integer if `integer`) ≥ `minimum` (> if `exclusive`);
+    return it as a plain int or float."""
+    is_integer = isinstance(value, int | np.integer) and not isinstance(value, bool)
+    is_real = is_integer or isinstance(value, float | np.floating)
+    ok = is_integer if integer else is_real and bool(np.isfinite(value))
+    if ok and minimum is not None:
+        ok = value > minimum if exclusive else value >= minimum
+    if not ok:
+        shown = value.item() if isinstance(value, np.generic) else value
+        requirement = number_requirement(minimum, exclusive, integer)
+        raise ValidationError(f"{name} must be {requirement}, got {shown!r}")
+    return int(value) if integer else float(value)

@@ -18,13 +18,15 @@ SKLEARN_DATASETS = ("breast_cancer", "iris", "wine", "digits", "diabetes")
 OPENML_CACHE = Path(os.environ.get("AUTOFM_CACHE", Path.home() / ".cache" / "autofm")) / "openml"
 
 
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a CSV, TSV or Parquet file into a DataFrame."""
+def read_table(path: str | os.PathLike, what: str = "table") -> pd.DataFrame:
+    """Read a CSV, TSV or Parquet file with at least one row into a DataFrame; errors call the
+    file a `what` file."""
     path = Path(path)
     if not path.is_file():
-        raise DataNotFoundError(
-            f"table file {path} not found (bundled datasets by name: {', '.join(SKLEARN_DATASETS)})"
+        hint = (
+            f" (bundled datasets by name: {', '.join(SKLEARN_DATASETS)})" if what == "table" else ""
         )
+        raise DataNotFoundError(f"{what} file {path} not found{hint}")
     suffix = path.suffix.lower()
     try:
         if suffix in (".parquet", ".pq"):
@@ -36,9 +38,9 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         else:
             frame = pd.read_csv(path)
     except (ValueError, OSError, UnicodeDecodeError) as err:
-        raise ValidationError(f"cannot read table {path}: {err}") from err
+        raise ValidationError(f"cannot read {what} file {path}: {err}") from err
     if frame.empty:
-        raise ValidationError(f"table {path} has no rows")
+        raise ValidationError(f"{what} file {path} has no rows")
     return frame
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import warnings
@@ -13,7 +12,9 @@ import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
 from autofm.core.errors import DataNotFoundError, ValidationError
+from autofm.core.io import read_json
 from autofm.core.validation import check_columns
+from autofm.data.tables import read_table
 
 LONG_COLUMNS = ("unique_id", "ds", "y")
 
@@ -45,9 +46,9 @@ def validate_long(frame: pd.DataFrame, *, allow_nan: bool = False) -> pd.DataFra
         raise ValidationError(f"column y has {int(np.isnan(y).sum())} NaN values")
     duplicated = frame.duplicated(subset=["unique_id", "ds"])
     if duplicated.any():
-        first = frame.loc[duplicated, ["unique_id", "ds"]].iloc[0].tolist()
+        unique_id, ds = frame.loc[duplicated, ["unique_id", "ds"]].iloc[0].tolist()
         raise ValidationError(
-            f"{int(duplicated.sum())} duplicated (unique_id, ds) pairs, first {first}; "
+            f"{int(duplicated.sum())} duplicated (unique_id, ds) pairs, first ({unique_id}, {ds}); "
             "aggregate duplicates before forecasting"
         )
     if isinstance(frame["unique_id"].dtype, pd.CategoricalDtype):
@@ -87,7 +88,9 @@ def normalise_freq(freq: str | None) -> str | None:
             warnings.simplefilter("ignore")
             return to_offset(_modern_alias(freq)).freqstr
     except ValueError as err:
-        raise ValidationError(f"unknown frequency {freq!r}: {err}") from err
+        raise ValidationError(
+            f"unknown frequency {freq!r}; give a pandas offset alias such as h, D, W, MS, QS, YS"
+        ) from err
 
 
 # aliases pandas 2 deprecated and pandas 3 rejects, as found in older data (M4's meta says "H")
@@ -144,10 +147,10 @@ def load_timeseries_folder(path: str | os.PathLike) -> tuple[pd.DataFrame, pd.Da
             f"{folder} is not a time-series folder: missing {', '.join(missing)} "
             "(expected train.csv, test.csv in long format and meta.json)"
         )
-    meta = json.loads((folder / "meta.json").read_text())
+    meta = read_json(folder / "meta.json", "time-series meta file", keys=("horizon",))
     parts = []
     for name in ("train.csv", "test.csv"):
-        frame = pd.read_csv(folder / name)
+        frame = read_table(folder / name, what="time-series")
         check_columns(frame, LONG_COLUMNS, str(folder / name))
         frame["unique_id"] = frame["unique_id"].astype(str)
         if meta.get("freq", "unknown") not in (
@@ -237,6 +240,12 @@ def series_calendar(
             f"series {unique_id!r} has timestamps that are not regular at freq "
             f"{freq!r}; fill gaps with NaN rows or pass the right freq"
         )
+    # checked before forecasting, not when the forecasts' dates are written
+    if dates[-1].tz_localize(None) > pd.Timestamp.max:
+        raise ValidationError(
+            f"series {unique_id!r}: {h} steps at freq {freq!r} after {index[-1]} end after "
+            f"{pd.Timestamp.max.date()}, the last date pandas can hold; lower h"
+        )
     return dates
 
 
@@ -258,18 +267,17 @@ def window_dates(dates: pd.DatetimeIndex, n_context: int, h: int) -> pd.Datetime
 def read_long(path: str | os.PathLike) -> pd.DataFrame:
     """A long frame from a CSV or Parquet file, `unique_id` as strings and `ds` parsed as
     datetimes unless it is numeric."""
-    file = Path(path)
-    if not file.is_file():
-        raise DataNotFoundError(f"series file {path} not found")
-    frame = pd.read_parquet(file) if file.suffix == ".parquet" else pd.read_csv(file)
+    frame = read_table(path, what="series")
     check_columns(frame, LONG_COLUMNS, f"{path} (long format: unique_id, ds, y)")
     frame["unique_id"] = frame["unique_id"].astype(str)
     if not pd.api.types.is_numeric_dtype(frame["ds"]):
         try:
             frame["ds"] = pd.to_datetime(frame["ds"])
         except (ValueError, TypeError) as err:
+            first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise ValidationError(
-                f"column ds of {path} is neither numeric nor dates: {err}"
+                f"column ds of {path} is neither numeric nor dates ({first_line}); write dates "
+                "as YYYY-MM-DD or integer steps"
             ) from err
     return frame
 

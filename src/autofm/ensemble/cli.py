@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+import pandas as pd
 
-from autofm.core.cli import CommandGroup, add_out, add_report, add_seed
+from autofm.core.cli import CommandGroup, add_out, add_report, add_seed, declare_outputs
 from autofm.core.errors import ValidationError
 from autofm.core.output import emit
 from autofm.core.progress import status
@@ -25,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     build.add_argument("table", help="CSV/TSV/Parquet file or a bundled dataset name")
     build.add_argument("--target", help="target column (default: the last one)")
-    add_out(build, "pool folder to write", required=True)
+    add_out(build, "pool folder to write", kind="folder", required=True)
     build.add_argument("--val-size", type=float, default=0.25)
     build.add_argument("--test-size", type=float, default=0.25)
     build.add_argument("--grid", choices=("full", "small"), default="full", help="pool size")
@@ -34,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     synth = group.command(
         "synth", "write a synthetic FTC-like pool (families, collapsed configs)", _cmd_synth
     )
-    add_out(synth, "pool folder to write", required=True)
+    add_out(synth, "pool folder to write", kind="folder", required=True)
     synth.add_argument("--models", type=int, default=30)
     synth.add_argument("--classes", type=int, default=4)
     synth.add_argument("--val", type=int, default=1000)
@@ -54,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         dest="out",
         help="checkpoint stem for a neural ensembler's weights (--save is the older name)",
     )
+    declare_outputs(fit, out="checkpoint")
 
     comp = group.command(
         "compare", "every method on one pool, normalised by SingleBest", _cmd_compare
@@ -70,7 +72,7 @@ def _cmd_build_pool(args: argparse.Namespace) -> None:
     from autofm.ensemble.pool_builder import build_pool
 
     X, y = load_table(args.table, args.target)
-    non_numeric = [c for c in X.columns if not np.issubdtype(X[c].dtype, np.number)]
+    non_numeric = [c for c in X.columns if not pd.api.types.is_numeric_dtype(X[c])]
     if non_numeric:
         raise ValidationError(
             f"feature column(s) {non_numeric[:5]} are not numeric; one-hot encode them first"

@@ -124,8 +124,11 @@ def make_synthetic_ftc(
     * a fraction of configurations collapsed to chance (constant or random logits), as diverging
       learning rates do.
     """
-    if n_models < 1 or n_classes < 2 or n_families < 1:
-        raise ValidationError("need n_models >= 1, n_classes >= 2, n_families >= 1")
+    if n_models < 1 or n_classes < 2 or n_families < 1 or n_val < 1 or n_test < 1:
+        raise ValidationError(
+            "need n_models ≥ 1, n_classes ≥ 2, n_families ≥ 1 and n_val, n_test ≥ 1; got "
+            f"{n_models}, {n_classes}, {n_families}, {n_val}, {n_test}"
+        )
     rng = np.random.default_rng(random_state)
     n = n_val + n_test
     labels = rng.integers(n_classes, size=n)

@@ -9,8 +9,9 @@ FTC metadataset layout, or its synthetic stand-in).
 
 from __future__ import annotations
 
-import json
 import os
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from autofm.core.errors import DataNotFoundError, ValidationError
-from autofm.core.io import atomic_path, atomic_write_json
+from autofm.core.io import atomic_path, atomic_write_json, read_json
 
 POOL_FORMAT = "autofm.ensemble.pool/1"
+PREDICTION_ARRAYS = ("val_predictions", "val_labels", "test_predictions", "test_labels")
 
 
 @dataclass
@@ -139,13 +141,11 @@ def load_pool(folder: str | os.PathLike) -> Pool:
             f"{folder} holds neither pool.json + predictions.npz (autofm ensemble build-pool) nor "
             "FTC-layout subfolders with val_predictions.csv"
         )
-    try:
-        meta = json.loads((folder / "pool.json").read_text())
-        arrays = np.load(folder / "predictions.npz", allow_pickle=False)
-    except (OSError, ValueError, json.JSONDecodeError) as err:
-        raise ValidationError(f"cannot read pool in {folder}: {err}") from err
-    if meta.get("format") != POOL_FORMAT:
-        raise ValidationError(f"{folder}/pool.json is not an autofm pool ({meta.get('format')!r})")
+    keys = ("format", "model_names", "models", "classes")
+    meta = read_json(folder / "pool.json", "pool file", keys=keys)
+    if meta["format"] != POOL_FORMAT:
+        raise ValidationError(f"{folder}/pool.json is not an autofm pool ({meta['format']!r})")
+    arrays = _read_predictions(folder / "predictions.npz")
     return Pool(
         arrays["val_predictions"].astype(np.float64),
         arrays["val_labels"],
@@ -155,6 +155,31 @@ def load_pool(folder: str | os.PathLike) -> Pool:
         list(meta["models"]),
         list(meta["classes"]),
         dict(meta.get("description", {})),
+    )
+
+
+def _read_predictions(path: Path) -> dict[str, np.ndarray]:
+    """The four arrays of a pool's predictions.npz, read in full; anything else (another file,
+    a truncated archive, missing arrays) is refused as not an autofm pool. Nothing pickled is
+    ever loaded."""
+    if not path.is_file():
+        raise DataNotFoundError(f"{path} not found: a pool folder holds pool.json and this file")
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            why = "one array, not an .npz archive"
+        else:
+            with archive:
+                missing = [name for name in PREDICTION_ARRAYS if name not in archive.files]
+                if missing:
+                    why = f"no {', '.join(missing)} array"
+                else:
+                    return {name: archive[name] for name in PREDICTION_ARRAYS}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error):
+        why = "not a complete NumPy .npz archive"
+    raise ValidationError(
+        f"{path} is not an autofm pool's predictions ({why}); rebuild the pool with "
+        "`autofm ensemble build-pool`"
     )
 
 

@@ -116,7 +116,8 @@ def build_pool(
         raise ValidationError("y has missing labels; drop those rows first")
     classes, labels = np.unique(raw_labels, return_inverse=True)
     if len(classes) < 2:
-        raise ValidationError(f"y has a single class ({classes[0]!r}); need at least two")
+        only = classes[:1].tolist()[0]  # a plain value in the message, not np.int64(1)
+        raise ValidationError(f"y has a single class ({only!r}); need at least two")
     counts = np.bincount(labels)
     if counts.min() < 3:
         raise ValidationError(

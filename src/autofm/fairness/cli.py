@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from autofm.core.cli import CommandGroup, add_out, add_report, add_seed
+from autofm.core.cli import CommandGroup, add_out, add_report, add_seed, declare_outputs
 from autofm.core.output import emit
 
 DEFAULT_WEIGHTS = "f1=0.5,dsp=0.3,deop=0.2"
@@ -20,13 +20,16 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
 def _cmd_run(args: argparse.Namespace) -> None:
     from autofm.core.validation import check_columns
     from autofm.data.tables import read_table
-    from autofm.fairness.search import ManyFairHPO
+    from autofm.fairness.search import ManyFairHPO, check_objectives
+    from autofm.fairness.select import parse_weights
 
+    objectives = check_objectives([o.strip() for o in args.objectives.split(",") if o.strip()])
+    parse_weights(args.weights, objectives)  # refused before the search, even without --report
     frame = read_table(args.table)
     check_columns(frame, [args.label, args.protected], "table")
     search = ManyFairHPO(
         model=args.model,
-        objectives=[o.strip() for o in args.objectives.split(",") if o.strip()],
+        objectives=objectives,
         sampler=args.sampler,
         n_folds=args.folds,
         test_size=args.test_size,
@@ -155,7 +158,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     run.add_argument("--keep-protected", action="store_true", help="keep it as a feature")
     run.add_argument("--max-epochs", type=int, default=200, help="MLP epoch cap")
     run.add_argument("--storage", help="storage URL (default: SQLite study.db in --out)")
-    add_out(run, "run folder (default runs/fair)", default="runs/fair")
+    add_out(run, "run folder (default runs/fair)", kind="folder", default="runs/fair")
     run.add_argument("--name", default="fair", help="study name (default fair)")
     add_seed(run)
     add_report(run, "also write an HTML report here")
@@ -176,4 +179,5 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     report = group.command("report", "write an HTML report", _cmd_report)
     _study_arguments(report)
     report.add_argument("out", help="output HTML file")
+    declare_outputs(report, out="file")
     report.add_argument("--weights", default=DEFAULT_WEIGHTS, help="weights for the selection")

@@ -119,6 +119,12 @@ def prepare_data(
         raise ValidationError(
             f"features contain NaN in column(s) {nan_columns[:10]}; impute or drop them first"
         )
+    numeric = X.select_dtypes("number")
+    inf_columns = [str(c) for c in numeric.columns if np.isinf(numeric[c].to_numpy(float)).any()]
+    if inf_columns:
+        raise ValidationError(
+            f"features contain infinite values in column(s) {inf_columns[:10]}; clip or drop them"
+        )
     for name, values in (("label", y), ("protected attribute", sensitive)):
         if values.isna().any():
             raise ValidationError(f"{name} has {int(values.isna().sum())} missing value(s)")

@@ -102,9 +102,8 @@ def _load_model(name: str):
     return model.float()
 
 
-def _setup(study: optuna.Study, build: BuildSpec, tasks: list[Task]) -> None:
+def _setup(study: optuna.Study, build: BuildSpec, tasks: list[Task], model) -> None:
     """Describe every task (meta-features, zero-shot scores) once, and enqueue the runs."""
-    model = _load_model(build.model)
     for task in progress(tasks, desc="describing tasks", unit="task"):
         key = f"task:{task.name}"
         if key in study.user_attrs:
@@ -263,11 +262,12 @@ def build_metadataset(
     """Set the study up (task descriptions, the queue), then run `workers` worker processes.
     `storage`: a run folder, a .db file or an Optuna storage URL."""
     setup_torch(threads, device)
+    tasks = [load_task(s, build) for s in build.tasks]  # bad tasks or model: refused before
+    model = _load_model(build.model)  # anything is written
     storage = storage_url(storage, create=True)
     study = _open(storage, build)
-    tasks = [load_task(s, build) for s in build.tasks]
     _check_fingerprints(study, tasks)
-    _setup(study, build, tasks)
+    _setup(study, build, tasks, model)
     if workers <= 1:
         work(storage, build, device, threads, max_seconds)
     else:

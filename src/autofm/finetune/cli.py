@@ -43,7 +43,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
                        help="folder of text-classification sets used by the default tasks")  # fmt: skip
     build.add_argument("--storage", required=True,
                        help="run folder, .db file or Optuna storage URL shared by the workers")  # fmt: skip
-    add_out(build, "folder to export the finished runs to (quicktunetool + FTC layouts)")
+    add_out(
+        build, "folder to export the finished runs to (quicktunetool + FTC layouts)", kind="folder"
+    )
     build.add_argument("--model", default="gpt-parent", help="GPT checkpoint to finetune")
     build.add_argument("--configs", type=int, default=64, help="configurations per task")
     build.add_argument("--epochs", type=int, default=8, help="maximum fidelity (epochs)")
@@ -60,13 +62,13 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "export", "write a build's finished runs as a meta-dataset folder", _export
     )
     export.add_argument("storage", help="the build's run folder, .db file or storage URL")
-    add_out(export, "meta-dataset folder to write", required=True)
+    add_out(export, "meta-dataset folder to write", kind="folder", required=True)
 
     train = group.command(
         "meta-train", "meta-train the performance and cost surrogates", _meta_train
     )
     train.add_argument("metadataset", help="meta-dataset folder")
-    add_out(train, "tuner folder to write", required=True)
+    add_out(train, "tuner folder to write", kind="folder", required=True)
     add_seed(train)
 
     suggest = group.command(
@@ -87,7 +89,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     run.add_argument("--model", default="gpt-parent", help="GPT checkpoint to finetune")
     run.add_argument("--max-train", type=int, default=512, help="training examples used")
     run.add_argument("--device", default="cpu")
-    add_out(run, "folder for the best adapter (peft format)")
+    add_out(run, "folder for the best adapter (peft format)", kind="folder")
     add_report(run)
     add_threads(run)
     add_seed(run)
@@ -133,10 +135,6 @@ def _build(args: argparse.Namespace) -> None:
         tasks=tasks, model=args.model, n_configs=args.configs, max_epochs=args.epochs,
         n_train=args.n_train, n_val=args.n_val, n_test=args.n_test, seed=args.seed,
     )  # fmt: skip
-    if args.out:
-        from autofm.core.io import check_writable
-
-        check_writable(args.out, "meta-dataset folder")
     build_metadataset(
         args.storage, spec, args.workers, args.device, args.threads or 1, args.max_seconds
     )
@@ -201,10 +199,6 @@ def _run(args: argparse.Namespace) -> None:
     _positive(args.max_train, "--max-train")
     if args.out:
         _check_new_folder(Path(args.out))
-    if args.report:
-        from autofm.core.io import check_writable
-
-        check_writable(args.report, "report")
     device = setup_torch(args.threads, args.device)
     task = load_task_csv(args.train, args.test, max_train=args.max_train, seed=args.seed)
     tuner = None if args.strategy == "default" else load_tuner(args.tuner)
@@ -235,7 +229,7 @@ def _check_new_folder(out: Path) -> None:
         raise ValidationError(f"{out} already exists; give a new folder for the adapter")
     from autofm.core.io import check_writable
 
-    check_writable(out, "adapter folder")
+    check_writable(out, "adapter folder", kind="folder")
 
 
 def _save_adapter(run, out: Path) -> Path:

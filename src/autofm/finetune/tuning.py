@@ -8,7 +8,6 @@ meta-train` writes one; the project ships `finetune-tuner`, meta-trained on its 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ import torch
 
 from autofm.core.checkpoint import checkpoint_dirs
 from autofm.core.errors import CheckpointError, ValidationError
-from autofm.core.io import atomic_write_json
+from autofm.core.io import atomic_write_json, read_json
 from autofm.core.progress import progress
 from autofm.finetune.metadataset import MetaDataset
 from autofm.finetune.metafeatures import task_meta_features
@@ -86,7 +85,7 @@ def load_tuner(name_or_folder: str | os.PathLike = SHIPPED_TUNER) -> Tuner:
                 f"no tuner at {name_or_folder} (a folder with tuner.json, perf.* and cost.*, "
                 "written by `autofm finetune meta-train`) and no shipped tuner of that name"
             )
-    manifest = json.loads((folder / "tuner.json").read_text())
+    manifest = read_json(folder / "tuner.json", "tuner manifest", keys=("candidates", "max_epochs"))
     candidates = [
         FinetuneConfig.from_values(values, source=f"{folder}/tuner.json")
         for values in manifest.pop("candidates")

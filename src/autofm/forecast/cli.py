@@ -12,6 +12,7 @@ from autofm.core.cli import (
     add_report,
     add_seed,
     add_threads,
+    declare_outputs,
 )
 from autofm.core.errors import ValidationError
 from autofm.core.output import emit
@@ -42,7 +43,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         help="first widen or narrow the 80%% intervals so they cover 80%% of each series' own "
         "last h points, forecast from the rest (default: the checkpoint's calibration)",
     )
-    add_out(predict, "write the forecasts to this CSV")
+    add_out(predict, "write the forecasts to this CSV", kind="file")
     add_report(predict, "write an HTML report with plots here")
 
     train = group.command("train", "train Mamba4Cast on the synthetic prior", _cmd_train)
@@ -50,11 +51,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "--preset", default="cpu", help="training preset, a key of autofm.forecast.training.PRESETS"
     )
     train.add_argument("--run-dir", default="runs/forecast", help="run folder (resumes if present)")
+    declare_outputs(train, run_dir="folder")
     train.add_argument("--steps", type=int, help="training steps (default: the preset's)")
     add_max_seconds(train)
     add_seed(train)
     add_threads(train)
-    add_out(train, "export the trained weights to this checkpoint stem")
+    add_out(train, "export the trained weights to this checkpoint stem", kind="checkpoint")
     add_init(
         train, "start from the weights of this checkpoint (a shipped name, a stem, or a run's last)"
     )

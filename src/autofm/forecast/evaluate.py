@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from autofm.core.errors import ValidationError
+from autofm.core.validation import check_positive_int
 from autofm.data.timeseries import load_timeseries_folder, series_arrays
 
 CONTEXT_LENGTH = 512
@@ -106,6 +107,8 @@ def evaluate_folder(
     `max_series` evaluates a random subset (fixed by `seed`). Returns mase, smape, n_series,
     seconds (forecasting time only) and the dataset's meta.
     """
+    if max_series is not None:
+        check_positive_int(max_series, "max_series")
     train, test, meta = load_timeseries_folder(path)
     if max_series is not None and train["unique_id"].nunique() > max_series:
         ids = np.sort(train["unique_id"].unique())

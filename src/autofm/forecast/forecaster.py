@@ -118,7 +118,10 @@ class Mamba4CastForecaster:
             raise ValidationError(f"gate_margin must be ≥ 0, got {gate_margin!r}")
         self.gate_margin = float(gate_margin)
         self.backtest_windows = backtest_windows
-        self.context_length = context_length
+        # a context of 0 points would otherwise surface as missing dates
+        self.context_length = check_positive_int(
+            context_length, "context_length (points of history)"
+        )
         self.batch_size = batch_size
         self.alias = alias
         self.device = device

@@ -15,9 +15,9 @@ from autofm.core.cli import (
     add_report,
     add_seed,
     add_threads,
+    declare_outputs,
 )
 from autofm.core.output import emit
-from autofm.core.progress import status
 
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -48,9 +48,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "--preset", default="cpu", help="training preset, a key of autofm.gam.training.PRESETS"
     )
     train.add_argument("--run-dir", default="runs/gam-train", help="checkpoints and loss curve")
+    declare_outputs(train, run_dir="folder")
     train.add_argument("--steps", type=int, default=None, help="override the preset's steps")
     add_max_seconds(train)
-    add_out(train, "write the trained weights to this checkpoint stem")
+    add_out(train, "write the trained weights to this checkpoint stem", kind="checkpoint")
     # the flag's earlier spelling, still accepted
     train.add_argument("--output", dest="out", help=argparse.SUPPRESS)
     train.add_argument("--device", default="auto", help="cpu, cuda, mps or auto (default)")
@@ -80,7 +81,7 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     options = {"random_state": args.seed}
     if args.checkpoint:
         options["checkpoint"] = args.checkpoint
-    if args.max_context_rows:
+    if args.max_context_rows is not None:
         options["max_context_rows"] = args.max_context_rows
     estimator = GAMformerRegressor(**options) if regression else GAMformerClassifier(**options)
     started = time.perf_counter()
@@ -129,7 +130,6 @@ def _cmd_fit(args: argparse.Namespace) -> None:
 def _cmd_train(args: argparse.Namespace) -> None:
     from autofm.gam.training import train_gamformer
 
-    status(f"training GAMformer preset {args.preset!r} in {args.run_dir}")
     result = train_gamformer(
         args.preset,
         args.run_dir,

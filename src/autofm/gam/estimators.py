@@ -314,8 +314,9 @@ class GAMformerClassifier(ClassifierMixin, _GAMformerBase):
         self.classes_, y_encoded = np.unique(y_array, return_inverse=True)
         model = load_gamformer(self.checkpoint)
         if len(self.classes_) < 2:
+            only = self.classes_[:1].tolist()[0]  # a plain value in the message, not np.int64(1)
             raise ValidationError(
-                f"y has only one class ({self.classes_[0]!r}); a classifier needs at least two"
+                f"y has only one class ({only!r}); a classifier needs at least two"
             )
         if len(self.classes_) > model.config.max_classes:
             hint = ""

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from autofm.core.checkpoint import load_model, save_model
 from autofm.core.errors import ValidationError
+from autofm.core.progress import status
 from autofm.gam.binning import bin_batch
 from autofm.gam.model import GAMformer, GAMformerConfig, build_gamformer
 from autofm.gam.priors import GAMPrior
@@ -153,6 +154,8 @@ def train_gamformer(
     model = GAMformer(chosen.model)
     if init is not None:
         _warm_start(model, init)
+    name = preset if isinstance(preset, str) else "custom"
+    status(f"training GAMformer preset {name!r} in {run_dir}")
     result = train(
         model,
         chosen.prior,

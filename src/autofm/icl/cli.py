@@ -12,6 +12,7 @@ from autofm.core.cli import (
     add_report,
     add_seed,
     add_threads,
+    declare_outputs,
 )
 from autofm.core.errors import ValidationError
 from autofm.core.output import emit
@@ -157,7 +158,10 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     train.add_argument(
         "--run-dir", help="run folder, resumed if it holds a run (default runs/icl-<prior>)"
     )
-    add_out(train, "checkpoint stem for the trained PFN (default <run-dir>/model)")
+    add_out(
+        train, "checkpoint stem for the trained PFN (default <run-dir>/model)", kind="checkpoint"
+    )
+    declare_outputs(train, run_dir="folder")
     add_max_seconds(train, default=600.0)
     train.add_argument("--steps", type=int, help="fixed number of steps instead of a time budget")
     add_seed(train)

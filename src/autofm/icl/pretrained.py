@@ -111,14 +111,10 @@ def train_pfn(
         recipe = dataclasses.replace(
             recipe, model=dataclasses.replace(recipe.model, n_outputs=buckets)
         )
-    prior = make_prior(prior_name)
-    model = build_pfn(recipe, seed)
-    if threads is not None:
-        torch.set_num_threads(threads)
     if steps is None and seconds is None:
         raise ValidationError("give a number of steps or a time budget in seconds")
     time_schedule = steps is None
-    max_steps = steps or 10_000_000
+    max_steps = 10_000_000 if time_schedule else steps
     config = PriorTrainConfig(
         steps=max_steps,
         batch_size=recipe.batch_size,
@@ -131,6 +127,10 @@ def train_pfn(
         max_seconds=seconds,
         threads=threads,
     )
+    prior = make_prior(prior_name)
+    model = build_pfn(recipe, seed)
+    if threads is not None:
+        torch.set_num_threads(threads)
     status(f"training the {prior_name} PFN: {steps or 'time-scheduled'} steps, {seconds} s budget")
     run_path = Path(run_dir)
     cpu_started = time.process_time()

@@ -15,6 +15,7 @@ from autofm.core.cli import (
     add_report,
     add_seed,
     add_threads,
+    declare_outputs,
 )
 from autofm.core.errors import ValidationError
 from autofm.core.output import emit
@@ -272,12 +273,15 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
     _train_args(train)
     train.add_argument("--lr", type=float, default=3e-3)
     add_init(train, "start from this checkpoint (e.g. a grown one)")
-    add_out(train, "checkpoint stem (default runs/lm/model)", default="runs/lm/model")
+    add_out(
+        train, "checkpoint stem (default runs/lm/model)", kind="checkpoint", default="runs/lm/model"
+    )
     train.add_argument(
         "--run-dir",
         help="run folder for resumable states: a later call with the same folder and settings "
         "continues the run (use with --max-seconds to train in pieces)",
     )
+    declare_outputs(train, run_dir="folder")
     add_max_seconds(train)
     train.add_argument(
         "--checkpoint-every", type=int, default=500, help="steps between resumable states"
@@ -311,7 +315,7 @@ def register(subparsers, common: argparse.ArgumentParser) -> None:
         action="store_true",
         help="plain zero-padding, without rescaling norm gains and the μP readout",
     )
-    add_out(grow, "checkpoint stem (default: <checkpoint>_w<width>)")
+    add_out(grow, "checkpoint stem (default: <checkpoint>_w<width>)", kind="checkpoint")
 
     sweep = group.command("sweep", "learning-rate sweep across widths", _cmd_sweep)
     _model_args(sweep)

@@ -10,6 +10,7 @@ import torch
 
 from autofm.core.errors import ValidationError
 from autofm.core.runtime import setup_torch
+from autofm.core.validation import check_number
 from autofm.data.text import encode, sample_blocks, stdlib_corpus
 from autofm.lm.model import GPT, GPTConfig
 
@@ -82,6 +83,7 @@ def coord_check(
             f"need ≥ 2 widths, ≥ 1 step and ≥ 1 seed; got widths={widths}, steps={steps}, "
             f"n_seeds={n_seeds}"
         )
+    check_number(lr, "lr", minimum=0, exclusive=True)
     setup_torch(device="cpu")
     base_config = base_config or GPTConfig(
         width=min(widths), depth=2, head_size=16, block_size=32, base_width=min(widths)

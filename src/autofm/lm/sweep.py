@@ -66,8 +66,11 @@ def lr_sweep(
     `make_model(config, seed)` builds each model (default: a fresh `GPT(config, seed)`; pass a
     warm-starting factory to sweep warm-started models). With `keep_runs` the TrainResults
     (and models) are kept in `result.runs`."""
-    if not widths or len(learning_rates) < 2:
-        raise ValidationError("lr_sweep needs at least one width and two learning rates")
+    if not widths or len(learning_rates) < 2 or not seeds:
+        raise ValidationError(
+            "lr_sweep needs at least one width, two learning rates and one seed; got "
+            f"{len(widths)}, {len(learning_rates)}, {len(seeds)}"
+        )
     make_model = make_model or (lambda config, seed: GPT(config, seed=seed))
     result = SweepResult(learning_rates=sorted(float(lr) for lr in learning_rates))
     for width in widths:

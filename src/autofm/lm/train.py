@@ -39,6 +39,7 @@ from autofm.core.errors import CheckpointError, ValidationError
 from autofm.core.progress import progress, status
 from autofm.core.provenance import default_provenance
 from autofm.core.runtime import init_distributed, setup_torch
+from autofm.core.validation import check_number
 from autofm.data.text import sample_blocks
 from autofm.lm.checkpoint import TOKENIZER
 from autofm.lm.model import GPT
@@ -136,6 +137,7 @@ class TrainResult:
 
 def validation_starts(n_tokens: int, block_size: int, n_blocks: int) -> np.ndarray:
     """Evenly spaced, deterministic block starts over a validation stream."""
+    check_number(n_blocks, "the number of validation blocks", minimum=1, integer=True)
     last = n_tokens - block_size - 1
     if last < 0:
         raise ValidationError(

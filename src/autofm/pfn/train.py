@@ -36,6 +36,7 @@ from autofm.core.errors import CheckpointError, ValidationError
 from autofm.core.progress import progress
 from autofm.core.provenance import default_provenance
 from autofm.core.runtime import init_distributed, setup_torch
+from autofm.core.validation import check_number
 from autofm.pfn.prior import Prior, TaskBatch
 
 LossFn = Callable[[torch.nn.Module, TaskBatch], torch.Tensor]
@@ -68,6 +69,17 @@ class PriorTrainConfig(ConfigMixin):
     max_seconds: float | None = None
     device: str = "auto"
     threads: int | None = None
+
+    def __post_init__(self) -> None:
+        # refused here, before a run folder or a model is made (torch's own errors come later)
+        check_number(self.steps, "steps", minimum=1, integer=True)
+        check_number(self.batch_size, "batch_size", minimum=1, integer=True)
+        check_number(self.lr, "lr", minimum=0, exclusive=True)
+        check_number(self.warmup_steps, "warmup_steps", minimum=0, integer=True)
+        if self.max_seconds is not None:
+            check_number(self.max_seconds, "max_seconds", minimum=0)
+        if self.threads is not None:
+            check_number(self.threads, "threads", minimum=1, integer=True)
 
     def schedule_progress(self, step: int, elapsed: float = 0.0) -> float:
         """Fraction of the run done before `step` (0-based), `elapsed` seconds into this process:
