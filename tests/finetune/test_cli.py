@@ -122,3 +122,14 @@ def test_tour_step(tmp_path):
     assert 0.0 <= result.metrics["tuned_test_exact_match"] <= 1.0
     assert result.metrics["configurations_tried"] >= 1
     assert (tmp_path / "finetune-metadataset" / "curve.csv").is_file()
+
+
+def test_the_shipped_tuner_ranks_every_candidate(tiny_gpt, toy_classification):
+    from autofm.finetune.tuning import load_tuner, suggest
+
+    tuner = load_tuner()
+    assert len(tuner.candidates) == 64 and tuner.max_epochs == 8 and tuner.info["runs"] == 512
+    ranked = suggest(tuner, tiny_gpt, toy_classification)
+    assert sorted(ranked["config_id"]) == list(range(64))
+    assert ranked["predicted_score"].is_monotonic_decreasing
+    assert (ranked["predicted_seconds"] > 0).all()
