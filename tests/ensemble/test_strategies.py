@@ -210,3 +210,11 @@ def test_stacking_on_one_sample_says_what_to_do(predictions):
     P, y = predictions
     with pytest.raises(ValidationError, match="at least two samples of two classes"):
         Stacking().fit(P[:1], y[:1])
+
+
+def test_pseudo_bma_is_deterministic_by_default():
+    rng = np.random.default_rng(0)
+    P = rng.dirichlet(np.ones(3), size=(40, 4))
+    y = rng.integers(0, 3, 40)
+    first, second = PseudoBMA().fit(P, y).weights_, PseudoBMA().fit(P, y).weights_
+    np.testing.assert_array_equal(first, second)

@@ -34,9 +34,11 @@ class PseudoBMA(StaticWeightEnsembler):
     Each bootstrap draws Dirichlet(1, ..., 1) sample weights α and scores model m by
     N · Σ_n α_n log p_m(y_n); averaging the softmaxes shrinks the weights towards models whose
     advantage is not robust. With `n_bootstrap=0` this is plain pseudo-BMA (= Akaike weights).
+    The bootstraps are seeded (`random_state=0` by default), so two fits give the same weights;
+    pass None for fresh draws each fit.
     """
 
-    def __init__(self, n_bootstrap: int = 1000, random_state: int | None = None):
+    def __init__(self, n_bootstrap: int = 1000, random_state: int | None = 0):
         self.n_bootstrap = n_bootstrap
         self.random_state = random_state
 
