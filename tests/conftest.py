@@ -48,3 +48,32 @@ def tiny_gpt_path(tmp_path, tiny_gpt) -> str:
     stem = tmp_path / "tiny-gpt"
     save_gpt(stem, tiny_gpt, training={}, test=True)
     return str(stem)
+
+
+@pytest.fixture
+def classification_folder(tmp_path):
+    """A tiny text-classification task folder (train.csv, test.csv: text,label)."""
+    import pandas as pd
+
+    folder = tmp_path / "toy_cls"
+    folder.mkdir()
+    rows = [(f"{'great' if i % 2 else 'awful'} film {i}", i % 2) for i in range(60)]
+    pd.DataFrame(rows[:40], columns=["text", "label"]).to_csv(folder / "train.csv", index=False)
+    pd.DataFrame(rows[40:], columns=["text", "label"]).to_csv(folder / "test.csv", index=False)
+    return folder
+
+
+@pytest.fixture
+def tiny_build_spec(tiny_gpt_path, classification_folder):
+    """A finetune meta-dataset build of seconds: 2 tasks × 3 configurations × 2 epochs."""
+    from autofm.finetune.builder import BuildSpec
+
+    return BuildSpec(
+        tasks=("qa_dates", str(classification_folder)),
+        model=tiny_gpt_path,
+        n_configs=3,
+        max_epochs=2,
+        n_train=8,
+        n_val=6,
+        n_test=6,
+    )

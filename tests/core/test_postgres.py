@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 import optuna
-import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
@@ -32,7 +31,7 @@ from autofm.core.study import (
 )
 from autofm.fairness.metrics import LABELS
 from autofm.fairness.search import ManyFairHPO
-from autofm.finetune.builder import STUDY_NAME, BuildSpec, build_metadataset, metadataset_from_study
+from autofm.finetune.builder import STUDY_NAME, build_metadataset, metadataset_from_study
 
 from ..fairness.helpers import planted
 
@@ -298,30 +297,8 @@ def test_only_trials_of_exited_processes_of_this_machine_are_failed(postgres_url
     assert fail_orphaned_trials(study) == []  # a second resume finds nothing more
 
 
-@pytest.fixture
-def classification_folder(tmp_path):
-    folder = tmp_path / "toy_cls"
-    folder.mkdir()
-    rows = [(f"{'great' if i % 2 else 'awful'} film {i}", i % 2) for i in range(60)]
-    pd.DataFrame(rows[:40], columns=["text", "label"]).to_csv(folder / "train.csv", index=False)
-    pd.DataFrame(rows[40:], columns=["text", "label"]).to_csv(folder / "test.csv", index=False)
-    return folder
-
-
-def test_two_workers_build_the_finetune_metadataset(
-    postgres_url,
-    tiny_gpt_path,  # noqa: F811 (the imported fixture)
-    classification_folder,
-):
-    spec = BuildSpec(
-        tasks=("qa_dates", str(classification_folder)),
-        model=tiny_gpt_path,
-        n_configs=3,
-        max_epochs=2,
-        n_train=8,
-        n_val=6,
-        n_test=6,
-    )
+def test_two_workers_build_the_finetune_metadataset(postgres_url, tiny_build_spec):
+    spec = tiny_build_spec
     build_metadataset(postgres_url, spec, workers=2)
     study = optuna.load_study(study_name=STUDY_NAME, storage=postgres_url)
     complete = study.get_trials(states=(TrialState.COMPLETE,))

@@ -20,26 +20,8 @@ from autofm.finetune.metadataset import MetaDataset
 
 
 @pytest.fixture
-def classification_folder(tmp_path):
-    folder = tmp_path / "toy_cls"
-    folder.mkdir()
-    rows = [(f"{'great' if i % 2 else 'awful'} film {i}", i % 2) for i in range(60)]
-    pd.DataFrame(rows[:40], columns=["text", "label"]).to_csv(folder / "train.csv", index=False)
-    pd.DataFrame(rows[40:], columns=["text", "label"]).to_csv(folder / "test.csv", index=False)
-    return folder
-
-
-@pytest.fixture
-def spec(tiny_gpt_path, classification_folder):
-    return BuildSpec(
-        tasks=("qa_dates", str(classification_folder)),
-        model=tiny_gpt_path,
-        n_configs=3,
-        max_epochs=2,
-        n_train=8,
-        n_val=6,
-        n_test=6,
-    )
+def spec(tiny_build_spec):
+    return tiny_build_spec
 
 
 def test_build_resume_and_export(tmp_path, spec):

@@ -145,28 +145,45 @@ def sample_blocks(
     return blocks[:, :-1], blocks[:, 1:]
 
 
+def csv_columns(path: str | os.PathLike) -> list[str]:
+    """The header of a CSV file; ValidationError if it cannot be read as one."""
+    import pandas as pd
+
+    try:
+        return list(pd.read_csv(path, nrows=0).columns)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ValidationError(f"{path} is not a readable CSV ({err})") from err
+
+
+def read_text_csv(path: str | os.PathLike, columns: tuple[str, ...], what: str):
+    """A CSV of text columns, every value a string (a text "NA" stays a string); a missing file,
+    an unreadable CSV, missing `columns` or no rows are refused, calling the file a `what`."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataNotFoundError(f"{what} {path} not found")
+    try:
+        frame = pd.read_csv(path, keep_default_na=False, dtype=str)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ValidationError(f"{path} is not a readable CSV ({err})") from err
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValidationError(
+            f"{path} has no {missing} column(s); a {what} needs columns {','.join(columns)} "
+            f"(it has {list(frame.columns)})"
+        )
+    if frame.empty:
+        raise ValidationError(f"{path} has a header but no rows")
+    return frame
+
+
 def load_classification_csv(path: str | os.PathLike) -> tuple[list[str], list[str]]:
     """(texts, labels) from a CSV with columns `text,label`; labels as given, as strings
     (whole numbers written without a decimal point). Turn them into class indices with
     `encode_labels`. A text "NA" stays a string; empty texts, empty labels and missing columns
     are refused."""
-    import pandas as pd
-
-    path = Path(path)
-    if not path.is_file():
-        raise DataNotFoundError(f"text-classification file {path} not found")
-    try:
-        frame = pd.read_csv(path, keep_default_na=False, dtype=str)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise ValidationError(f"{path} is not a readable CSV ({err})") from err
-    missing = [c for c in ("text", "label") if c not in frame.columns]
-    if missing:
-        raise ValidationError(
-            f"{path} has no {missing} column(s); a text-classification CSV needs columns "
-            f"text,label (it has {list(frame.columns)})"
-        )
-    if frame.empty:
-        raise ValidationError(f"{path} has a header but no rows")
+    frame = read_text_csv(path, ("text", "label"), "text-classification CSV")
     texts = frame["text"].astype(str).tolist()
     empty = [i for i, t in enumerate(texts) if not t.strip()]
     if empty:

@@ -24,7 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from autofm.core.errors import DataNotFoundError, ValidationError
-from autofm.data.text import encode_labels, load_classification_csv
+from autofm.data.text import (
+    csv_columns,
+    encode_labels,
+    load_classification_csv,
+    read_text_csv,
+)
 
 ANSWER_END = "\n"
 MAX_TEXT_BYTES = 64  # classification texts are cut to this many bytes (their start is kept)
@@ -183,20 +188,7 @@ def qa_task(name: str, pairs: list[tuple[str, str]], n_train: int, n_val: int) -
 
 
 def _read_qa_csv(path: Path) -> list[tuple[str, str]]:
-    import pandas as pd
-
-    if not path.is_file():
-        raise DataNotFoundError(f"task file {path} not found")
-    try:
-        frame = pd.read_csv(path, keep_default_na=False, dtype=str)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise ValidationError(f"{path} is not a readable CSV ({err})") from err
-    missing = [c for c in ("question", "answer") if c not in frame.columns]
-    if missing:
-        raise ValidationError(
-            f"{path} has no {missing} column(s); a question-answering file needs columns "
-            f"question,answer (it has {list(frame.columns)})"
-        )
+    frame = read_text_csv(path, ("question", "answer"), "question-answering file")
     pairs = list(zip(frame["question"].astype(str), frame["answer"].astype(str).str.strip()))
     empty = [i for i, (q, a) in enumerate(pairs) if not q.strip() or not a]
     if empty:
@@ -205,15 +197,6 @@ def _read_qa_csv(path: Path) -> list[tuple[str, str]]:
             f"{empty[0] + 1}); drop or fill them"
         )
     return pairs
-
-
-def _columns(path: Path) -> list[str]:
-    import pandas as pd
-
-    try:
-        return list(pd.read_csv(path, nrows=0).columns)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise ValidationError(f"{path} is not a readable CSV ({err})") from err
 
 
 def load_task_csv(
@@ -229,7 +212,7 @@ def load_task_csv(
     train_path = Path(train_path)
     if not train_path.is_file():
         raise DataNotFoundError(f"task file {train_path} not found")
-    columns = _columns(train_path)
+    columns = csv_columns(train_path)
     name = train_path.stem
     if {"text", "label"} <= set(columns):
         texts, raw = load_classification_csv(train_path)
