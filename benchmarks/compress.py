@@ -48,11 +48,11 @@ from autofm.compress import (
 )
 from autofm.compress.importance import calibration_batches
 from autofm.compress.objectives import Calibration, measure_latency
-from autofm.compress.search import search
+from autofm.compress.subnet_search import search
 from autofm.core.io import atomic_write_json
 from autofm.core.runtime import setup_torch
 from autofm.data.text import load_corpus_split
-from autofm.lm.train import TrainConfig, evaluate
+from autofm.lm.training import TrainConfig, evaluate
 from benchmarks.common import CACHE_DIR, markdown_table, save_results
 
 CORPUS = "stdlib+text"

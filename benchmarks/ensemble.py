@@ -23,7 +23,7 @@ from scipy.stats import rankdata
 from autofm.core.progress import status
 from autofm.core.runtime import setup_torch
 from autofm.data.tables import load_sklearn
-from autofm.ensemble.compare import compare, normalized
+from autofm.ensemble.comparison import compare, normalized
 from autofm.ensemble.ftc import make_synthetic_ftc
 from autofm.ensemble.pool_builder import build_pool
 from autofm.ensemble.strategies import greedy_selection

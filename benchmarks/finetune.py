@@ -8,7 +8,7 @@ of real LoRA finetuning runs, the FTC-style ensembles of its finetuned pools, an
    refit, and ours (meta-learned surrogates, no refit).
    Targets fixed before the result: ours has lower mean regret than random search and the
    default at every budget, and is at least as good as refit at the smallest budget.
-2. Ensembles of each classification task's finetuned pool (`autofm.ensemble.compare`): do greedy
+2. Ensembles of each classification task's finetuned pool (`autofm.ensemble.comparison`): do greedy
    selection and the neural ensembler beat the single best configuration (FTC paper)?
 3. Live: on qa_counting, a task kept out of the meta-dataset, the tuner meta-trained on all 8
    tasks really finetunes for a fixed budget; test exact match against the default
@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from autofm.core.runtime import setup_torch
-from autofm.ensemble.compare import compare
+from autofm.ensemble.comparison import compare
 from autofm.ensemble.ftc import read_ftc
 from autofm.finetune.builder import BuildSpec, metadataset_from_study
 from autofm.finetune.lodo import run_lodo, summarise

@@ -18,7 +18,7 @@ import torch
 
 from autofm.compress import SubNetwork, SuperNetwork
 from autofm.compress.objectives import Calibration
-from autofm.compress.search import METHODS, load_result, search
+from autofm.compress.subnet_search import METHODS, load_result, search
 from autofm.core.errors import ValidationError
 from autofm.core.pareto import best_under, hypervolume_2d, pareto_mask
 from autofm.lm import GPT, GPTConfig
@@ -204,7 +204,7 @@ WORKER = textwrap.dedent(
     torch.set_num_threads(1)
     from compress.test_search import _supernet
     from autofm.compress.objectives import Calibration
-    from autofm.compress.search import search
+    from autofm.compress.subnet_search import search
     supernet = _supernet()
     tokens = np.random.default_rng(0).integers(0, 256, 400).astype(np.uint8)
     calibration = Calibration.from_tokens(supernet, tokens, n_blocks=4)

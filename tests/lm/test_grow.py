@@ -3,7 +3,7 @@ import torch
 
 from autofm.core.errors import ValidationError
 from autofm.lm import GPT, GPTConfig, grow
-from autofm.lm.grow import zero_pad
+from autofm.lm.growth import zero_pad
 
 SMALL = GPTConfig(width=32, depth=2, head_size=8, block_size=16, base_width=32)
 

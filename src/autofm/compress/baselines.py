@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from autofm.compress.extract import extract
+from autofm.compress.extraction import extract
 from autofm.compress.importance import (
     Batches,
     UnitScores,
@@ -28,7 +28,7 @@ from autofm.compress.importance import (
 from autofm.compress.space import SearchSpace, SubNetwork, count_parameters
 from autofm.core.errors import ValidationError
 from autofm.lm.model import GPT, GPTConfig
-from autofm.lm.train import TrainConfig, evaluate, train
+from autofm.lm.training import TrainConfig, evaluate, train
 
 PRUNE_METHODS = ("magnitude", "importance", "leading")
 

@@ -238,7 +238,7 @@ def _supernet_train(args: argparse.Namespace) -> None:
         cli_hf.refuse("supernet-train")
     from autofm.compress.parent import save_supernet
     from autofm.compress.training import SupernetTrainConfig, train_supernet, training_summary
-    from autofm.lm.train import TrainConfig
+    from autofm.lm.training import TrainConfig
 
     supernet, meta = _load_gpt(args)
     config = SupernetTrainConfig(
@@ -275,7 +275,7 @@ def _extract(args: argparse.Namespace) -> None:
         n = extract_llama(supernet, sub, args.out).num_parameters()
         emit({"checkpoint": str(args.out), "params": n, "sub_network": sub.to_dict()}, args.json)
         return
-    from autofm.compress.extract import extract
+    from autofm.compress.extraction import extract
     from autofm.lm.checkpoint import save_gpt
 
     supernet, meta = _load_gpt(args)
@@ -405,7 +405,7 @@ def _prune(args: argparse.Namespace) -> None:
 
 def _search(args: argparse.Namespace) -> None:
     from autofm.compress.objectives import Calibration
-    from autofm.compress.search import search
+    from autofm.compress.subnet_search import search
     from autofm.core.io import atomic_write_json
     from autofm.core.runtime import setup_torch
 
@@ -479,7 +479,7 @@ def _eval(args: argparse.Namespace) -> None:
     from autofm.compress.space import SubNetwork, count_flops
     from autofm.core.runtime import setup_torch
     from autofm.data.text import CORPORA, load_corpus, load_corpus_split
-    from autofm.lm.train import evaluate
+    from autofm.lm.training import evaluate
 
     setup_torch(args.threads)
     supernet, _ = _load_gpt(args)

@@ -21,11 +21,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from autofm.compress.extract import extract
+from autofm.compress.extraction import extract
 from autofm.compress.space import SubNetwork, count_flops, count_parameters
 from autofm.compress.supernet import SuperNetwork
 from autofm.core.errors import ValidationError
-from autofm.lm.train import validation_starts
+from autofm.lm.training import validation_starts
 
 QUALITY_OBJECTIVES = ("kl", "val_loss")
 SIZE_OBJECTIVES = ("params", "flops", "latency_ms")

@@ -8,18 +8,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from autofm.compress.extract import extract
+from autofm.compress.extraction import extract
 from autofm.compress.importance import calibration_batches, sort_parent
 from autofm.compress.objectives import Calibration
 from autofm.compress.report import search_report
-from autofm.compress.search import search
 from autofm.compress.space import SubNetwork, count_parameters
+from autofm.compress.subnet_search import search
 from autofm.compress.supernet import SuperNetwork
 from autofm.compress.training import SupernetTrainConfig, train_supernet
 from autofm.core.tour import TourStep
 from autofm.data.text import encode, split_tokens, stdlib_corpus
 from autofm.lm.model import GPT, GPTConfig
-from autofm.lm.train import TrainConfig, evaluate, train
+from autofm.lm.training import TrainConfig, evaluate, train
 
 
 def step(workdir: Path, seed: int) -> TourStep:

@@ -14,7 +14,7 @@ learns the largest one's next-byte distribution of the same step (KL to its deta
 instead of the data; the largest always learns the data. Distillation needs the largest in the
 step, so it applies to sandwich training; `random` steps learn from the data. Random sub-networks are drawn uniformly
 or, with `sampling="calibrated"`, so that parameter-count bins are visited evenly. The loop is
-`autofm.lm.train.train` (schedule, resumable run folder, time budget, validation); the token
+`autofm.lm.training.train` (schedule, resumable run folder, time budget, validation); the token
 budget counts the text read, once per step, whatever the number of sub-networks run on it.
 """
 
@@ -33,7 +33,7 @@ from autofm.compress.space import SearchSpace, SubNetwork
 from autofm.compress.supernet import SuperNetwork
 from autofm.core.config import ConfigMixin
 from autofm.core.errors import ValidationError
-from autofm.lm.train import TrainConfig, TrainResult, train
+from autofm.lm.training import TrainConfig, TrainResult, train
 
 STRATEGIES = ("standard", "random", "sandwich")
 SAMPLINGS = ("uniform", "calibrated")
@@ -80,7 +80,7 @@ def supernet_loss(
     config: SupernetTrainConfig,
     sampler=None,
 ):
-    """The `loss_fn` that `autofm.lm.train.train` calls each step for this strategy."""
+    """The `loss_fn` that `autofm.lm.training.train` calls each step for this strategy."""
 
     def loss_fn(runner, inputs, targets, rng):
         total, teacher = 0.0, None

@@ -4,38 +4,24 @@ Names are imported lazily so that `import autofm.core.errors` (as the CLI does) 
 torch and matplotlib.
 """
 
-import importlib
+from autofm.core.lazy import lazy_exports
 
-_EXPORTS = {
-    "find_pretrained": "checkpoint",
-    "list_pretrained": "checkpoint",
-    "load_checkpoint": "checkpoint",
-    "load_pretrained": "checkpoint",
-    "load_state_into": "checkpoint",
-    "save_checkpoint": "checkpoint",
-    "AutofmError": "errors",
-    "CheckpointError": "errors",
-    "DataNotFoundError": "errors",
-    "ValidationError": "errors",
-    "atomic_path": "io",
-    "atomic_write_json": "io",
-    "atomic_write_text": "io",
-    "progress": "progress",
-    "set_quiet": "progress",
-    "status": "progress",
-    "Report": "report",
-    "resolve_device": "runtime",
-    "seed_everything": "runtime",
-    "setup_torch": "runtime",
-    "check_array": "validation",
-    "check_columns": "validation",
-    "check_consistent_length": "validation",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'autofm.core' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"autofm.core.{_EXPORTS[name]}"), name)
+__all__, __getattr__, __dir__ = lazy_exports(
+    "autofm.core",
+    {
+        "checkpoint": [
+            "find_pretrained",
+            "list_pretrained",
+            "load_checkpoint",
+            "load_pretrained",
+            "load_state_into",
+            "save_checkpoint",
+        ],
+        "errors": ["AutofmError", "CheckpointError", "DataNotFoundError", "ValidationError"],
+        "io": ["atomic_path", "atomic_write_json", "atomic_write_text"],
+        "progress": ["set_quiet", "status"],
+        "report": ["Report"],
+        "runtime": ["resolve_device", "seed_everything", "setup_torch"],
+        "validation": ["check_array", "check_columns", "check_consistent_length"],
+    },
+)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-import pandas as pd
-
 from autofm.core.cli import CommandGroup, add_out, add_report, add_seed, declare_outputs
 from autofm.core.errors import ValidationError
 from autofm.core.output import emit
@@ -15,7 +12,7 @@ from autofm.core.progress import status
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add the `ensemble` command group."""
-    from autofm.ensemble.compare import DEFAULT_METHODS, METHODS
+    from autofm.ensemble.methods import DEFAULT_METHODS, METHODS
 
     group = CommandGroup(
         subparsers, common, "ensemble", "post-hoc ensembling of base models' predictions"
@@ -67,6 +64,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def _cmd_build_pool(args: argparse.Namespace) -> None:
+    import pandas as pd
+
     from autofm.data.tables import load_table
     from autofm.ensemble.pool import save_pool
     from autofm.ensemble.pool_builder import build_pool
@@ -124,8 +123,10 @@ def _cmd_synth(args: argparse.Namespace) -> None:
 
 
 def _cmd_fit(args: argparse.Namespace) -> None:
+    import numpy as np
+
     from autofm.core.runtime import setup_torch
-    from autofm.ensemble.compare import compare, comparison_report
+    from autofm.ensemble.comparison import compare, comparison_report
     from autofm.ensemble.neural import NeuralEnsembler
     from autofm.ensemble.pool import load_pool
 
@@ -161,7 +162,7 @@ def _cmd_fit(args: argparse.Namespace) -> None:
 
 def _cmd_compare(args: argparse.Namespace) -> None:
     from autofm.core.runtime import setup_torch
-    from autofm.ensemble.compare import compare, comparison_report
+    from autofm.ensemble.comparison import compare, comparison_report
     from autofm.ensemble.pool import load_pool
 
     setup_torch()

@@ -7,7 +7,7 @@ from pathlib import Path
 from autofm.core.runtime import setup_torch
 from autofm.core.tour import TourStep
 from autofm.data.tables import load_sklearn
-from autofm.ensemble.compare import compare, comparison_report
+from autofm.ensemble.comparison import compare, comparison_report
 from autofm.ensemble.pool import save_pool
 from autofm.ensemble.pool_builder import build_pool
 

@@ -6,42 +6,22 @@ from.
 Names are imported lazily, so that `autofm --help` does not import torch, peft or gpytorch.
 """
 
-import importlib
+from autofm.core.lazy import lazy_exports
 
-_EXPORTS = {
-    "BuildSpec": "builder",
-    "build_metadataset": "builder",
-    "metadataset_from_study": "builder",
-    "MetaDataset": "metadataset",
-    "task_meta_features": "metafeatures",
-    "QuickTuneOptimizer": "optimizer",
-    "portfolio": "optimizer",
-    "run_lodo": "lodo",
-    "summarise": "lodo",
-    "DEFAULT_CONFIG": "space",
-    "FinetuneConfig": "space",
-    "sample_configs": "space",
-    "simulated_metadataset": "simulated",
-    "CostSurrogate": "surrogates",
-    "PerformanceSurrogate": "surrogates",
-    "synthetic_qa_task": "synthetic_qa",
-    "Task": "tasks",
-    "classification_task": "tasks",
-    "load_task_csv": "tasks",
-    "LoraRun": "training",
-    "evaluate": "training",
-    "finetune": "training",
-    "Tuner": "tuning",
-    "load_tuner": "tuning",
-    "meta_train": "tuning",
-    "suggest": "tuning",
-    "tune": "tuning",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'autofm.finetune' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"autofm.finetune.{_EXPORTS[name]}"), name)
+__all__, __getattr__, __dir__ = lazy_exports(
+    "autofm.finetune",
+    {
+        "builder": ["BuildSpec", "build_metadataset", "metadataset_from_study"],
+        "metadataset": ["MetaDataset"],
+        "metafeatures": ["task_meta_features"],
+        "optimizer": ["QuickTuneOptimizer", "portfolio"],
+        "lodo": ["run_lodo", "summarise"],
+        "space": ["DEFAULT_CONFIG", "FinetuneConfig", "sample_configs"],
+        "simulated": ["simulated_metadataset"],
+        "surrogates": ["CostSurrogate", "PerformanceSurrogate"],
+        "synthetic_qa": ["synthetic_qa_task"],
+        "tasks": ["Task", "classification_task", "load_task_csv"],
+        "training": ["LoraRun", "evaluate", "finetune"],
+        "tuning": ["Tuner", "load_tuner", "meta_train", "suggest", "tune"],
+    },
+)

@@ -4,26 +4,16 @@ from autofm.forecast import Mamba4CastForecaster
 forecasts = Mamba4CastForecaster.from_pretrained("mamba4cast-cpu").predict(df, h=12)
 """
 
-from autofm.forecast.evaluate import evaluate_folder, mase, smape
-from autofm.forecast.forecaster import Mamba4CastForecaster
-from autofm.forecast.mamba2 import Mamba2, Mamba2Config, sequential_scan, ssd_scan
-from autofm.forecast.model import Mamba4Cast, Mamba4CastConfig
-from autofm.forecast.priors import ForecastPFNPrior, KernelSynthPrior, Mamba4CastPrior
-from autofm.forecast.theta import theta_forecast
+from autofm.core.lazy import lazy_exports
 
-__all__ = [
-    "ForecastPFNPrior",
-    "KernelSynthPrior",
-    "Mamba2",
-    "Mamba2Config",
-    "Mamba4Cast",
-    "Mamba4CastConfig",
-    "Mamba4CastForecaster",
-    "Mamba4CastPrior",
-    "evaluate_folder",
-    "mase",
-    "sequential_scan",
-    "smape",
-    "ssd_scan",
-    "theta_forecast",
-]
+__all__, __getattr__, __dir__ = lazy_exports(
+    "autofm.forecast",
+    {
+        "evaluate": ["evaluate_folder", "mase", "smape"],
+        "forecaster": ["Mamba4CastForecaster"],
+        "mamba2": ["Mamba2", "Mamba2Config", "sequential_scan", "ssd_scan"],
+        "model": ["Mamba4Cast", "Mamba4CastConfig"],
+        "priors": ["ForecastPFNPrior", "KernelSynthPrior", "Mamba4CastPrior"],
+        "theta": ["theta_forecast"],
+    },
+)

@@ -4,19 +4,14 @@
 trained on synthetic data (`autofm.gam.priors`, `autofm.gam.training`); see docs/gam.md.
 """
 
-from autofm.gam.estimators import GAMformerClassifier, GAMformerRegressor, load_gamformer
-from autofm.gam.model import GAMformer, GAMformerConfig
-from autofm.gam.priors import GAMPrior, sample_additive_task
-from autofm.gam.training import gam_loss, train_gamformer
+from autofm.core.lazy import lazy_exports
 
-__all__ = [
-    "GAMPrior",
-    "GAMformer",
-    "GAMformerClassifier",
-    "GAMformerConfig",
-    "GAMformerRegressor",
-    "gam_loss",
-    "load_gamformer",
-    "sample_additive_task",
-    "train_gamformer",
-]
+__all__, __getattr__, __dir__ = lazy_exports(
+    "autofm.gam",
+    {
+        "estimators": ["GAMformerClassifier", "GAMformerRegressor", "load_gamformer"],
+        "model": ["GAMformer", "GAMformerConfig"],
+        "priors": ["GAMPrior", "sample_additive_task"],
+        "training": ["gam_loss", "train_gamformer"],
+    },
+)

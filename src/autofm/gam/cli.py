@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-
 from autofm.core.cli import (
     CommandGroup,
     add_init,
@@ -63,6 +61,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
 
 
 def _is_regression(y, task: str) -> bool:
+    import numpy as np
+
     if task != "auto":
         return task == "regression"
     return bool(np.issubdtype(np.asarray(y).dtype, np.floating) and y.nunique() > 10)
@@ -128,6 +128,8 @@ def _cmd_fit(args: argparse.Namespace) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
+    import numpy as np
+
     from autofm.gam.training import train_gamformer
 
     result = train_gamformer(

@@ -5,30 +5,21 @@ is known, the PFN transformer, the shipped PFNs and the experiments that compare
 The prior protocol, the training loop and the bar distribution that PFNs share with GAMformer and
 Mamba4Cast live in `autofm.pfn`."""
 
-from autofm.icl.pretrained import RECIPES, load_pfn, train_pfn
-from autofm.icl.priors import (
-    PRIORS,
-    CountingPrior,
-    GPPrior,
-    GridPrior,
-    PhaseSinePrior,
-    SineLinePrior,
-    StepPrior,
-)
-from autofm.icl.transformer import PFN, PFNConfig, PFNPrediction
+from autofm.core.lazy import lazy_exports
 
-__all__ = [
-    "PFN",
-    "PRIORS",
-    "RECIPES",
-    "CountingPrior",
-    "GPPrior",
-    "GridPrior",
-    "PFNConfig",
-    "PFNPrediction",
-    "PhaseSinePrior",
-    "SineLinePrior",
-    "StepPrior",
-    "load_pfn",
-    "train_pfn",
-]
+__all__, __getattr__, __dir__ = lazy_exports(
+    "autofm.icl",
+    {
+        "pretrained": ["RECIPES", "load_pfn", "train_pfn"],
+        "priors": [
+            "PRIORS",
+            "CountingPrior",
+            "GPPrior",
+            "GridPrior",
+            "PhaseSinePrior",
+            "SineLinePrior",
+            "StepPrior",
+        ],
+        "transformer": ["PFN", "PFNConfig", "PFNPrediction"],
+    },
+)

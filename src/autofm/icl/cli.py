@@ -16,7 +16,6 @@ from autofm.core.cli import (
 )
 from autofm.core.errors import ValidationError
 from autofm.core.output import emit
-from autofm.core.runtime import setup_torch
 
 PFN_PRIORS = ("steps", "gp", "sine-line", "counting")
 
@@ -28,6 +27,7 @@ def _load(args: argparse.Namespace):
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:
+    from autofm.core.runtime import setup_torch
     from autofm.core.validation import check_positive_int
     from autofm.icl.experiments import compare
     from autofm.icl.pretrained import make_prior
@@ -71,6 +71,7 @@ def _cmd_compare(args: argparse.Namespace) -> None:
 
 def _cmd_experiments(args: argparse.Namespace) -> None:
     from autofm.core.report import Report
+    from autofm.core.runtime import setup_torch
     from autofm.icl.experiments import run_all
     from autofm.icl.pretrained import load_pfn
 

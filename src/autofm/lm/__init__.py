@@ -2,27 +2,16 @@
 sweeps (μTransfer) and warm-starting a wider model from a trained narrower one (arXiv:2411.07340).
 """
 
-from autofm.lm.checkpoint import load_gpt, save_gpt
-from autofm.lm.coord_check import CoordCheckResult, coord_check
-from autofm.lm.grow import grow, pad_state
-from autofm.lm.model import GPT, GPTConfig
-from autofm.lm.sweep import SweepResult, log_grid, lr_sweep
-from autofm.lm.train import TrainConfig, TrainResult, evaluate, train
+from autofm.core.lazy import lazy_exports
 
-__all__ = [
-    "GPT",
-    "CoordCheckResult",
-    "GPTConfig",
-    "SweepResult",
-    "TrainConfig",
-    "TrainResult",
-    "coord_check",
-    "evaluate",
-    "grow",
-    "load_gpt",
-    "log_grid",
-    "lr_sweep",
-    "pad_state",
-    "save_gpt",
-    "train",
-]
+__all__, __getattr__, __dir__ = lazy_exports(
+    "autofm.lm",
+    {
+        "checkpoint": ["load_gpt", "save_gpt"],
+        "coordinates": ["CoordCheckResult", "coord_check"],
+        "growth": ["grow", "pad_state"],
+        "model": ["GPT", "GPTConfig"],
+        "sweep": ["SweepResult", "log_grid", "lr_sweep"],
+        "training": ["TrainConfig", "TrainResult", "evaluate", "train"],
+    },
+)

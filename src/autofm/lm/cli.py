@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from autofm.core.cli import (
     CommandGroup,
@@ -20,7 +19,9 @@ from autofm.core.cli import (
 from autofm.core.errors import ValidationError
 from autofm.core.output import emit
 from autofm.core.progress import status
-from autofm.data.text import load_corpus_split
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def _model_args(parser: argparse.ArgumentParser) -> None:
@@ -85,7 +86,7 @@ def _model_config(args: argparse.Namespace, width: int | None = None):
 
 
 def _train_config(args: argparse.Namespace, lr: float):
-    from autofm.lm.train import TrainConfig
+    from autofm.lm.training import TrainConfig
 
     return TrainConfig(
         lr=lr,
@@ -107,6 +108,8 @@ def _train_config(args: argparse.Namespace, lr: float):
 
 
 def _split(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray]:
+    from autofm.data.text import load_corpus_split
+
     return load_corpus_split(args.corpus, args.valid_fraction)
 
 
@@ -116,7 +119,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from autofm.lm.checkpoint import load_gpt, save_gpt
     from autofm.lm.model import GPT
     from autofm.lm.report import plot_curves
-    from autofm.lm.train import train
+    from autofm.lm.training import train
 
     train_tokens, valid_tokens = _split(args)
     if args.init:
@@ -165,7 +168,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 
 def _cmd_coord_check(args: argparse.Namespace) -> None:
-    from autofm.lm.coord_check import coord_check
+    from autofm.lm.coordinates import coord_check
     from autofm.lm.report import coord_check_section
 
     result = coord_check(
@@ -191,7 +194,7 @@ def _cmd_coord_check(args: argparse.Namespace) -> None:
 
 def _cmd_grow(args: argparse.Namespace) -> None:
     from autofm.lm.checkpoint import load_gpt, save_gpt
-    from autofm.lm.grow import grow
+    from autofm.lm.growth import grow
 
     small, meta = load_gpt(args.checkpoint)
     target = small.config.replace(width=args.width)

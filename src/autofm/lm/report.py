@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from autofm.core.report import Report
-from autofm.lm.coord_check import CoordCheckResult
+from autofm.lm.coordinates import CoordCheckResult
 from autofm.lm.sweep import SweepResult
 
 NAMES = {"sp": "SP", "mup": "μP"}

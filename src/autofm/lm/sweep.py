@@ -12,7 +12,7 @@ import numpy as np
 from autofm.core.errors import ValidationError
 from autofm.core.progress import status
 from autofm.lm.model import GPT, GPTConfig
-from autofm.lm.train import TrainConfig, TrainResult, train
+from autofm.lm.training import TrainConfig, TrainResult, train
 
 ModelFactory = Callable[[GPTConfig, int], GPT]
 

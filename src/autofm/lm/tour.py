@@ -8,11 +8,11 @@ from autofm.core.report import Report
 from autofm.core.tour import TourStep
 from autofm.data.text import encode, split_tokens, stdlib_corpus
 from autofm.lm.checkpoint import load_gpt, save_gpt
-from autofm.lm.coord_check import coord_check
-from autofm.lm.grow import grow
+from autofm.lm.coordinates import coord_check
+from autofm.lm.growth import grow
 from autofm.lm.model import GPT, GPTConfig
 from autofm.lm.report import coord_check_section, plot_curves
-from autofm.lm.train import TrainConfig, train
+from autofm.lm.training import TrainConfig, train
 
 
 def step(workdir: Path, seed: int) -> TourStep:

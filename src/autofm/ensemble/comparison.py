@@ -3,62 +3,20 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import matplotlib.pyplot as plt
 import numpy as np
 
-from autofm.core.errors import ValidationError
 from autofm.core.progress import progress
 from autofm.core.report import Report
 from autofm.ensemble.base import BaseEnsembler
+from autofm.ensemble.methods import DEFAULT_METHODS, make_ensembler
 from autofm.ensemble.metrics import all_metrics, ambiguity, disagreement, reliability_curve
-from autofm.ensemble.neural import NeuralEnsembler
 from autofm.ensemble.pool import Pool
-from autofm.ensemble.strategies import (
-    AkaikeWeights,
-    GreedyEnsemble,
-    PseudoBMA,
-    Quick,
-    RandomK,
-    SingleBest,
-    SoftmaxWeights,
-    Stacking,
-    TopK,
-)
 
 REFERENCE = "single-best"
-
-METHODS: dict[str, Callable[[int | None], BaseEnsembler]] = {
-    "single-best": lambda seed: SingleBest(),
-    "top-5": lambda seed: TopK(k=5),
-    "top-50": lambda seed: TopK(k=50),
-    "random-5": lambda seed: RandomK(k=5, random_state=seed),
-    "quick": lambda seed: Quick(),
-    "greedy": lambda seed: GreedyEnsemble(n_rounds=50),
-    "greedy-bagged": lambda seed: GreedyEnsemble(
-        n_rounds=50, init_size=3, n_bags=20, random_state=seed
-    ),
-    "akaike": lambda seed: AkaikeWeights(),
-    "pseudo-bma": lambda seed: PseudoBMA(random_state=seed),
-    "softmax-ma": lambda seed: SoftmaxWeights(),
-    "stacking": lambda seed: Stacking(),
-    "neural-ma": lambda seed: NeuralEnsembler("model_averaging", 0.75, random_state=seed),
-    "neural-ma-p0": lambda seed: NeuralEnsembler("model_averaging", 0.0, random_state=seed),
-    "neural-stack": lambda seed: NeuralEnsembler("stacking", 0.75, random_state=seed),
-    "neural-stack-p0": lambda seed: NeuralEnsembler("stacking", 0.0, random_state=seed),
-    "neural-ma-cv": lambda seed: NeuralEnsembler("model_averaging", "cv", random_state=seed),
-}
-# cross-validating the dropout rate costs 13 trainings: available by name, not run by default
-DEFAULT_METHODS = tuple(name for name in METHODS if name != "neural-ma-cv")
-
-
-def make_ensembler(method: str, random_state: int | None = None) -> BaseEnsembler:
-    """The ensembler registered under `method` (see METHODS)."""
-    if method not in METHODS:
-        raise ValidationError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
-    return METHODS[method](random_state)
 
 
 @dataclass
