@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from autofm.checkpoints.registry import main as update_registry
 from autofm.compress import (
     SubNetwork,
     SupernetTrainConfig,
@@ -115,6 +116,7 @@ def ship_parent(source: str, valid_tokens, eval_blocks: int) -> dict:
     change = abs(half_loss - loss) / loss
     if change > 1e-3:
         raise SystemExit(f"float16 changes the loss by {change:.2%} (> 0.1%): ship float32")
+    update_registry(["--update"])  # the shipped files changed on purpose
     return {"checkpoint": str(stem), "val_loss": loss, "half_val_loss": half_loss}
 
 
@@ -245,6 +247,7 @@ def ship_supernet(run: Settings, searches: list[dict]) -> dict:
     save_supernet(
         stem, supernet, supernet_info=info, training=meta["training"], dtype=torch.float16
     )
+    update_registry(["--update"])  # the shipped files changed on purpose
     return {"checkpoint": str(stem), "front_points": len(front)}
 
 

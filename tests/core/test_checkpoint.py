@@ -44,6 +44,16 @@ def test_tampered_weights_are_refused(tmp_path):
         load_checkpoint(stem)
 
 
+def test_weights_tampered_after_a_load_are_refused_on_the_next(tmp_path):
+    # the hash of a loaded file is cached: a change in place must not be hidden by it
+    stem = save_checkpoint(tmp_path / "m", _model(), kind="test", model={})
+    load_checkpoint(stem)
+    weights = stem.with_suffix(".safetensors")
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\x00\x00\x00\x00")
+    with pytest.raises(CheckpointError, match="sha256"):
+        load_checkpoint(stem)
+
+
 def test_metadata_from_newer_version_or_other_program_is_refused(tmp_path):
     stem = save_checkpoint(tmp_path / "m", _model(), kind="test", model={})
     meta_path = stem.with_suffix(".json")

@@ -48,17 +48,20 @@ def test_steps_on_linear_exact_ppd_is_a_smooth_curve():
 
 
 @pytest.fixture
-def untrained_checkpoints(tmp_path, monkeypatch):
+def untrained_checkpoints(tmp_path):
+    """Untrained PFNs saved in a folder of the test's own, loaded by path (a shipped name in
+    $AUTOFM_CHECKPOINTS would be refused: its files differ from the shipped ones)."""
     for name in ("counting", "gp"):
         recipe = RECIPES[name]
         model = build_pfn(recipe)
         save_model(tmp_path / f"icl-{name}", model, training={"prior": name})
-    monkeypatch.setenv("AUTOFM_CHECKPOINTS", str(tmp_path))
     return tmp_path
 
 
 def test_cli_compare_prints_one_json_object(untrained_checkpoints, capsys):
-    assert main(["icl", "compare", "--prior", "gp", "--json", "--n-tasks", "2", "--seed", "3"]) == 0
+    checkpoint = str(untrained_checkpoints / "icl-gp")
+    args = ["--prior", "gp", "--checkpoint", checkpoint, "--json", "--n-tasks", "2", "--seed", "3"]
+    assert main(["icl", "compare", *args]) == 0
     result = json.loads(capsys.readouterr().out)
     assert {"nll_gap", "mean_mse", "max_abs_mean_diff"} <= set(result)
     assert result["seed"] == 3 and result["prior"] == "gp"

@@ -5,6 +5,10 @@ checkpoint has one JSON layout (`save_checkpoint`): its `kind` ("pfn", "gamforme
 `model` config that rebuilds it, a `training` summary and `provenance`. `load_model` is the one
 loader: find by name or path, verify the sha256, check the kind, build, load the weights
 strictly. Nothing is pickled. Files of format 1 are migrated on reading (`autofm.core.migrate`).
+
+A shipped name (a key of `autofm.checkpoints.registry.SHIPPED`) resolves only to files whose
+sha256 is the one recorded in code for it (`verify_shipped`), wherever they are found; a path
+loads any checkpoint whose weights match its JSON.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +24,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from autofm.checkpoints.registry import SHIPPED
 from autofm.core.errors import CheckpointError
 from autofm.core.io import atomic_path, atomic_write_json
 from autofm.core.migrate import migrate_meta
@@ -39,6 +45,10 @@ _LAYOUT_KEYS = (
 )
 PACKAGE_CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 ENV_CHECKPOINT_DIR = "AUTOFM_CHECKPOINTS"
+# git's "racy clean" rule: a file written this shortly before it was hashed may be written again
+# within the same timestamp tick (the same mtime), so its hash is not cached
+_SETTLED_NS = 3_000_000_000
+_sha256_cache: dict[tuple[str, int, int, int, int, int], str] = {}
 
 
 def _stem(path: str | os.PathLike) -> Path:
@@ -60,6 +70,46 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def sha256_cached(path: str | os.PathLike) -> str:
+    """`sha256_file`, computed once per process for each version of a file (same path, inode,
+    size, mtime and ctime), so that loading a checkpoint again does not hash it again; a file
+    changed in the last few seconds (`_SETTLED_NS`) is hashed every time."""
+    path = os.path.abspath(path)
+    stat = os.stat(path)
+    key = (path, stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    if key in _sha256_cache:
+        return _sha256_cache[key]
+    started = time.time_ns()
+    digest = sha256_file(path)
+    if started - max(stat.st_mtime_ns, stat.st_ctime_ns) > _SETTLED_NS:
+        _sha256_cache[key] = digest
+    return digest
+
+
+def verify_shipped(name: str, folder: Path) -> None:
+    """Refuse the checkpoint `name` found in `folder` if `name` is shipped and any of its files
+    differs from the shipped one (`autofm.checkpoints.registry`); other names pass."""
+    in_package = folder.resolve() == PACKAGE_CHECKPOINT_DIR
+    for relative, expected in SHIPPED.get(name, {}).items():
+        path = folder / relative
+        digest = sha256_cached(path) if path.is_file() else None
+        if digest == expected:
+            continue
+        found = "is missing" if digest is None else f"has sha256 {digest[:12]}…"
+        problem = f"{path} {found}, not the shipped {name!r} file's {expected[:12]}…"
+        if in_package:
+            raise CheckpointError(
+                f"{problem}: reinstall autofm to restore it (if you retrained it on purpose, run "
+                "`python -m autofm.checkpoints.registry --update`); save your own weights under "
+                "another name"
+            )
+        raise CheckpointError(
+            f"{problem}: a checkpoint under a shipped name must be the shipped one; rename or "
+            f"remove yours (the shipped one is then used), or load it by path: "
+            f"{folder.absolute() / name}"
+        )
 
 
 def save_checkpoint(
@@ -199,7 +249,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], d
     weights_path = _with(stem, ".safetensors")
     if not weights_path.is_file():
         raise CheckpointError(f"checkpoint weights {weights_path} not found")
-    digest = sha256_file(weights_path)
+    digest = sha256_cached(weights_path)
     if digest != meta["sha256"]:
         raise CheckpointError(
             f"checkpoint {weights_path} does not match the sha256 in {stem}.json "
@@ -319,10 +369,12 @@ def list_pretrained() -> list[str]:
 
 
 def find_pretrained(name: str) -> Path:
-    """Stem path of the pretrained checkpoint `name`; CheckpointError listing the known names."""
+    """Stem path of the pretrained checkpoint `name`; CheckpointError listing the known names,
+    or if `name` is shipped and the files found differ from the shipped ones."""
     for folder in checkpoint_dirs():
         stem = folder / name
         if _with(stem, ".json").is_file():
+            verify_shipped(name, folder)
             return stem
     known = ", ".join(list_pretrained()) or "none"
     raise CheckpointError(f"no pretrained checkpoint named {name!r}; available: {known}")
@@ -331,9 +383,10 @@ def find_pretrained(name: str) -> Path:
 def checkpoint_stem(name_or_path: str | os.PathLike) -> Path:
     """The stem of a checkpoint given by path or by pretrained name.
 
-    A path is a stem whose `.json` exists, an existing file, or anything ending in
-    `.json`/`.safetensors` or holding a folder separator (loading it then says if it is missing);
-    anything else is a pretrained name (`find_pretrained`).
+    A path is an existing file, or anything ending in `.json`/`.safetensors` or holding a folder
+    separator (loading it then says if it is missing); anything else is a name: a stem in the
+    working directory whose `.json` exists, else a pretrained name (`find_pretrained`). A
+    shipped name is checked against the shipped files either way (`verify_shipped`).
     """
     stem = _stem(name_or_path)
     text = str(name_or_path)
@@ -343,9 +396,12 @@ def checkpoint_stem(name_or_path: str | os.PathLike) -> Path:
         or Path(text).suffix in (".json", ".safetensors")
         or Path(text).is_file()  # an existing file is a path, not a pretrained name
     )
-    if looks_like_path or _with(stem, ".json").is_file():
+    if looks_like_path:
         return stem
-    return find_pretrained(str(name_or_path))
+    if _with(stem, ".json").is_file():
+        verify_shipped(text, stem.parent)
+        return stem
+    return find_pretrained(text)
 
 
 def load_pretrained(name: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -161,7 +161,10 @@ class MetaDataset:
             )
         try:
             header = json.loads((folder / "tasks.json").read_text())
-            frames = {name: pd.read_csv(folder / name) for name in LAYOUT_FILES[:-1]}
+            frames = {
+                name: pd.read_csv(folder / name, float_precision="round_trip")
+                for name in LAYOUT_FILES[:-1]
+            }
         except (json.JSONDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
             raise ValidationError(f"{folder}: a layout file is not readable ({err})") from err
         for key in ("tasks", "all_configs"):
@@ -263,7 +266,7 @@ def config_name(config_id: int) -> str:
 def _read_ftc_run(folder: Path) -> dict[str, np.ndarray]:
     arrays: dict[str, np.ndarray] = {}
     for split in ("val", "test"):
-        frame = pd.read_csv(folder / f"{split}_predictions.csv")
+        frame = pd.read_csv(folder / f"{split}_predictions.csv", float_precision="round_trip")
         logits = frame.drop(columns=["label"]).to_numpy(dtype=float)
         exp = np.exp(logits - logits.max(axis=1, keepdims=True))
         arrays[split] = exp / exp.sum(axis=1, keepdims=True)

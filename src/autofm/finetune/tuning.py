@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from autofm.core.checkpoint import checkpoint_dirs
+from autofm.core.checkpoint import checkpoint_dirs, verify_shipped
 from autofm.core.errors import CheckpointError, ValidationError
 from autofm.core.io import atomic_write_json, read_json
 from autofm.core.progress import progress
@@ -75,7 +75,7 @@ def meta_train(
 
 
 def load_tuner(name_or_folder: str | os.PathLike = SHIPPED_TUNER) -> Tuner:
-    """A tuner folder, or a shipped tuner's name."""
+    """A tuner folder, or a shipped tuner's name (whose files must be the shipped ones)."""
     folder = Path(name_or_folder)
     if not (folder / "tuner.json").is_file():
         found = [d / str(name_or_folder) for d in checkpoint_dirs()]
@@ -85,6 +85,7 @@ def load_tuner(name_or_folder: str | os.PathLike = SHIPPED_TUNER) -> Tuner:
                 f"no tuner at {name_or_folder} (a folder with tuner.json, perf.* and cost.*, "
                 "written by `autofm finetune meta-train`) and no shipped tuner of that name"
             )
+    verify_shipped(str(name_or_folder), folder.parent)  # a path that is not a shipped name passes
     manifest = read_json(folder / "tuner.json", "tuner manifest", keys=("candidates", "max_epochs"))
     candidates = [
         FinetuneConfig.from_values(values, source=f"{folder}/tuner.json")
