@@ -40,8 +40,9 @@ def check_predictions(
     """Validate base-model probabilities [N, M, C]; return them as float64, rows renormalised."""
     array = check_array(predictions, name, ndim=3, allow_nan=True)
     _, m, c = array.shape
-    nan_models = np.flatnonzero(np.isnan(array).any(axis=(0, 2)))
-    if nan_models.size:
+    low, high = array.min(), array.max()  # NaN if any value is NaN: one pass instead of two
+    nan_models = np.flatnonzero(np.isnan(array).any(axis=(0, 2))) if np.isnan(low) else []
+    if len(nan_models):
         raise ValidationError(
             f"{name} has NaN predictions from model(s) {nan_models[:10].tolist()} (a failed "
             "model?); drop those models first, e.g. with Pool.usable()"
@@ -58,10 +59,10 @@ def check_predictions(
         )
     if n_classes is not None and c != n_classes:
         raise ValidationError(f"{name} has {c} classes but the ensembler was fitted on {n_classes}")
-    if array.min() < 0 or array.max() > 1 + SUM_TOLERANCE:
+    if low < 0 or high > 1 + SUM_TOLERANCE:
         raise ValidationError(
             f"{name} must hold probabilities in [0, 1] (found values in "
-            f"[{array.min():.3g}, {array.max():.3g}]); convert logits with "
+            f"[{low:.3g}, {high:.3g}]); convert logits with "
             "autofm.ensemble.softmax first"
         )
     sums = array.sum(axis=2)
@@ -73,7 +74,10 @@ def check_predictions(
             f"sum {sums[:, model][bad[:, model]][0]:.4g}); rows within {SUM_TOLERANCE} of 1 are "
             "renormalised, others are refused: pass probabilities, not logits or scores"
         )
-    return array / sums[..., None]
+    if isinstance(predictions, np.ndarray) and np.shares_memory(array, predictions):
+        return array / sums[..., None]
+    array /= sums[..., None]  # our own float64 copy: normalise in place, no second large array
+    return array
 
 
 def check_labels(labels, n_samples: int, n_classes: int, name: str = "y") -> np.ndarray:
