@@ -148,6 +148,99 @@ class _PyGAM:
         return np.stack([1 - positive, positive], axis=1)
 
 
+SPEED_SEED = 19
+
+
+def speed_table(n_rows: int, n_features: int = 60, seed: int = SPEED_SEED):
+    """A synthetic table like the real ones: a fifth continuous columns, the rest binary
+    indicators (prevalence 2–50%), and a binary target with about 10% positives."""
+    rng = np.random.default_rng(seed)
+    n_continuous = max(1, n_features // 5)
+    X = np.empty((n_rows, n_features))
+    X[:, :n_continuous] = rng.normal(size=(n_rows, n_continuous))
+    prevalence = rng.uniform(0.02, 0.5, n_features - n_continuous)
+    X[:, n_continuous:] = rng.random((n_rows, n_features - n_continuous)) < prevalence
+    logit = -3.0 + X[:, 0] - 0.5 * X[:, 1 % n_features] ** 2
+    logit += 1.5 * X[:, n_continuous % n_features] + X[:, (n_continuous + 1) % n_features]
+    y = (rng.random(n_rows) < 1.0 / (1.0 + np.exp(-logit))).astype(int)
+    return X, y
+
+
+def _median_fit_predict_seconds(make, X, y, X_test, repeats: int) -> tuple[float, float]:
+    """Median (CPU, wall) seconds of `make().fit(X, y).predict_proba(X_test)` over `repeats`."""
+    cpu, wall = [], []
+    for _ in range(repeats):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            started_wall, started_cpu = time.perf_counter(), time.process_time()
+            make().fit(X, y).predict_proba(X_test)
+            cpu.append(time.process_time() - started_cpu)
+            wall.append(time.perf_counter() - started_wall)
+    return float(np.median(cpu)), float(np.median(wall))
+
+
+def speed_rows(
+    sizes: tuple[int, ...] = (500, 10_000),
+    n_features: int = 60,
+    threads: tuple[int, ...] = (1,),
+    repeats: int = 3,
+    n_test: int = 2_000,
+    seed: int = SPEED_SEED,
+    checkpoint: str = DEFAULT_CHECKPOINT,
+) -> list[dict]:
+    """Fit + predict seconds of GAMformer (defaults) beside EBM (interactions=0, max_bins=64) on
+    `speed_table` data: one row per (size, torch threads) with CPU and wall seconds of both.
+
+    Medians of `repeats` runs after one warm-up fit of each on a small table (the checkpoint
+    load and EBM's library load are not timed). EBM runs with n_jobs=1: it parallelises over
+    processes, whose CPU time the process clock would miss; `threads` sets torch's threads for
+    GAMformer only. ratio = EBM CPU s / ours (above 1: we are faster); wall_ratio the same in
+    wall seconds. Seeds: the table (`seed`), the estimators (random_state=0).
+    """
+    from interpret.glassbox import ExplainableBoostingClassifier
+
+    def gamformer():
+        return GAMformerClassifier(checkpoint=checkpoint, random_state=0)
+
+    def ebm():
+        return ExplainableBoostingClassifier(interactions=0, max_bins=64, n_jobs=1, random_state=0)
+
+    X_warm, y_warm = speed_table(200, n_features, seed + 1)
+    rows = []
+    threads_before = torch.get_num_threads()
+    try:
+        for n_threads in threads:
+            torch.set_num_threads(n_threads)
+            for make in (gamformer, ebm):  # warm-up
+                _median_fit_predict_seconds(make, X_warm, y_warm, X_warm, 1)
+            for n_rows in sizes:
+                X, y = speed_table(n_rows + n_test, n_features, seed)
+                train = (X[:n_rows], y[:n_rows], X[n_rows:])
+                ours_cpu, ours_wall = _median_fit_predict_seconds(gamformer, *train, repeats)
+                ebm_cpu, ebm_wall = _median_fit_predict_seconds(ebm, *train, repeats)
+                rows.append(
+                    {
+                        "rows": n_rows,
+                        "features": n_features,
+                        "threads": n_threads,
+                        "positives": float(y[:n_rows].mean()),
+                        "ours_cpu_s": ours_cpu,
+                        "ours_wall_s": ours_wall,
+                        "ebm_cpu_s": ebm_cpu,
+                        "ebm_wall_s": ebm_wall,
+                        "ratio": ebm_cpu / ours_cpu,
+                        "wall_ratio": ebm_wall / ours_wall,
+                        # issue #19: ≥ 5× EBM at ≤ 500 rows, ≥ 2× on full training sets
+                        "target_ratio": 5.0 if n_rows <= 500 else 2.0,
+                        "repeats": repeats,
+                        "seed": seed,
+                    }
+                )
+    finally:
+        torch.set_num_threads(threads_before)
+    return rows
+
+
 def checkpoint_tag(checkpoint: str) -> str:
     return read_checkpoint_meta(checkpoint_stem(checkpoint))["sha256"][:12]
 

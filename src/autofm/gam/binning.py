@@ -19,11 +19,25 @@ def bin_edges(values: np.ndarray, n_bins: int) -> np.ndarray:
     training distribution (index ≈ n_bins × its quantile), also for binary and other
     few-valued features, which land in the bins their frequencies put them in.
     """
-    values = np.asarray(values, dtype=np.float64)
-    values = values[~np.isnan(values)]
-    if values.size == 0:
-        return np.empty(0)
-    return np.quantile(values, np.linspace(0.0, 1.0, n_bins + 1)[1:-1], method="lower")
+    return column_bin_edges(np.asarray(values, dtype=np.float64)[:, None], n_bins)[0]
+
+
+def column_bin_edges(x: np.ndarray, n_bins: int) -> list[np.ndarray]:
+    """`bin_edges` of every column of `x` [N, F] (an empty array for an all-missing column).
+
+    One sort of all columns instead of a quantile call per column: the edges are
+    np.quantile(column, q, method="lower"), the sorted non-missing value at floor((n - 1) q).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.shape[0] == 0:
+        return [np.empty(0) for _ in range(x.shape[1])]
+    ordered = np.sort(x, axis=0)  # NaN sorts last, after a column's n present values
+    present = np.count_nonzero(~np.isnan(x), axis=0)
+    quantiles = np.linspace(0.0, 1.0, n_bins + 1)[1:-1]
+    # the same index arithmetic as np.quantile's "lower" method
+    positions = np.floor((present[:, None] - 1) * quantiles).astype(np.intp)
+    edges = np.take_along_axis(ordered, np.maximum(positions, 0).T, axis=0).T.copy()
+    return [edges[j] if present[j] else np.empty(0) for j in range(x.shape[1])]
 
 
 def apply_bins(values: np.ndarray, edges: np.ndarray, n_bins: int) -> np.ndarray:
@@ -34,16 +48,32 @@ def apply_bins(values: np.ndarray, edges: np.ndarray, n_bins: int) -> np.ndarray
     return index
 
 
+def apply_column_bins(x: np.ndarray, edges: list[np.ndarray], n_bins: int) -> np.ndarray:
+    """`apply_bins` of every column of `x` [N, F] with that column's `edges`: [N, F] indices."""
+    x = np.asarray(x, dtype=np.float64)
+    index = np.empty(x.shape, dtype=np.intp)
+    for j, column_edges in enumerate(edges):
+        index[:, j] = np.searchsorted(column_edges, x[:, j], side="right")
+    index[np.isnan(x)] = n_bins
+    return index
+
+
+def column_ranges(x: np.ndarray) -> np.ndarray:
+    """(min, max) of every column's non-missing values [F, 2]; NaN for an all-missing column."""
+    missing = np.isnan(x)
+    low = np.where(missing, np.inf, x).min(axis=0, initial=np.inf)
+    high = np.where(missing, -np.inf, x).max(axis=0, initial=-np.inf)
+    ranges = np.stack([low, high], axis=1)
+    ranges[missing.all(axis=0)] = np.nan
+    return ranges
+
+
 def bin_table(
     x_fit: np.ndarray, x_apply: list[np.ndarray], n_bins: int
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Edges of every column of `x_fit` [N, F] and the bins of each array in `x_apply`."""
-    edges = [bin_edges(x_fit[:, j], n_bins) for j in range(x_fit.shape[1])]
-    binned = []
-    for array in x_apply:
-        columns = [apply_bins(array[:, j], edges[j], n_bins) for j in range(array.shape[1])]
-        binned.append(np.stack(columns, axis=1) if columns else np.empty((len(array), 0), int))
-    return edges, binned
+    edges = column_bin_edges(x_fit, n_bins)
+    return edges, [apply_column_bins(array, edges, n_bins) for array in x_apply]
 
 
 def bin_batch(

@@ -26,7 +26,7 @@ from sklearn.utils.validation import check_is_fitted
 from autofm.core.checkpoint import load_model
 from autofm.core.errors import ValidationError
 from autofm.core.validation import check_consistent_length, check_finite
-from autofm.gam.binning import apply_bins, bin_edges
+from autofm.gam.binning import apply_bins, apply_column_bins, column_bin_edges, column_ranges
 from autofm.gam.encoding import ColumnEncoding, check_X, target_vector
 from autofm.gam.model import GAMformer, build_gamformer
 from autofm.gam.passes import average_shape_tables, rows_per_pass, subsamples
@@ -101,16 +101,13 @@ class _GAMformerBase(BaseEstimator):
         x = self._columns.encode(frame, "X")
         check_consistent_length(X=x, y=y_encoded)
         n_rows, n_features = x.shape
-        self.bin_edges_ = [bin_edges(x[:, j], n_bins) for j in range(n_features)]
-        bins = np.stack(
-            [apply_bins(x[:, j], self.bin_edges_[j], n_bins) for j in range(n_features)], 1
-        )
-        informative = [
-            j
-            for j in range(n_features)
-            if np.unique(x[~np.isnan(x[:, j]), j]).size > 1
-            or (np.isnan(x[:, j]).any() and not np.isnan(x[:, j]).all())
-        ]
+        self.bin_edges_ = column_bin_edges(x, n_bins)
+        bins = apply_column_bins(x, self.bin_edges_, n_bins)
+        self.feature_ranges_ = column_ranges(x)
+        low, high = self.feature_ranges_.T
+        some_missing = np.isnan(x).any(axis=0) & ~np.isnan(low)
+        # two distinct values, or a value and missing ones: a shape function can say something
+        informative = np.flatnonzero((low < high) | some_missing).tolist()
         self.informative_features_ = np.asarray(informative, dtype=int)
         if self.shrinkage not in ("none", "crossfit"):
             raise ValidationError(f"shrinkage must be 'none' or 'crossfit', got {self.shrinkage!r}")
@@ -119,7 +116,7 @@ class _GAMformerBase(BaseEstimator):
         if informative:
             raw = self._shape_tables(model, bins[:, informative], y_encoded, passes)
             tables[informative] = raw[..., :n_outputs]
-        self._store_tables(tables, bins, x, n_bins)
+        self._store_tables(tables, bins, n_bins)
         self.feature_scales_ = np.ones(n_features)
         if self.shrinkage == "crossfit" and informative:
             self._shrink(model, bins, y_encoded, informative, n_outputs, passes)
@@ -173,9 +170,7 @@ class _GAMformerBase(BaseEstimator):
             model, bins, y_model, subsets, self._regression, self.device, passes
         )
 
-    def _store_tables(
-        self, tables: np.ndarray, bins: np.ndarray, x: np.ndarray, n_bins: int
-    ) -> None:
+    def _store_tables(self, tables: np.ndarray, bins: np.ndarray, n_bins: int) -> None:
         """Turn raw tables into centred per-feature shape functions plus an intercept."""
         tables = self._output_space(tables)
         self._n_bins = n_bins
@@ -195,15 +190,6 @@ class _GAMformerBase(BaseEstimator):
         self.missing_shape_ = np.stack(missing)
         self.bin_counts_ = counts
         self.intercept_ = intercept
-        with np.errstate(all="ignore"):
-            self.feature_ranges_ = np.stack(
-                [
-                    (np.nanmin(x[:, j]), np.nanmax(x[:, j]))
-                    if not np.isnan(x[:, j]).all()
-                    else (np.nan, np.nan)
-                    for j in range(x.shape[1])
-                ]
-            )
 
     def _output_space(self, tables: np.ndarray) -> np.ndarray:
         return tables
@@ -213,13 +199,14 @@ class _GAMformerBase(BaseEstimator):
         """Per-row, per-feature contributions [n, F, n_outputs] (without the intercept)."""
         frame = check_X(self, X, reset=False)
         x = self._columns.encode(frame, "X")
-        out = np.empty((x.shape[0], x.shape[1], self.intercept_.shape[0]))
-        for j, edges in enumerate(self.bin_edges_):
-            index = apply_bins(x[:, j], edges, self._n_bins)
-            table = np.vstack([self.shape_functions_[j], self.missing_shape_[j][None, :]])
-            index = np.where(index == self._n_bins, len(table) - 1, index)
-            out[:, j] = table[index]
-        return out
+        bins = apply_column_bins(x, self.bin_edges_, self._n_bins)
+        # every feature's shape values at the bin indices, the missing value at index n_bins
+        # (built from the fitted attributes on each call, so edits to them take effect)
+        tables = np.zeros((x.shape[1], self._n_bins + 1, self.intercept_.shape[0]))
+        for j, values in enumerate(self.shape_functions_):
+            tables[j, : len(values)] = values
+        tables[:, self._n_bins] = self.missing_shape_
+        return tables[np.arange(x.shape[1]), bins]
 
     def _decision(self, X: Any) -> np.ndarray:
         contributions = self._contributions(X)  # checks that the estimator is fitted
@@ -381,8 +368,8 @@ class GAMformerRegressor(RegressorMixin, _GAMformerBase):
     def _output_space(self, tables: np.ndarray) -> np.ndarray:
         return tables * self.y_std_
 
-    def _store_tables(self, tables, bins, x, n_bins) -> None:
-        super()._store_tables(tables, bins, x, n_bins)
+    def _store_tables(self, tables, bins, n_bins) -> None:
+        super()._store_tables(tables, bins, n_bins)
         self.intercept_ = self.intercept_ + self.y_mean_
 
     def predict(self, X: Any) -> np.ndarray:

@@ -61,7 +61,7 @@ def subsamples(
     return subsets
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def average_shape_tables(
     model: GAMformer,
     bins: np.ndarray,
