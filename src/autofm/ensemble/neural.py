@@ -16,9 +16,7 @@ and the best state is kept, and p can be chosen by cross-validation on the valid
 
 from __future__ import annotations
 
-import contextlib
 import copy
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +26,7 @@ from torch.nn import functional as F
 
 from autofm.core.checkpoint import load_model, save_checkpoint
 from autofm.core.errors import ValidationError
+from autofm.core.runtime import single_threaded
 from autofm.ensemble.base import BaseEnsembler
 from autofm.ensemble.metrics import PROBABILITY_FLOOR
 
@@ -125,15 +124,15 @@ class NeuralEnsembler(BaseEnsembler):
 
     def fit(self, P, y) -> NeuralEnsembler:
         """Train on validation predictions P [N, M, C] and labels y [N] (on one CPU thread)."""
-        with _single_thread():
+        with single_threaded():
             return super().fit(P, y)
 
     def predict_proba(self, P) -> np.ndarray:
-        with _single_thread():
+        with single_threaded():
             return super().predict_proba(P)
 
     def weights(self, P) -> np.ndarray:
-        with _single_thread():
+        with single_threaded():
             return super().weights(P)
 
     def _fit(self, predictions, labels):
@@ -270,17 +269,6 @@ class NeuralEnsembler(BaseEnsembler):
         ensembler.classes_ = np.arange(ensembler.n_classes_)
         ensembler.dropout_rate_ = config["dropout_rate_"]
         return ensembler
-
-
-@contextlib.contextmanager
-def _single_thread() -> Iterator[None]:
-    """Run torch on one thread: for a network this small, more threads only add overhead."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _tensors(predictions: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

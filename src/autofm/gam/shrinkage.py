@@ -13,14 +13,14 @@ no extra cost.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import torch
 from scipy.optimize import minimize
 from sklearn.model_selection import KFold, StratifiedKFold
-from threadpoolctl import threadpool_limits
+
+from autofm.core.runtime import single_threaded
 
 # the rows of one forward pass and the raw shape tables [features, n_bins + 1, C] it produced
 Passes = list[tuple[np.ndarray, np.ndarray]]
@@ -168,17 +168,3 @@ def fit_feature_scales(
     with single_threaded():
         result = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds)
     return result.x[:n_features], result.x[n_features:]
-
-
-@contextlib.contextmanager
-def single_threaded() -> Iterator[None]:
-    """Run torch and BLAS on one thread: the optimiser makes a few hundred calls on arrays of
-    n × F numbers, where waking a second thread costs more than it saves (and on a busy
-    machine the waiting thread spins). The scales then do not depend on the caller's threads."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with threadpool_limits(limits=1, user_api="blas"):
-            yield
-    finally:
-        torch.set_num_threads(before)
