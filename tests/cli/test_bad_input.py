@@ -16,7 +16,7 @@ import re
 import shutil
 import signal
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -643,6 +643,53 @@ def _finetune_cases() -> list[Case]:
     ]  # fmt: skip
 
 
+FE_LLM = ("--llm", "{llm}", "--retries", "0", "--timeout", "5", "--cache", "{case}/cache")
+
+
+def _fe_cases() -> list[Case]:
+    suggest = ("fe", "suggest")
+    audit = ("fe", "audit")
+    audit_args = ("--calls", "1", "--memorisation-trials", "0", "--impact-splits", "0")
+    return [
+        case("fe-suggest-missing-file", *suggest, "{case}/nothing.csv", *FE_LLM),
+        case("fe-suggest-empty-csv", *suggest, "{case}/t.csv", *FE_LLM, files={"t.csv": ""}),
+        case("fe-suggest-header-only", *suggest, "{case}/t.csv", *FE_LLM,
+             files={"t.csv": "a,b,c,label\n"}),
+        case("fe-suggest-target-not-a-column", *suggest, TABLE, *FE_LLM, "--target", "nope",
+             match="nope"),
+        case("fe-suggest-one-column", *suggest, "{case}/t.csv", *FE_LLM,
+             files={"t.csv": "label\n1\n0\n"}),
+        case("fe-suggest-calls-0", *suggest, TABLE, *FE_LLM, "--calls", "0"),
+        case("fe-suggest-n-features-0", *suggest, TABLE, *FE_LLM, "--n-features", "0"),
+        case("fe-suggest-temperature-nan", *suggest, TABLE, *FE_LLM, "--temperature", "nan"),
+        case("fe-suggest-unknown-strategy", *suggest, TABLE, *FE_LLM, "--strategy", "magic"),
+        case("fe-suggest-llm-not-a-url", *suggest, TABLE, "--llm", "ftp://x", "--cache",
+             "{case}/cache", match="ftp://x"),
+        case("fe-suggest-missing-gguf", *suggest, TABLE, "--llm", "gguf:{case}/none.gguf",
+             "--cache", "{case}/cache", match="none.gguf"),
+        case("fe-suggest-unreachable-llm", *suggest, TABLE, "--llm", "http://127.0.0.1:9/v1",
+             "--model", "m", "--retries", "0", "--timeout", "2", "--cache", "{case}/cache"),
+        case("fe-suggest-out-is-a-folder", *suggest, TABLE, *FE_LLM, "--out", "{case}/t.csv",
+             files={"t.csv": FOLDER}),
+        case("fe-suggest-out-under-a-file", *suggest, TABLE, *FE_LLM, "--out",
+             "{case}/blocker/t.csv", files=BLOCKER),
+        case("fe-suggest-cache-is-a-file", *suggest, TABLE, "--llm", "{llm}", "--cache",
+             "{case}/blocker", files=BLOCKER),
+        case("fe-audit-missing-file", *audit, "{case}/nothing.csv", *FE_LLM, *audit_args),
+        case("fe-audit-empty-folder", *audit, "{case}/tables", *FE_LLM, *audit_args,
+             files={"tables": FOLDER}),
+        case("fe-audit-target-not-a-column", *audit, TABLE, *FE_LLM, *audit_args, "--target",
+             "nope"),
+        case("fe-audit-openfe-features-0", *audit, TABLE, *FE_LLM, *audit_args,
+             "--openfe-features", "0"),
+        case("fe-audit-impact-splits-negative", *audit, TABLE, *FE_LLM, "--impact-splits", "-1"),
+        case("fe-audit-report-is-a-folder", *audit, TABLE, *FE_LLM, *audit_args, "--report",
+             "{case}/r.html", files={"r.html": FOLDER}),
+        case("fe-audit-out-under-a-file", *audit, TABLE, *FE_LLM, *audit_args, "--out",
+             "{case}/blocker/a.json", files=BLOCKER),
+    ]  # fmt: skip
+
+
 def _top_level_cases() -> list[Case]:
     return [
         case("tour-unknown-step", "tour", "--only", "nope", "--out", "{case}/tour"),
@@ -663,6 +710,7 @@ CASES = [
     *_lm_cases(),
     *_compress_cases(),
     *_finetune_cases(),
+    *_fe_cases(),
     *_top_level_cases(),
 ]
 
@@ -671,13 +719,14 @@ CASES = [
 
 
 @pytest.fixture(scope="module")
-def assets(tmp_path_factory) -> Path:
+def assets(tmp_path_factory) -> Iterator[Path]:
     """Valid inputs for every command, made once; each case breaks one of them in its folder."""
     from autofm.compress.space import SubNetwork, count_parameters
     from autofm.core.checkpoint import save_model
     from autofm.ensemble.ftc import make_synthetic_ftc
     from autofm.ensemble.pool import save_pool
     from autofm.fairness.search import ManyFairHPO
+    from autofm.fe.scripted_server import ScriptedChatServer
     from autofm.finetune.simulated import simulated_metadataset
     from autofm.finetune.tuning import meta_train
     from autofm.icl.pretrained import RECIPES, build_pfn
@@ -722,14 +771,28 @@ def assets(tmp_path_factory) -> Path:
     ManyFairHPO(model="logreg", bi_objective_trials=0, workdir=folder / "study").run(
         frame.drop(columns=["label"]), frame["label"], "race", n_trials=2, privileged="W"
     )
-    return folder
+    # an OpenAI-compatible server answering every feature request with two valid features
+    reply = json.dumps(
+        {
+            "features": [
+                {"name": "ab", "operator": "+", "inputs": ["a", "b"]},
+                {"name": "fa", "operator": "freq", "inputs": ["c"]},
+            ]
+        }
+    )
+    with ScriptedChatServer(lambda request: reply) as server:
+        (folder / "llm-url").write_text(server.url)
+        yield folder
 
 
 # ---- the check -----------------------------------------------------------------------------------
 
 
 def _fill(text: str, folder: Path, assets: Path) -> str:
-    return text.replace("{case}", str(folder)).replace("{assets}", str(assets))
+    text = text.replace("{case}", str(folder)).replace("{assets}", str(assets))
+    if "{llm}" in text:  # the scripted chat server the assets fixture started
+        text = text.replace("{llm}", (assets / "llm-url").read_text())
+    return text
 
 
 def _make(path: Path, content, assets: Path) -> None:
@@ -871,6 +934,9 @@ VALID = {
                      "--model", "{assets}/ft-gpt"),
     "finetune-bench": ("finetune", "bench", "{assets}/md", "--seeds", "1", "--strategies",
                        "default"),
+    "fe-suggest": ("fe", "suggest", TABLE, *FE_LLM, "--out", "{case}/t.csv"),
+    "fe-audit": ("fe", "audit", TABLE, *FE_LLM, "--calls", "1", "--memorisation-trials", "1",
+                 "--impact-splits", "2", "--openfe-features", "3", "--report", "{case}/a.html"),
 }
 # fmt: on
 
