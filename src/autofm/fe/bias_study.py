@@ -88,8 +88,12 @@ def study_table(
     memorisation_trials: int = 0,
     impact_splits: int = 0,
     description: str | None = None,
+    openfe: list[FeatureSpec] | None = None,
 ) -> TableStudy:
-    """Run the study's steps on one table (memorisation and impact only when their counts > 0)."""
+    """Run the study's steps on one table (memorisation and impact only when their counts > 0).
+
+    `openfe`: OpenFE's selection for this table when already known (it does not depend on the
+    LLM), else it is computed here."""
     X, y = split_target(frame, target)
     study = TableStudy(name, len(frame), X.shape[1], column_kinds(X))
     if memorisation_trials > 0:
@@ -107,15 +111,21 @@ def study_table(
         frame, target, client, n_features=n_features, n_calls=n_calls, strategy=strategy,
         seed=seed, temperature=temperature, description=description,
     )  # fmt: skip
-    status(f"{name}: OpenFE selection")
-    # OpenFE's successive halving starts on 1/n_data_blocks of the rows (8 by default); a small
-    # table gets fewer blocks, so that the first block keeps ~20 rows
-    blocks = next((b for b in (8, 4, 2) if len(X) >= ROWS_PER_BLOCK * b), 1)
-    study.openfe = openfe_select(X, y, n_features=openfe_features, seed=seed, n_data_blocks=blocks)
+    study.openfe = openfe if openfe is not None else select_reference(X, y, openfe_features, seed)
     if impact_splits > 0:
         sets = {"llm": study.suggestion.features, "openfe": study.openfe}
         study.auc = downstream_auc(X, y, sets, n_splits=impact_splits, seed=seed)
     return study
+
+
+def select_reference(
+    X: pd.DataFrame, y: pd.Series, n_features: int, seed: int
+) -> list[FeatureSpec]:
+    """OpenFE's top `n_features` on (X, y); a small table gets fewer successive-halving blocks,
+    so that OpenFE's first block keeps about ROWS_PER_BLOCK rows."""
+    status(f"OpenFE selection on {len(X)} rows × {X.shape[1]} columns")
+    blocks = next((b for b in (8, 4, 2) if len(X) >= ROWS_PER_BLOCK * b), 1)
+    return openfe_select(X, y, n_features=n_features, seed=seed, n_data_blocks=blocks)
 
 
 def pooled_reference(studies: list[TableStudy], kind: str) -> pd.Series | None:
