@@ -316,3 +316,16 @@ def test_real_local_model_refuses_a_prompt_beyond_its_context():
     with pytest.raises(ValidationError, match="does not fit") as caught:
         client.complete(long, max_tokens=16)
     one_line(caught.value)
+
+
+def test_a_file_that_is_not_a_gguf_model_is_refused_in_one_line(tmp_path):
+    pytest.importorskip(
+        "llama_cpp", reason="llama-cpp-python is not installed (pip install autofm[llm])"
+    )
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"this is not a GGUF file")
+    client = make_client(f"gguf:{broken}")
+    assert client.model == "broken"
+    with pytest.raises(ValidationError, match="cannot load") as caught:
+        client.complete(MESSAGES)
+    one_line(caught.value)

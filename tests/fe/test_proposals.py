@@ -276,3 +276,25 @@ def test_garbage_is_one_unparsed_proposal(kinds, reply):
         [],
         "none",
     )
+
+
+def test_train_and_test_copies_count_once_and_frame_attributes_are_no_features(kinds):
+    reply = (
+        "X_train['r'] = X_train['age'] / X_train['income']\n"
+        "X_test['r'] = X_test['age'] / X_test['income']\n"
+        "X_train.columns = [c.lower() for c in X_train.columns]\n"
+        "df.ratio = df.age / df.income\n"
+    )
+    parsed = parse_reply(reply, kinds)
+    assert parsed.operators == ["/", "/"]
+    assert [s.name for s in parsed.features] == ["r"]  # "ratio" is the same feature again
+
+
+def test_column_names_match_despite_case_spaces_or_integer_names():
+    frame = pd.DataFrame({0: np.arange(200.0), 1: np.arange(200.0) ** 2, "Income": np.ones(200)})
+    kinds = column_kinds(frame)
+    parsed = parse_reply(
+        '[{"operator": "+", "inputs": ["0", " 1"]}, {"operator": "log", "inputs": ["income"]}]',
+        kinds,
+    )
+    assert [s.inputs for s in parsed.features] == [(0, 1), ("Income",)]

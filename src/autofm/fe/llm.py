@@ -230,6 +230,8 @@ class LlamaCppClient:
     without a chat template, else "chat". A schema constrains the reply through a grammar.
     The model loads on the first call, so a client whose replies are all cached never loads it.
 
+    `n_threads` (default: llama.cpp's choice) is used for the prompt and the reply alike; on a
+    machine shared with other work, 1 or 2 threads are faster than more.
     `extra_buffers`: llama.cpp's extra CPU buffer types (weight repacking, Intel AMX kernels).
     None turns them off on CPUs that report AMX: a llama.cpp built there uses AMX tiles, which
     crash (SIGSEGV in `ggml_backend_amx_mul_mat`) in virtual machines that do not pass AMX
@@ -354,8 +356,11 @@ _PARAMS_LOCK = threading.Lock()
 def _model_params(llama_cpp, **fields: Any) -> Iterator[None]:
     """Set fields of the model parameters `llama_cpp.Llama` loads with, which its constructor
     does not expose (`use_extra_bufts`): it starts from `llama_model_default_params()`."""
-    module = llama_cpp.llama.llama_cpp
-    original = module.llama_model_default_params
+    module = getattr(getattr(llama_cpp, "llama", None), "llama_cpp", None)
+    original = getattr(module, "llama_model_default_params", None)
+    if original is None:  # another llama-cpp-python layout: load with its defaults
+        yield
+        return
 
     def params():
         defaults = original()
@@ -404,6 +409,10 @@ def gemma_prompt(messages: list[dict]) -> str:
 
 
 def _import_llama_cpp():
+    # llama.cpp's OpenMP threads spin while they wait; on a machine whose cores are busy with
+    # other work that stalls every token, so they sleep instead unless the user chose otherwise
+    # (read once, when libgomp loads with llama_cpp)
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         return importlib.import_module("llama_cpp")
     except ImportError as err:

@@ -23,6 +23,8 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+import pandas as pd
+
 from autofm.fe.operators import OPERATORS, OTHER, FeatureSpec, check_feature
 
 MAX_NAME_CHARS = 60
@@ -144,15 +146,19 @@ def _checked(
     return (None, reason) if reason is not None else (spec, "")
 
 
-def _match_column(name: str, kinds: Mapping[str, frozenset[str]]) -> str:
-    """`name` as a column of the table: exact, else stripped, else a unique case-insensitive match."""
+def _match_column(name: str, kinds: Mapping[object, frozenset[str]]) -> object:
+    """`name` as a column of the table: exact, else stripped (also for columns whose names are
+    not strings, such as 0, 1, …), else a unique case-insensitive match; else `name` itself."""
     if name in kinds:
         return name
     stripped = name.strip()
-    if stripped in kinds:
-        return stripped
-    folded = [c for c in kinds if isinstance(c, str) and c.lower() == stripped.lower()]
-    return folded[0] if len(folded) == 1 else name
+    for same in (
+        [c for c in kinds if str(c) == stripped],
+        [c for c in kinds if str(c).lower() == stripped.lower()],
+    ):
+        if len(same) == 1:
+            return same[0]
+    return name
 
 
 def _clean_name(name: object) -> str | None:
@@ -343,8 +349,13 @@ def _code_proposals(text: str, kinds: Mapping[str, frozenset[str]]) -> list[_Pro
     for block in fenced or [text]:
         statements += _statements(block)
     mapper = _CodeMapper(kinds)
-    proposals = [p for statement in statements for p in mapper.statement(statement)]
-    return proposals or None
+    proposals: dict[tuple, _Proposal] = {}
+    for statement in statements:
+        for proposal in mapper.statement(statement):
+            # the same column made the same way twice (say for train and test) is one proposal
+            key = (proposal.name, proposal.operator, proposal.inputs, proposal.reason)
+            proposals.setdefault(key, proposal)
+    return list(proposals.values()) or None
 
 
 def _statements(code: str) -> list[ast.stmt]:
@@ -405,7 +416,11 @@ class _CodeMapper:
             key = _string_key(target.slice)
             if key is not None:
                 return key
-        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
+        if (
+            isinstance(target, ast.Attribute)
+            and isinstance(target.value, ast.Name)
+            and not hasattr(pd.DataFrame, target.attr)  # df.columns = … makes no feature
+        ):
             return target.attr
         return None
 
