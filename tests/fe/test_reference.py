@@ -62,6 +62,16 @@ def test_selection_is_deterministic_for_a_seed(planted):
     assert openfe_select(X, y, n_features=5, seed=0) == [spec for spec, _ in ranking[:5]]
 
 
+def test_column_names_lightgbm_refuses_are_handled_and_given_back(planted):
+    X, y, ranking = planted
+    awkward = X.rename(columns={"a": 'a:"1"', "c": "c[group]"})
+    renamed = openfe_select(awkward, y, n_features=5, seed=0)
+    back = {'a:"1"': "a", "c[group]": "c"}
+    assert [FeatureSpec(s.operator, tuple(back.get(c, c) for c in s.inputs)) for s in renamed] == [
+        spec for spec, _ in ranking[:5]
+    ]
+
+
 def test_prior_init_scores_are_openfes():
     X, y, _ = planted_table(200)
     import lightgbm

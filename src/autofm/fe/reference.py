@@ -55,6 +55,7 @@ from autofm.fe.operators import (
 
 TASKS = ("classification", "regression")
 BACKENDS = ("builtin", "openfe")
+LIGHTGBM_FORBIDDEN = set('",:[]{}')  # characters LightGBM refuses in a feature name
 
 
 def openfe_select(
@@ -110,12 +111,23 @@ def openfe_rank(
             n_data_blocks,
             min_candidate_features,
         )
+    # LightGBM refuses feature names with JSON's special characters: such columns get
+    # positional names for the run (other names are kept, so ties break as in the package)
+    renamed = {c: f"column_{i}" for i, c in enumerate(frame.columns) if LIGHTGBM_FORBIDDEN & set(c)}
+    frame = frame.rename(columns=renamed)
     run = _OpenFERun(lightgbm, frame, target, task, seed, n_jobs)
     run.init_scores = run.out_of_fold_scores() if feature_boosting else run.prior_scores()
     survivors = run.stage1(
         candidate_pool(column_kinds(frame), unique=False), n_data_blocks, min_candidate_features
     )
-    return run.stage2(survivors)
+    original = {new: old for old, new in renamed.items()}
+    return [
+        (
+            FeatureSpec(spec.operator, tuple(original.get(c, c) for c in spec.inputs), spec.name),
+            gain,
+        )
+        for spec, gain in run.stage2(survivors)
+    ]
 
 
 def _check_inputs(X, y, task: str, n_data_blocks: int) -> tuple[pd.DataFrame, np.ndarray, str]:
