@@ -8,26 +8,42 @@ an environment variable (FAIR_*), so a bigger machine can run the issue's scale.
 Writes benchmarks/results/fairness.{json,md}.
 
     AUTOFM_THREADS=1 python -m benchmarks.fairness
+
+Two smaller measurements: `python -m benchmarks.fairness deod` compares the paper's DEOD with its
+worst case on the trials of NSGA-III searches (benchmarks/results/fairness.deod.{json,md});
+`python -m benchmarks.fairness speed` measures trials per minute of RF on COMPAS for one and two
+worker processes (`trials_per_minute`; run it on an otherwise idle machine).
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
+import queue
 import shutil
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import optuna
 import pandas as pd
+from joblib import cpu_count
+from optuna.trial import TrialState
 
 from autofm.core.pareto import pareto_mask
 from autofm.core.runtime import setup_torch
+from autofm.core.study import quiet_logging, recording_worker
 from autofm.fairness.baseline import exponentiated_gradient_front
 from autofm.fairness.conflicts import normalised_hypervolumes
 from autofm.fairness.data import prepare_data
-from autofm.fairness.metrics import FAIRNESS_OBJECTIVES
+from autofm.fairness.metrics import PAPER_OBJECTIVES
+from autofm.fairness.objective import TrialObjective, evaluate, release_fold_workers
 from autofm.fairness.search import ManyFairHPO
+from autofm.fairness.spaces import suggest_params
+from autofm.fairness.storage import open_storage, storage_url
 from benchmarks.common import Timer, markdown_table, mean_std, require_data, save_results
 
 SEEDS = [int(s) for s in os.environ.get("FAIR_SEEDS", "0,1,2").split(",")]
@@ -70,13 +86,17 @@ EG_PARAMS = {
     "logreg": {"C": 1.0, "class_weight": "none"},
 }
 EG_METRIC = {"dp": "dsp", "eo": "deod"}
+FAIRNESS_METRICS = PAPER_OBJECTIVES[1:]
 
 
-def load(name: str, root: Path, seed: int) -> tuple[pd.DataFrame, pd.Series, str, dict]:
+def load(
+    name: str, root: Path, seed: int, max_rows: int | None = MAX_ROWS
+) -> tuple[pd.DataFrame, pd.Series, str, dict]:
+    """Features, label, protected column and meta of dataset `name`, at most `max_rows` rows."""
     meta = json.loads((root / "meta.json").read_text())[name]
     frame = pd.read_csv(root / f"{name}.csv")
-    if len(frame) > MAX_ROWS:
-        frame = frame.sample(MAX_ROWS, random_state=seed).reset_index(drop=True)
+    if max_rows is not None and len(frame) > max_rows:
+        frame = frame.sample(max_rows, random_state=seed).reset_index(drop=True)
     return frame.drop(columns=[meta["label"]]), frame[meta["label"]], meta["protected"], meta
 
 
@@ -123,7 +143,7 @@ def run_case(name: str, model: str, seed: int, root: Path, timer: Timer) -> dict
     conflicts_test = search.conflicts("test")
     many, rand = search.trials(), random.trials()
     sampler_hv = {}
-    for metric in FAIRNESS_OBJECTIVES:
+    for metric in FAIRNESS_METRICS:
         hv_nsga, hv_random = normalised_hypervolumes(
             [plane(many, metric, "val"), plane(rand, metric, "val")]
         )
@@ -167,7 +187,7 @@ def summarise(cases: list[dict], timer: Timer, started: float) -> tuple[dict, st
         f"{EG_ITERATIONS} iterations. Wall time {time.perf_counter() - started:.0f} s.\n",
     ]
     groups = sorted({(c["dataset"], c["model"]) for c in cases})
-    metrics = list(FAIRNESS_OBJECTIVES)
+    metrics = list(FAIRNESS_METRICS)
     lines.append("\n### Hypervolume contrast C(i, j) on validation (mean over seeds)\n")
     lines.append(
         "Rows: measured in (1−F1, f_i); columns: run optimised for f_j; positive = conflict.\n"
@@ -287,7 +307,299 @@ def summarise(cases: list[dict], timer: Timer, started: float) -> tuple[dict, st
     return results, "\n".join(lines)
 
 
+def deod_comparison(trials: pd.DataFrame, objectives=PAPER_OBJECTIVES) -> dict[str, Any]:
+    """The paper's DEOD against its worst case over the trials of one search: their gap per split,
+    how often the TPR and FPR gaps have opposite signs (so they cancel in DEOD), and how the
+    validation Pareto set changes when DEOD is replaced by the worst case."""
+    result: dict[str, Any] = {"trials": len(trials)}
+    for split in ("val", "test"):
+        paper, worst = trials[f"{split}_deod"], trials[f"{split}_deod_max"]
+        gap = worst - paper
+        result[split] = {
+            "mean_deod": float(paper.mean()),
+            "mean_worst_case": float(worst.mean()),
+            "mean_gap": float(gap.mean()),
+            "median_gap": float(gap.median()),
+            "max_gap": float(gap.max()),
+            "share_gap_over_0.05": float((gap > 0.05).mean()),
+            "share_deod_under_half_worst_case": float((paper < 0.5 * worst).mean()),
+            # equal TPRs and FPRs in every fold: both measures are 0 (mostly constant predictors)
+            "share_worst_case_zero": float((worst == 0).mean()),
+            "spearman": float(paper.corr(worst, method="spearman")),
+        }
+    # the test rates are means over the fold models, so these are the fold-averaged signed gaps
+    tpr_gap = trials["rate_tpr_unpriv"] - trials["rate_tpr_priv"]
+    fpr_gap = trials["rate_fpr_unpriv"] - trials["rate_fpr_priv"]
+    opposite = (np.sign(tpr_gap) * np.sign(fpr_gap)) < 0
+    test_gap = trials["test_deod_max"] - trials["test_deod"]
+    result["test_opposite_signs"] = {
+        "share": float(opposite.mean()),
+        "mean_gap_when_opposite": float(test_gap[opposite].mean()) if opposite.any() else None,
+        "mean_gap_when_same_sign": float(test_gap[~opposite].mean()) if (~opposite).any() else None,
+    }
+    swapped = ["deod_max" if o == "deod" else o for o in objectives]
+    pareto = {}
+    for name, paper_names, worst_names in (
+        ("all objectives", list(objectives), swapped),
+        ("(1-F1, DEOD) plane", ["f1", "deod"], ["f1", "deod_max"]),
+    ):
+        paper_set = pareto_mask(trials[[f"val_{o}" for o in paper_names]].to_numpy(float))
+        worst_set = pareto_mask(trials[[f"val_{o}" for o in worst_names]].to_numpy(float))
+        both = int((paper_set & worst_set).sum())
+        pareto[name] = {
+            "paper": int(paper_set.sum()),
+            "worst_case": int(worst_set.sum()),
+            "both": both,
+            "jaccard": both / int((paper_set | worst_set).sum()),
+        }
+    result["pareto_val"] = pareto
+    # the fairest-looking model by DEOD, among those that do treat the groups differently
+    unequal = trials[trials["val_deod_max"] > 0]
+    fairest = (unequal if len(unequal) else trials).sort_values("val_deod").iloc[0]
+    result["fairest_by_deod"] = {
+        "trial": int(fairest["number"]),
+        **{
+            k: float(fairest[k]) for k in ("val_deod", "val_deod_max", "test_deod", "test_deod_max")
+        },
+    }
+    return result
+
+
+def measure_deod(
+    datasets: tuple[str, ...] = ("compas", "german", "lawschool"),
+    seeds: tuple[int, ...] = (0,),
+    n_trials: int = 80,
+    model: str = "rf",
+    max_rows: int = 6000,
+) -> tuple[dict, str]:
+    """NSGA-III searches over the paper's five objectives (3-fold CV, no bi-objective runs), and
+    the paper's DEOD against its worst case on every trial (`deod_comparison`)."""
+    root = require_data("fairness")
+    cases = []
+    for seed in seeds:
+        for name in datasets:
+            X, y, protected, meta = load(name, root, seed, max_rows)
+            folder = RUN_DIR / f"deod-{name}-{model}-{seed}"
+            shutil.rmtree(folder, ignore_errors=True)
+            started = time.perf_counter()
+            search = ManyFairHPO(
+                model=model, bi_objective_trials=0, workdir=folder, random_state=seed
+            ).run(
+                X,
+                y,
+                protected,
+                n_trials=n_trials,
+                privileged=meta["privileged"],
+                positive=meta["positive"],
+            )
+            cases.append(
+                {
+                    "dataset": name,
+                    "model": model,
+                    "seed": seed,
+                    "rows": len(X),
+                    "seconds": time.perf_counter() - started,
+                    **deod_comparison(search.trials()),
+                }
+            )
+    rows = [
+        {
+            "case": f"{c['dataset']}/{c['model']}/{c['seed']} ({c['rows']} rows)",
+            "trials": c["trials"],
+            "mean DEOD (val)": c["val"]["mean_deod"],
+            "mean worst case (val)": c["val"]["mean_worst_case"],
+            "mean gap (val)": c["val"]["mean_gap"],
+            "max gap (val)": c["val"]["max_gap"],
+            "mean gap (test)": c["test"]["mean_gap"],
+            "max gap (test)": c["test"]["max_gap"],
+            "share gap > 0.05 (val)": c["val"]["share_gap_over_0.05"],
+            "share both 0 (val)": c["val"]["share_worst_case_zero"],
+            "share opposite signs (test)": c["test_opposite_signs"]["share"],
+            "Spearman (val)": c["val"]["spearman"],
+        }
+        for c in cases
+    ]
+    pareto_rows = [
+        {
+            "case": f"{c['dataset']}/{c['model']}/{c['seed']}",
+            "front": front,
+            "paper DEOD": counts["paper"],
+            "worst case": counts["worst_case"],
+            "in both": counts["both"],
+            "Jaccard": counts["jaccard"],
+        }
+        for c in cases
+        for front, counts in c["pareto_val"].items()
+    ]
+    fairest_rows = [
+        {"case": f"{c['dataset']}/{c['model']}/{c['seed']}", **c["fairest_by_deod"]} for c in cases
+    ]
+    markdown = "\n".join(
+        [
+            "# DEOD (paper, |mean of the TPR and FPR gaps|) vs its worst case (max of |gaps|)\n",
+            f"NSGA-III over the paper's five objectives, {n_trials} trials, 3-fold CV, "
+            f"25 % test split, rows capped at {max_rows}; seeds {list(seeds)}. "
+            "gap = worst case − DEOD (never negative). 'share opposite signs': trials whose "
+            "fold-averaged test TPR and FPR gaps have opposite signs, so that they cancel in DEOD.\n",
+            markdown_table(rows),
+            "\n## Validation Pareto sets with DEOD or with its worst case\n",
+            markdown_table(pareto_rows),
+            "\n## The trial with the smallest validation DEOD\n",
+            "Among trials whose validation worst case is above 0.\n",
+            markdown_table(fairest_rows),
+        ]
+    )
+    settings = {"datasets": list(datasets), "n_trials": n_trials, "model": model}
+    return {"settings": settings | {"max_rows": max_rows}, "cases": cases}, markdown
+
+
+class _GivenConfiguration(optuna.samplers.BaseSampler):
+    """Samples `configuration`, whatever the trial: set it before each trial."""
+
+    configuration: dict[str, Any] = {}
+
+    def infer_relative_search_space(self, study, trial) -> dict:
+        return {}
+
+    def sample_relative(self, study, trial, search_space) -> dict:
+        return {}
+
+    def sample_independent(self, study, trial, param_name, distribution) -> Any:
+        return self.configuration[param_name]
+
+
+def _speed_worker(
+    storage: str,
+    configurations,
+    ready,
+    model: str,
+    dataset: str,
+    n_jobs: int | None,
+    n_folds: int,
+    seed: int,
+    max_rows: int | None,
+    workers: int,
+) -> None:
+    """Evaluate configurations from the shared queue until it is empty."""
+    X, y, protected, meta = load(dataset, require_data("fairness"), seed, max_rows)
+    kwargs = {"privileged": meta["privileged"], "positive": meta["positive"]}
+    data = prepare_data(X, y, protected, n_folds=n_folds, random_state=seed, **kwargs)
+    # start the fold processes (and their imports) before the first timed trial: once per worker
+    evaluate(model, EG_PARAMS[model], data, seed, n_jobs=n_jobs or max(1, cpu_count() // workers))
+    sampler = _GivenConfiguration()
+    study = optuna.load_study(study_name="speed", storage=open_storage(storage), sampler=sampler)
+    objective = recording_worker(
+        TrialObjective(model, list(PAPER_OBJECTIVES), data, seed, n_jobs=n_jobs)
+    )
+    ready.wait()  # every worker starts its first trial together
+    with quiet_logging():
+        while True:
+            try:
+                sampler.configuration = configurations.get(timeout=1)
+            except queue.Empty:
+                break
+            study.optimize(objective, n_trials=1)
+    release_fold_workers()
+
+
+def trials_per_minute(
+    model: str = "rf",
+    dataset: str = "compas",
+    n_trials: int = 40,
+    n_jobs: int | None = None,
+    workers: int = 1,
+    n_folds: int = 3,
+    seed: int = 0,
+    max_rows: int | None = None,
+) -> dict[str, Any]:
+    """Finished trials per minute of ManyFairHPO's trial (its `TrialObjective` on the paper's five
+    objectives, stored in a shared SQLite study) on a real dataset, all rows unless `max_rows`.
+    `workers` processes take the same `n_trials` configurations from one queue for every
+    setting (drawn at random from the model's space with `seed`), so settings are compared on
+    equal work; each
+    trial fits its folds with `n_jobs` processes (None: the default, $AUTOFM_THREADS else the
+    cores shared among the workers). Time runs from the first trial's start to the last one's
+    end, so process start-up, data loading and starting the fold processes (one warm-up per
+    worker) are excluded, and so is the time of a search's sampler (NSGA-III)."""
+    folder = RUN_DIR / f"speed-{dataset}-{model}-{workers}w-{n_jobs or 'auto'}j"
+    shutil.rmtree(folder, ignore_errors=True)
+    storage = storage_url(folder, create=True)
+    with quiet_logging():
+        optuna.create_study(
+            storage=open_storage(storage), study_name="speed", directions=["minimize"] * 5
+        )
+        draws = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    context = multiprocessing.get_context("spawn")
+    configurations, ready = context.Queue(), context.Barrier(workers)
+    for _ in range(n_trials):
+        configurations.put(suggest_params(model, draws.ask()))
+    settings = (model, dataset, n_jobs, n_folds, seed, max_rows, workers)
+    started = time.perf_counter()
+    processes = [
+        context.Process(target=_speed_worker, args=(storage, configurations, ready, *settings))
+        for _ in range(workers)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    wall = time.perf_counter() - started
+    failed = [p.exitcode for p in processes if p.exitcode != 0]
+    if failed:
+        raise RuntimeError(f"speed workers exited with {failed}")
+    study = optuna.load_study(study_name="speed", storage=open_storage(storage))
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    seconds = (
+        max(t.datetime_complete for t in trials) - min(t.datetime_start for t in trials)
+    ).total_seconds()
+    return {
+        "model": model,
+        "dataset": dataset,
+        "workers": workers,
+        "n_jobs": n_jobs if n_jobs is not None else "default",
+        "n_folds": n_folds,
+        "seed": seed,
+        "trials": len(trials),
+        "seconds": seconds,
+        "wall_seconds": wall,
+        "trials_per_minute": 60 * len(trials) / seconds,
+        "cpu_count": cpu_count(),
+    }
+
+
+def measure_speed(n_trials: int = 100, seed: int = 0) -> tuple[dict, str]:
+    """`trials_per_minute` of RF on COMPAS for one worker fitting its folds one after another,
+    one worker with the default (folds in parallel), two workers with the default and two
+    workers fitting folds one after another; speed-ups over the first two."""
+    settings = [(1, 1), (None, 1), (None, 2), (1, 2)]
+    rows = [
+        trials_per_minute(n_trials=n_trials, n_jobs=n_jobs, workers=workers, seed=seed)
+        for n_jobs, workers in settings
+    ]
+    base = rows[0]["trials_per_minute"]
+    single = rows[1]["trials_per_minute"]
+    for row in rows:
+        row["speed-up vs 1 worker, sequential folds"] = row["trials_per_minute"] / base
+        row["speed-up vs 1 worker, default"] = row["trials_per_minute"] / single
+    markdown = (
+        f"# ManyFairHPO trials per minute (RF, COMPAS, {n_trials} trials, seed {seed})\n\n"
+        + markdown_table(rows, digits=2)
+    )
+    return {"rows": rows}, markdown
+
+
 def main() -> None:
+    what = sys.argv[1] if len(sys.argv) > 1 else "full"
+    if what == "deod":
+        results, markdown = measure_deod(seeds=tuple(SEEDS))
+        save_results(f"{RESULTS_NAME}.deod", results, markdown, SEEDS)
+        return
+    if what == "speed":
+        results, markdown = measure_speed(seed=SEEDS[0])
+        save_results(f"{RESULTS_NAME}.speed", results, markdown, SEEDS[:1])
+        return
+    if what != "full":
+        sys.exit(f"unknown measurement {what!r}; choose full (default), deod or speed")
     setup_torch()
     root = require_data("fairness")
     timer, cases, started = Timer(), [], time.perf_counter()

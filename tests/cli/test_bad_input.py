@@ -357,6 +357,8 @@ def _fair_cases() -> list[Case]:
         case("fair-run-missing-file", *run, "{case}/missing.csv", *args),
         case("fair-run-empty-csv", *run, "{case}/t.csv", *args, files={"t.csv": ""}),
         case("fair-run-wrong-label", *run, table, *args, "--label", "nope", match="nope"),
+        case("fair-run-threads-0", *run, table, *args, "--threads", "0"),
+        case("fair-run-unknown-model", *run, table, *args, "--model", "svm", match="svm"),
         case("fair-run-inf-feature", *run, "{case}/t.csv", *args,
              files={"t.csv": _fair_table("inf")}),
         case("fair-run-single-class", *run, "{case}/t.csv", *args,

@@ -86,6 +86,7 @@ def test_counts_and_rates_known_answer():
         "f1": 1.0,
         "dsp": 0.0,
         "deod": 0.0,
+        "deod_max": 0.0,
         "deop": 0.0,
         "invd": 0.0,
     }

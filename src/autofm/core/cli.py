@@ -16,8 +16,9 @@ that must be positive parse with `POSITIVE_INT`, `POSITIVE_FLOAT`, ... (`number_
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 EXIT_BAD_INPUT = 2
 
@@ -55,6 +56,27 @@ class CommandGroup:
         )
         parser.set_defaults(func=handler)
         return parser
+
+
+class LazyChoices:
+    """argparse `choices` read from `module.attribute` when first needed (checking a value,
+    printing help), so that building the parser does not import the module. Give the argument
+    a `metavar` too: argparse lists the choices in the usage line otherwise."""
+
+    def __init__(self, module: str, attribute: str):
+        self.module, self.attribute = module, attribute
+
+    def _values(self) -> tuple:
+        return tuple(getattr(importlib.import_module(self.module), self.attribute))
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._values()
+
+    def __iter__(self) -> Iterator:
+        return iter(self._values())
+
+    def __len__(self) -> int:
+        return len(self._values())
 
 
 def number_type(

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from autofm.core.cli import CommandGroup, add_out, add_report, add_seed, declare_outputs
+from autofm.core.cli import (
+    POSITIVE_INT,
+    CommandGroup,
+    LazyChoices,
+    add_out,
+    add_report,
+    add_seed,
+    declare_outputs,
+)
 from autofm.core.output import emit
 
 DEFAULT_WEIGHTS = "f1=0.5,dsp=0.3,deop=0.2"
@@ -20,10 +28,12 @@ def _study_arguments(parser: argparse.ArgumentParser) -> None:
 def _cmd_run(args: argparse.Namespace) -> None:
     from autofm.core.validation import check_columns
     from autofm.data.tables import read_table
+    from autofm.fairness.metrics import PAPER_OBJECTIVES
     from autofm.fairness.search import ManyFairHPO, check_objectives
     from autofm.fairness.select import parse_weights
 
-    objectives = check_objectives([o.strip() for o in args.objectives.split(",") if o.strip()])
+    requested = args.objectives or ",".join(PAPER_OBJECTIVES)
+    objectives = check_objectives([o.strip() for o in requested.split(",") if o.strip()])
     parse_weights(args.weights, objectives)  # refused before the search, even without --report
     frame = read_table(args.table)
     check_columns(frame, [args.label, args.protected], "table")
@@ -36,6 +46,7 @@ def _cmd_run(args: argparse.Namespace) -> None:
         keep_protected=args.keep_protected,
         bi_objective_trials=args.bi_trials,
         max_epochs=args.max_epochs,
+        n_jobs=args.threads,
         study_name=args.name,
         workdir=args.out,
         random_state=args.seed,
@@ -129,9 +140,8 @@ def _cmd_report(args: argparse.Namespace) -> None:
 
 def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     """Add the `fair` command group."""
-    from autofm.fairness.metrics import OBJECTIVES
-    from autofm.fairness.spaces import MODELS
-    from autofm.fairness.storage import SAMPLERS
+    models = LazyChoices("autofm.fairness.spaces", "MODELS")  # imports scikit-learn
+    samplers = LazyChoices("autofm.core.study", "SAMPLERS")  # imports optuna
 
     group = CommandGroup(
         subparsers, common, "fair", "ManyFairHPO: many-objective fairness-aware HPO"
@@ -143,7 +153,8 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     run.add_argument("--protected", required=True, help="protected attribute column")
     run.add_argument("--privileged", help="privileged value of the protected column (default 1)")
     run.add_argument("--positive", help="favourable label value (default 1)")
-    run.add_argument("--model", default="rf", choices=MODELS)
+    run.add_argument("--model", default="rf", choices=models, metavar="MODEL",
+                     help="one of %(choices)s (default rf)")  # fmt: skip
     run.add_argument("--trials", type=int, default=200, help="trials of the many-objective run")
     run.add_argument(
         "--bi-trials",
@@ -151,12 +162,23 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         default=None,
         help="trials of each bi-objective (1-F1, f) run for conflicts (default: --trials; 0: none)",
     )
-    run.add_argument("--objectives", default=",".join(OBJECTIVES), help="comma-separated, with f1")
-    run.add_argument("--sampler", default="auto", choices=SAMPLERS)
+    run.add_argument(
+        "--objectives",
+        help="comma-separated, with f1: f1, dsp, deod, deop, invd (the paper's five, the "
+        "default) and deod_max (equalized odds, worst case)",
+    )
+    run.add_argument("--sampler", default="auto", choices=samplers, metavar="SAMPLER",
+                     help="one of %(choices)s (default auto)")  # fmt: skip
     run.add_argument("--folds", type=int, default=3)
     run.add_argument("--test-size", type=float, default=0.25)
     run.add_argument("--keep-protected", action="store_true", help="keep it as a feature")
     run.add_argument("--max-epochs", type=int, default=200, help="MLP epoch cap")
+    run.add_argument(
+        "--threads",
+        type=POSITIVE_INT,
+        help="processes fitting a trial's folds at once (default $AUTOFM_THREADS, else this "
+        "host's cores shared among the workers of the study running on it)",
+    )
     run.add_argument("--storage", help="storage URL (default: SQLite study.db in --out)")
     add_out(run, "run folder (default runs/fair)", kind="folder", default="runs/fair")
     run.add_argument("--name", default="fair", help="study name (default fair)")

@@ -4,8 +4,8 @@ One call to `run` optimises the chosen objectives together (NSGA-III for more th
 two, or random search as a baseline) and, for the conflict analysis, one bi-objective run
 (1 − F1, f) per fairness objective f. All runs live in one Optuna storage (`storage.py`), so a
 killed run resumes with no finished trial lost and several worker processes can share a study.
-Every trial (`objective.py`) stores all five objectives on validation (mean over folds) and on the
-held-out test split, and its test group rates.
+Every trial (`objective.py`) stores every objective of `metrics.OBJECTIVES` on validation (mean
+over folds) and on the held-out test split, and its test group rates.
 """
 
 from __future__ import annotations
@@ -34,9 +34,14 @@ from autofm.core.study import (
 )
 from autofm.fairness.conflicts import hypervolume_contrast, hypervolume_regret
 from autofm.fairness.data import FairData, prepare_data
-from autofm.fairness.metrics import LABELS, OBJECTIVES
-from autofm.fairness.objective import TrialObjective
-from autofm.fairness.select import Selection, select_model
+from autofm.fairness.metrics import LABELS, OBJECTIVES, PAPER_OBJECTIVES
+from autofm.fairness.objective import (
+    TrialObjective,
+    check_jobs,
+    default_jobs,
+    release_fold_workers,
+)
+from autofm.fairness.select import ALIASES, Selection, select_model
 from autofm.fairness.spaces import check_model
 from autofm.fairness.storage import (
     SAMPLERS,
@@ -53,8 +58,9 @@ DEFAULT_STUDY = "fair"
 
 
 def check_objectives(objectives: Sequence[str]) -> list[str]:
-    """Known names, no repeats, error ('f1') first and at least one fairness objective."""
-    objectives = [str(o).lower() for o in objectives]
+    """Known names (or their aliases), no repeats, error ('f1') first and at least one fairness
+    objective."""
+    objectives = [ALIASES.get(str(o).lower(), str(o).lower()) for o in objectives]
     unknown = [o for o in objectives if o not in OBJECTIVES]
     if unknown:
         raise ValidationError(f"unknown objective(s) {unknown}; known: {', '.join(OBJECTIVES)}")
@@ -85,16 +91,19 @@ class ManyFairHPO:
     """Many-objective fairness-aware HPO with a human in the loop (Robertson et al., AIES 2024).
 
     Parameters: `model` one of rf, gb, mlp, logreg; `objectives` a subset of f1 (1 − F1), dsp, deod,
-    deop, invd, always with f1; `sampler` auto (NSGA-II for 2 objectives, NSGA-III for more),
+    deod_max (DEOD's worst case, not in the paper), deop, invd, always with f1 (default: the
+    paper's five); `sampler` auto (NSGA-II for 2 objectives, NSGA-III for more),
     nsga2, nsga3, random or tpe; `bi_objective_trials` trials per bi-objective (1 − F1, f) run
     used by `conflicts` (None: as many as `n_trials`; 0: none); `population_size` of the genetic
-    samplers (None: n_trials // 5 clipped to [10, 50]); `max_epochs` caps MLP training.
+    samplers (None: n_trials // 5 clipped to [10, 50]); `max_epochs` caps MLP training; `n_jobs`
+    processes fit a trial's folds at once (None: $AUTOFM_THREADS, else this host's cores shared
+    among the study's workers on it; see `objective.py`), with the same results for every value.
     """
 
     def __init__(
         self,
         model: str = "rf",
-        objectives: Sequence[str] = OBJECTIVES,
+        objectives: Sequence[str] = PAPER_OBJECTIVES,
         *,
         sampler: str = "auto",
         n_folds: int = 3,
@@ -103,6 +112,7 @@ class ManyFairHPO:
         bi_objective_trials: int | None = None,
         population_size: int | None = None,
         max_epochs: int = 200,
+        n_jobs: int | None = None,
         study_name: str = DEFAULT_STUDY,
         workdir: str | os.PathLike = "runs/fair",
         random_state: int = 0,
@@ -116,6 +126,7 @@ class ManyFairHPO:
         self.bi_objective_trials = bi_objective_trials
         self.population_size = population_size
         self.max_epochs = max_epochs
+        self.n_jobs = n_jobs
         self.study_name = study_name
         self.workdir = workdir
         self.random_state = random_state
@@ -194,7 +205,9 @@ class ManyFairHPO:
             population,
         )
         bar = progress(total=remaining, desc=f"{self.study_name}:{label}")
-        objective = TrialObjective(self.model, objectives, data, self.random_state, self.max_epochs)
+        objective = TrialObjective(
+            self.model, objectives, data, self.random_state, self.max_epochs, self.n_jobs
+        )
         try:
             study.optimize(
                 recording_worker(objective),
@@ -228,6 +241,8 @@ class ManyFairHPO:
             raise ValidationError(f"n_trials must be a positive integer, got {n_trials!r}")
         if not isinstance(self.n_folds, int) or self.n_folds < 2:
             raise ValidationError(f"n_folds must be an integer ≥ 2, got {self.n_folds!r}")
+        if check_jobs(self.n_jobs) is None:
+            default_jobs()  # a bad $AUTOFM_THREADS is refused now, not as a failure of each trial
         if not 0 < self.test_size < 1:
             raise ValidationError(f"test_size must be in (0, 1), got {self.test_size}")
         data = prepare_data(
@@ -254,12 +269,15 @@ class ManyFairHPO:
                 for m in self.objectives_[1:]
             ]
         with quiet_logging():  # our progress bar replaces Optuna's per-trial log
-            for role, name, objectives, trials in runs:
-                study = self._open_study(storage_, name, objectives, settings, role)
-                status(f"{name}: {len(objectives)} objectives, {trials} trials ({self.model})")
-                # differently named studies (e.g. a random-search baseline) draw different streams
-                seed = self.random_state + zlib.crc32(name.encode()) % 100_000
-                self._optimize(study, objectives, data, trials, seed, role)
+            try:
+                for role, name, objectives, trials in runs:
+                    study = self._open_study(storage_, name, objectives, settings, role)
+                    status(f"{name}: {len(objectives)} objectives, {trials} trials ({self.model})")
+                    # differently named studies (e.g. a random-search baseline) draw other streams
+                    seed = self.random_state + zlib.crc32(name.encode()) % 100_000
+                    self._optimize(study, objectives, data, trials, seed, role)
+            finally:
+                release_fold_workers()
         self._load_studies(storage_)
         return self
 

@@ -18,7 +18,17 @@ import pandas as pd
 from autofm.core.errors import ValidationError
 from autofm.fairness.metrics import OBJECTIVES
 
-ALIASES = {"error": "f1", "1-f1": "f1", "ddsp": "dsp", "sp": "dsp", "eod": "deod", "eop": "deop"}
+ALIASES = {
+    "error": "f1",
+    "1-f1": "f1",
+    "ddsp": "dsp",
+    "sp": "dsp",
+    "eod": "deod",
+    "deod-max": "deod_max",
+    "eod_max": "deod_max",
+    "eod-max": "deod_max",
+    "eop": "deop",
+}
 BASE_RATE_GAP = 0.1  # a gap in P(y=1|a) this large makes demographic parity costly
 DSP_WEIGHT = 0.25  # a weight on |DSP| this large counts as "prioritising" it
 FOUR_FIFTHS = 0.8  # the US EEOC's four-fifths rule for selection-rate ratios
