@@ -64,17 +64,20 @@ def test_a_series_forecast_does_not_depend_on_the_other_series(batch_size):
 
 
 @pytest.mark.parametrize("size", [None, 3])
-def test_equal_length_batches_cover_every_series_once_without_padding(size):
-    from autofm.forecast.inference import equal_length_batches
+def test_length_batches_cover_every_series_once_with_bounded_padding(size):
+    from autofm.forecast.inference import length_batches
 
-    lengths = np.random.default_rng(0).choice([5, 9, 40, 320], size=50)
-    batches = equal_length_batches(lengths, size, tokens=100, extra=10)
-    assert sorted(np.concatenate(batches).tolist()) == list(range(50))
+    lengths = np.random.default_rng(0).choice([5, 9, 10, 11, 40, 44, 320], size=60)
+    batches = length_batches(lengths, size, tokens=200, extra=10, max_padding=0.2)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(60))
     for batch in batches:
-        assert len(set(lengths[batch])) == 1
-        expected = size or max(1, 100 // (lengths[batch[0]] + 10))
-        assert 1 <= len(batch) <= expected
-    assert [lengths[b[0]] for b in batches] == sorted(lengths[b[0]] for b in batches)
+        width = lengths[batch].max() + 10
+        assert (lengths[batch] + 10).sum() >= 0.8 * len(batch) * width  # padding ≤ 20%
+        assert len(batch) == 1 or len(batch) <= (size or 200 // width)
+    assert any(len(set(lengths[batch])) > 1 for batch in batches)  # e.g. 9, 10 and 11
+    assert [lengths[b].min() for b in batches] == sorted(lengths[b].min() for b in batches)
+    no_padding = length_batches(lengths, size, tokens=200, extra=10, max_padding=0.0)
+    assert all(len(set(lengths[batch])) == 1 for batch in no_padding)
 
 
 def test_numpy_arrays():

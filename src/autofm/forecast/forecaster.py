@@ -9,9 +9,10 @@ method's forecast, intraday series the model checked by a per-series backtest ga
 
 Input checks (docs/forecast.md, "Input handling"): datetime `ds` must be regular at `freq` (given
 or inferred per series), integer `ds` evenly spaced (with `freq`: synthetic dates, else
-position-only features); NaNs are masked and leading ones dropped; series are batched only with
-series of their length (never padded), so a forecast does not depend on the other series; a
-constant series is forecast as that constant; only the last `context_length` points are used.
+position-only features); NaNs are masked and leading ones dropped; series of similar lengths
+share a batch, the shorter ones left-padded with steps the model masks out exactly, so a
+forecast does not depend on the other series; a constant series is forecast as that constant;
+only the last `context_length` points are used.
 """
 
 from __future__ import annotations
@@ -59,8 +60,8 @@ class Mamba4CastForecaster:
     """Zero-shot forecaster; `predict(df, h)` needs no fitting.
 
     Parameters: `model` (a Mamba4Cast), `context_length` (points of history used),
-    `batch_size` (series per forward pass; None: about `inference.CPU_BATCH_TOKENS` positions per batch on
-    CPU, 256 series on a GPU; a batch only holds series of one length), `alias`
+    `batch_size` (series per forward pass; None: about `inference.CPU_BATCH_TOKENS` positions per
+    batch on CPU, 256 series on a GPU; `inference.length_batches`), `alias`
     (forecast column name), `device`, and
     `gate`: "backtest" (default) checks each series on its own last h points first and uses the
     model, its anchor (seasonal naive, or naive for a "last"-anchor model) or their average,
@@ -291,38 +292,50 @@ class Mamba4CastForecaster:
             )
         freq = normalise_freq(freq)
         shared_freq = freq or (infer_freq(frame) if is_datetime else None)
-        ids, values, all_dates, future_ds, seasons = [], [], [], [], []
-        synthetic, date_cache = None, {}
-        for uid, group in frame.groupby("unique_id", sort=False):
-            ds = group["ds"]
-            y = group["y"].to_numpy(float)
+        # the frame is sorted by series: each series is a block of rows (NaN ids are dropped,
+        # as groupby drops them, and sort last)
+        sizes = frame.groupby("unique_id", sort=False).size()
+        ids = sizes.index.tolist()
+        ends = np.cumsum(sizes.to_numpy())
+        blocks = list(zip(ends - sizes.to_numpy(), ends, strict=True))
+        y = frame["y"].to_numpy(float)
+        values = [y[first:last] for first, last in blocks]
+        ds = frame["ds"]
+        naive = is_datetime and ds.dt.tz is None
+        steps = ds.to_numpy() if naive or not is_datetime else None
+        all_dates, future_ds, seasons = [], [], []
+        synthetic, calendars = None, _Calendars(self.context_length, h)
+        for uid, (first, last) in zip(ids, blocks, strict=True):
             if is_datetime:
-                index = pd.DatetimeIndex(ds)
-                this_freq = freq or series_freq(index) or shared_freq
+                index = None if naive else pd.DatetimeIndex(ds.iloc[first:last])
+                this_freq = freq
+                if this_freq is None:
+                    index = pd.DatetimeIndex(ds.iloc[first:last]) if index is None else index
+                    this_freq = series_freq(index) or shared_freq
                 if this_freq is None:
                     raise ValidationError(
                         f"cannot infer a regular frequency for series {uid!r} (irregular "
                         "timestamps or too few points); pass freq=, e.g. freq='MS'"
                     )
-                dates = series_calendar(uid, index, this_freq, self.context_length, h, date_cache)
-                future = dates[self.context_length :].as_unit(index.unit)
+                if naive:
+                    dates, future = calendars.of_naive(uid, steps[first:last], this_freq)
+                else:
+                    dates, future = calendars.of(uid, index, this_freq)
                 this_season = freq_season_length(this_freq)
             else:
-                steps = ds.to_numpy()
-                step = steps[1] - steps[0] if len(steps) > 1 else 1
-                if len(steps) > 1 and (step <= 0 or np.any(np.diff(steps) != step)):
+                series_steps = steps[first:last]
+                step = series_steps[1] - series_steps[0] if len(series_steps) > 1 else 1
+                if len(series_steps) > 1 and (step <= 0 or np.any(np.diff(series_steps) != step)):
                     raise ValidationError(
                         f"series {uid!r} has integer ds that are not evenly spaced"
                     )
-                future = steps[-1] + step * np.arange(1, h + 1)
+                future = series_steps[-1] + step * np.arange(1, h + 1)
                 dates = None
                 this_season = freq_season_length(freq)
                 if freq is not None:  # synthetic calendar (phase unknown), the same for all
                     if synthetic is None:
                         synthetic = synthetic_dates(self.context_length + h, freq)
                     dates = synthetic
-            ids.append(uid)
-            values.append(y)
             all_dates.append(dates)
             future_ds.append(future)
             seasons.append(this_season if season_length is None else season_length)
@@ -373,6 +386,43 @@ class Mamba4CastForecaster:
         return calibration.series_interval_scales(
             seasons, n_series, self.interval_scale, self.season_interval_scales
         )
+
+
+class _Calendars:
+    """Each series' calendar (`series_calendar`: its last `n_context` dates and the `h` after
+    them, its timestamps checked to be regular) and future dates, shared by the series that end
+    on the same timestamp. A tz-naive series ending where an earlier one did is checked against
+    that calendar with numpy; any other goes through `series_calendar`."""
+
+    def __init__(self, n_context: int, h: int):
+        self.n_context, self.h = n_context, h
+        self.shared: dict = {}  # (last timestamp, freq) -> (dates, future dates, context values)
+        self.date_cache: dict = {}  # series_calendar's own
+
+    def of(
+        self, uid, index: pd.DatetimeIndex, freq: str
+    ) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex]:
+        """(calendar, future dates) of a series with timestamps `index`."""
+        dates = series_calendar(uid, index, freq, self.n_context, self.h, self.date_cache)
+        key = (index[-1], freq)
+        if key not in self.shared:
+            context = dates[: self.n_context]
+            try:  # in the series' unit, as numpy compares them
+                context = context.as_unit(index.unit).to_numpy()
+            except (OverflowError, ValueError):  # out of that unit's range: no numpy check
+                context = None
+            self.shared[key] = dates, dates[self.n_context :].as_unit(index.unit), context
+        return self.shared[key][:2]
+
+    def of_naive(
+        self, uid, steps: np.ndarray, freq: str
+    ) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex]:
+        """`of` for tz-naive timestamps given as a datetime64 array."""
+        known = self.shared.get((pd.Timestamp(steps[-1]), freq))
+        if known is not None and known[2] is not None and len(steps) <= self.n_context:
+            if np.array_equal(steps, known[2][self.n_context - len(steps) :]):
+                return known[:2]
+        return self.of(uid, pd.DatetimeIndex(steps), freq)
 
 
 def trained_context_length(meta: dict, cap: int = 512) -> int:

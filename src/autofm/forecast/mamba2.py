@@ -27,20 +27,41 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 
 # the scan's chunk length on CPU: the result does not depend on it, the time does (measured in
-# docs/forecast.md)
+# docs/forecast.md); sequences up to CPU_ONE_CHUNK steps (yearly and quarterly contexts with
+# their horizon) are one chunk, without chunk states: up to twice as fast
 CPU_CHUNK_SIZE = 16
+CPU_ONE_CHUNK = 72
 
 
-def segment_sum(values: torch.Tensor, cumsum: torch.Tensor | None = None) -> torch.Tensor:
-    """[..., T] → [..., T, T] with out[i, j] = values[j+1] + … + values[i] for j ≤ i, else -inf.
+def segment_sum(values: torch.Tensor) -> torch.Tensor:
+    """[..., T] → [..., T, T] with out[i, j] = values[j+1] + … + values[i] for j ≤ i, else -inf."""
+    length = values.shape[-1]
+    lower = torch.ones(length, length, dtype=torch.bool, device=values.device).tril()
+    return column_sums(values).masked_fill(~lower, -math.inf)
 
-    Computed as a difference of cumulative sums (fine in float32 for the chunk lengths used).
+
+def column_sums(values: torch.Tensor) -> torch.Tensor:
+    """`segment_sum` with zeros above the diagonal.
+
+    Summed down each column, not taken as a difference of cumulative sums: cumulative
+    log-decays reach −1000 within a chunk, where a difference keeps only 3 of float32's 7
+    digits, while each entry summed on its own is as precise as its own size.
     """
     length = values.shape[-1]
-    cumsum = torch.cumsum(values, dim=-1) if cumsum is None else cumsum
-    sums = cumsum.unsqueeze(-1) - cumsum.unsqueeze(-2)
-    lower = torch.tril(torch.ones(length, length, dtype=torch.bool, device=values.device))
-    return sums.masked_fill(~lower, -math.inf)
+    below = torch.ones(length, length, dtype=torch.bool, device=values.device).tril(-1)
+    rows = values.unsqueeze(-1).expand(*values.shape, length)  # rows[i, j] = values[i]
+    return rows.masked_fill(~below, 0.0).cumsum(-2)
+
+
+# exp below this is slow on CPU (results under float32's normal range take a microcode assist,
+# ~100× slower; the trained model's decays reach e^-1000 over a chunk) and no smaller decay
+# changes a float32 sum it joins, so decays are floored here
+MIN_LOG_DECAY = -80.0
+
+
+def decay(log_decay: torch.Tensor) -> torch.Tensor:
+    """exp(log_decay) for log_decay ≤ 0, floored at exp(MIN_LOG_DECAY)."""
+    return log_decay.clamp(min=MIN_LOG_DECAY).exp_()
 
 
 def ssd_scan(
@@ -67,27 +88,31 @@ def ssd_scan(
         B = F.pad(B, (0, 0, 0, 0, 0, pad))
         C = F.pad(C, (0, 0, 0, 0, 0, pad))
     chunks, per_group = x.shape[1] // chunk_size, heads // groups
-    # layout [b, g, k, c, l, ·] (k: head within its group); all but the last two are batch dims
-    x = x.reshape(batch, chunks, chunk_size, groups, per_group, headdim).permute(0, 3, 4, 1, 2, 5)
+    # layout [b, g, k, c, l, ·] (k: head within its group); all but the last two are batch dims.
+    # x is copied into it once (matmuls on the permuted view are several times slower)
+    x = x.reshape(batch, chunks, chunk_size, groups, per_group, headdim)
+    x = x.permute(0, 3, 4, 1, 2, 5).contiguous()
     B = B.reshape(batch, chunks, chunk_size, groups, 1, d_state).permute(0, 3, 4, 1, 2, 5)
     C = C.reshape(batch, chunks, chunk_size, groups, 1, d_state).permute(0, 3, 4, 1, 2, 5)
     a = log_decay.reshape(batch, chunks, chunk_size, groups, per_group).permute(0, 3, 4, 1, 2)
-    a_cumsum = torch.cumsum(a, dim=-1)  # b g k c l
 
-    # 1. outputs from inputs in the same chunk (the quadratic, attention-like form)
-    decay_within = torch.exp(segment_sum(a, a_cumsum))  # b g k c l s
-    y_diag = ((C @ B.transpose(-1, -2)) * decay_within) @ x  # b g k c l p
-    # 2. state at the end of each chunk from that chunk's inputs
-    decay_to_end = torch.exp(a_cumsum[..., -1:] - a_cumsum)  # b g k c l
-    states = x.transpose(-1, -2) @ (B * decay_to_end.unsqueeze(-1))  # b g k c p n
-    # 3. carry states across chunks (a recurrence over chunks, written as one matmul):
-    #    state entering chunk z = Σ_{j<z} exp(decay of chunks j+1 … z-1) · states[j]
-    chunk_totals = F.pad(a_cumsum[..., -1], (1, 0))  # b g k c+1
-    decay_chunks = torch.exp(segment_sum(chunk_totals))[..., :-1, 1:]  # b g k c c
-    states = (decay_chunks @ states.flatten(-2)).unflatten(-1, states.shape[-2:])
-    # 4. outputs from the state entering each chunk
-    y_off = (C @ states.transpose(-1, -2)) * torch.exp(a_cumsum).unsqueeze(-1)  # b g k c l p
-    y = (y_diag + y_off).permute(0, 3, 4, 1, 2, 5)
+    # 1. outputs from inputs in the same chunk (the quadratic, attention-like form); the
+    #    causal mask goes on C·Bᵀ, shared by a group's heads, not on each head's decays
+    decay_within = decay(column_sums(a))  # b g k c l s (1 above the diagonal)
+    y = ((C @ B.transpose(-1, -2)).tril() * decay_within) @ x  # b g k c l p
+    if chunks > 1:
+        a_cumsum = torch.cumsum(a, dim=-1)  # b g k c l
+        # 2. state at the end of each chunk from that chunk's inputs
+        decay_to_end = decay_within[..., -1, :]  # b g k c l
+        states = x.transpose(-1, -2) @ (B * decay_to_end.unsqueeze(-1))  # b g k c p n
+        # 3. carry states across chunks (a recurrence over chunks, written as one matmul):
+        #    state entering chunk z = Σ_{j<z} exp(decay of chunks j+1 … z-1) · states[j]
+        chunk_totals = F.pad(a_cumsum[..., -1], (1, 0))  # b g k c+1
+        decay_chunks = decay(segment_sum(chunk_totals)).tril()[..., :-1, 1:]  # b g k c c
+        states = (decay_chunks @ states.flatten(-2)).unflatten(-1, states.shape[-2:])
+        # 4. outputs from the state entering each chunk
+        y = y + (C @ states.transpose(-1, -2)) * decay(a_cumsum).unsqueeze(-1)
+    y = y.permute(0, 3, 4, 1, 2, 5)
     return y.reshape(batch, chunks * chunk_size, heads, headdim)[:, :length]
 
 
@@ -148,7 +173,7 @@ class Mamba2(nn.Module):
         if self.d_inner % c.headdim:
             raise ValueError(f"expand·d_model={self.d_inner} must be a multiple of headdim")
         self.nheads = self.d_inner // c.headdim
-        conv_dim = self.d_inner + 2 * c.ngroups * c.d_state
+        self.conv_dim = conv_dim = self.d_inner + 2 * c.ngroups * c.d_state
         # in_proj output order, as in mamba-ssm: z, xBC, dt
         self.in_proj = nn.Linear(c.d_model, self.d_inner + conv_dim + self.nheads, bias=False)
         self.conv1d = nn.Conv1d(
@@ -164,18 +189,43 @@ class Mamba2(nn.Module):
         self.norm = RMSNormGated(self.d_inner)
         self.out_proj = nn.Linear(self.d_inner, c.d_model, bias=False)
 
-    def forward(self, u: torch.Tensor) -> torch.Tensor:
+    def chunk_length(self, length: int, on_gpu: bool = False) -> int:
+        """The scan's chunk length for a sequence. On CPU: the whole sequence up to
+        CPU_ONE_CHUNK steps (no chunk states), else chunks of at most CPU_CHUNK_SIZE evened out
+        over the chunks they take, so that little end padding is scanned; on a GPU, the
+        configured chunk size."""
+        if on_gpu:
+            return min(self.config.chunk_size, length)
+        if length <= CPU_ONE_CHUNK:
+            return length
+        longest = min(self.config.chunk_size, CPU_CHUNK_SIZE)
+        chunks = -(-length // longest)
+        return -(-length // chunks)
+
+    def forward(
+        self, u: torch.Tensor, mask: torch.Tensor | None = None, last: int | None = None
+    ) -> torch.Tensor:
+        """[batch, length, d_model] → the outputs [batch, last, d_model] at the last `last`
+        positions (None: all of them).
+
+        `mask` [batch, length, 1] (1: a step, 0: left padding) keeps padded steps out of the
+        state, so a left-padded row gives the outputs of the same row without its padding.
+        """
         c = self.config
         batch, length, _ = u.shape
-        z, xBC, dt = torch.split(
-            self.in_proj(u), [self.d_inner, self.d_inner + 2 * c.ngroups * c.d_state, self.nheads],
-            dim=-1,
-        )  # fmt: skip
-        xBC = F.silu(self.conv1d(xBC.transpose(1, 2))[..., :length].transpose(1, 2))
+        last = length if last is None else min(last, length)
+        # in_proj's three outputs (z, xBC, dt, as in mamba-ssm) computed apart: each comes out
+        # contiguous, and z is only needed where outputs are
+        w_z, w_xBC, w_dt = torch.split(
+            self.in_proj.weight, [self.d_inner, self.conv_dim, self.nheads]
+        )
+        xBC = F.silu(causal_conv(F.linear(u, w_xBC), self.conv1d, c.d_conv - 1))
         x, B, C = torch.split(
             xBC, [self.d_inner, c.ngroups * c.d_state, c.ngroups * c.d_state], dim=-1
         )
-        dt = F.softplus(dt + self.dt_bias)  # [b, l, h]
+        dt = F.softplus(F.linear(u, w_dt) + self.dt_bias)  # [b, l, h]
+        if mask is not None:  # a padded step neither feeds nor decays the (zero) state
+            dt = dt * mask
         A = -torch.exp(self.A_log.float())
         x = x.reshape(batch, length, self.nheads, c.headdim)
         B = B.reshape(batch, length, c.ngroups, c.d_state)
@@ -183,8 +233,25 @@ class Mamba2(nn.Module):
         if mamba_chunk_scan_combined is not None and u.is_cuda:  # pragma: no cover - GPU only
             y = mamba_chunk_scan_combined(x, dt, A, B, C, chunk_size=c.chunk_size, D=None)
         else:
-            chunk = c.chunk_size if u.is_cuda else min(c.chunk_size, CPU_CHUNK_SIZE)
-            y = ssd_scan(x * dt.unsqueeze(-1), dt * A, B, C, min(chunk, length))
-        y = y + x * self.D[:, None]
-        y = self.norm(y.reshape(batch, length, self.d_inner), z)
+            y = ssd_scan(x * dt.unsqueeze(-1), dt * A, B, C, self.chunk_length(length, u.is_cuda))
+        y = torch.addcmul(y[:, length - last :], x[:, length - last :], self.D[:, None])
+        z = F.linear(u[:, length - last :], w_z)
+        y = self.norm(y.reshape(batch, last, self.d_inner), z)
         return self.out_proj(y)
+
+
+def causal_conv(x: torch.Tensor, conv: nn.Conv1d, pad: int) -> torch.Tensor:
+    """`conv`'s weights applied over time to x [b, l, c] after `pad` zero steps on the left
+    (its own padding ignored); returns [b, l + pad − (kernel − 1)·dilation, out channels].
+
+    Computed as a conv2d over a [b, c, 1, l] view of x: the channels-last layout x already has,
+    so nothing is transposed or copied (2–3× faster than conv1d on CPU). conv2d pads both
+    sides; the outputs that read the right padding are dropped.
+    """
+    weight = conv.weight.unsqueeze(2)
+    dilation = (1, conv.dilation[0])
+    out = F.conv2d(
+        x.transpose(1, 2).unsqueeze(2), weight, conv.bias, 1, (0, pad), dilation, conv.groups
+    )
+    out = out.squeeze(2).transpose(1, 2)
+    return out[:, : out.shape[1] - pad]

@@ -19,7 +19,7 @@ from torch import nn
 from autofm.core.config import ConfigMixin
 from autofm.core.errors import ValidationError
 from autofm.forecast.features import N_TIME_FEATURES, fit_scaler
-from autofm.forecast.mamba2 import Mamba2, Mamba2Config
+from autofm.forecast.mamba2 import Mamba2, Mamba2Config, causal_conv
 from autofm.pfn.prior import TaskBatch
 
 TARGET_CLIP = 10.0  # scaled targets beyond ±this are clipped in the loss (exploding trends)
@@ -123,9 +123,11 @@ class CausalConv(nn.Module):
         self.left_pad = (kernel - 1) * dilation
         self.conv = nn.Conv1d(in_channels, out_channels, kernel, dilation=dilation)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.pad(x.transpose(1, 2), (self.left_pad, 0))
-        return self.conv(x).transpose(1, 2)
+    def forward(self, x: torch.Tensor, last: int | None = None) -> torch.Tensor:
+        """The outputs at the last `last` steps (None: all); earlier steps read zeros."""
+        length = x.shape[1]
+        needed = (length if last is None else min(last, length)) + self.left_pad
+        return causal_conv(x[:, -needed:], self.conv, max(0, needed - length))
 
 
 class InputBlock(nn.Module):
@@ -165,9 +167,21 @@ class Block(nn.Module):
         self.conv_norm = RMSNorm(config.d_model)
         self.conv = CausalConv(config.d_model, config.d_model, config.block_kernel, dilation)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.mixer(self.mixer_norm(x))
-        return x + F.gelu(self.conv(self.conv_norm(x)))
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, last: int | None = None
+    ) -> torch.Tensor:
+        """x [B, L, d] → [B, last, d], the outputs at the last `last` steps (None: all).
+
+        With `mask` [B, L, 1] (0: left padding; x must be zero there) padded steps reach no
+        output, and the outputs at padded steps are zero.
+        """
+        length = x.shape[1]
+        last = length if last is None else min(last, length)
+        needed = min(length, last + self.conv.left_pad)  # the steps the convolution reads
+        # zero steps stay zero through the mixer: its projections have no bias, its gate is 0
+        x = x[:, length - needed :] + self.mixer(self.mixer_norm(x), mask, needed)
+        x = x[:, needed - last :] + F.gelu(self.conv(self.conv_norm(x), last))
+        return x if mask is None else x * mask[:, length - last :]
 
 
 class Mamba4Cast(nn.Module):
@@ -190,11 +204,15 @@ class Mamba4Cast(nn.Module):
         y_context: torch.Tensor,
         x_query: torch.Tensor,
         season_length: torch.Tensor | None = None,
+        start: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Scaled predictions for the H query steps.
 
         x_context [B, N, F], y_context [B, N] (NaN = missing or left padding), x_query [B, H, F],
         season_length [B] (integer steps; None = 1, only used by the "seasonal" anchor).
+        `start` [B] (inference): row b's context begins at step start[b]; the steps before it are
+        masked out exactly, so the row's predictions are those of its unpadded context (NaN left
+        padding, as in training, is seen by the network).
         Returns point [B, H], quantiles [B, H, Q] (scaled units), loc and scale [B, 1].
         """
         loc, scale = fit_scaler(y_context, self.config.scaler)
@@ -215,10 +233,19 @@ class Mamba4Cast(nn.Module):
         query_tokens = torch.cat(
             [query_value.unsqueeze(-1), x_query.new_zeros(*x_query.shape[:2], 1), x_query], dim=-1
         )
-        hidden = self.input(torch.cat([context_tokens, query_tokens], dim=1))
-        for block in self.blocks:
-            hidden = block(hidden)
-        out = self.head(self.norm(hidden[:, -horizon:]))
+        tokens = torch.cat([context_tokens, query_tokens], dim=1)
+        mask = None
+        if start is not None:  # padded steps: zero tokens, and zero hidden states after each layer
+            steps = torch.arange(tokens.shape[1], device=tokens.device)
+            mask = (steps >= start.to(tokens.device)[:, None]).unsqueeze(-1).to(tokens.dtype)
+            tokens = tokens * mask
+        hidden = self.input(tokens)
+        if mask is not None:
+            hidden = hidden * mask
+        for index, block in enumerate(self.blocks):
+            last = horizon if index == len(self.blocks) - 1 else None  # the head reads H steps
+            hidden = block(hidden, mask, last)
+        out = self.head(self.norm(hidden))
         if anchor is not None:
             out = out + anchor.unsqueeze(-1)
         return {"point": out[..., 0], "quantiles": out[..., 1:], "loc": loc, "scale": scale}
@@ -247,9 +274,11 @@ class Mamba4Cast(nn.Module):
         y_context: torch.Tensor,
         x_query: torch.Tensor,
         season_length: torch.Tensor | None = None,
+        start: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Point forecast [B, H] and sorted quantiles [B, H, Q] in the series' own units."""
-        output = self(x_context, y_context, x_query, season_length)
+        """Point forecast [B, H] and sorted quantiles [B, H, Q] in the series' own units
+        (`start`: as in `forward`)."""
+        output = self(x_context, y_context, x_query, season_length, start)
         point = output["loc"] + output["scale"] * output["point"]
         quantiles = (
             output["loc"].unsqueeze(-1)
