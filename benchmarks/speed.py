@@ -7,12 +7,13 @@ Rows (each: our seconds, the anchor's seconds, their ratio, and what bounds our 
 - Mamba4Cast forecasting whole datasets against statsforecast's AutoETS (one core each);
 - PFN inference (tasks/s) and μP GPT training (tokens/s) against plain PyTorch models of the
   same size (`nn.TransformerEncoder`; the same GPT stepped by a bare AdamW loop);
+- GAMformer fit + predict against interpret's EBM (CPU seconds, 500 and 10,000 rows × 60);
 - ManyFairHPO trials per minute (random forest on COMPAS) and the speed-up of 2 worker
   processes over 1 on one study.
 
 Every timing is the median of SPEED_REPEATS runs after one warm-up run; run it on an otherwise
 idle machine (`make bench-speed`). Writes benchmarks/results/speed.{json,md}. SPEED_ONLY=name,...
-runs a subset of the sections (cli, greedy, forecast, pfn, lm, fairness).
+runs a subset of the sections (cli, greedy, forecast, pfn, lm, gam, fairness).
 """
 
 from __future__ import annotations
@@ -238,12 +239,60 @@ class PlainGPT(torch.nn.Module):
         return torch.nn.functional.cross_entropy(logits.flatten(0, 1), block[:, 1:].flatten())
 
 
+def gam_rows() -> list[dict]:
+    """GAMformer fit + predict against EBM (CPU seconds, one torch thread; 60 features, about
+    10% positives): benchmarks.gam.speed_rows."""
+    from benchmarks.gam import speed_rows
+
+    return [
+        row(
+            f"GAMformer fit+predict {r['rows']}×{r['features']} (CPU s)",
+            r["ours_cpu_s"],
+            "EBM (interactions=0, 64 bins, CPU s)",
+            r["ebm_cpu_s"],
+            f"forward passes; wall ratio {r['wall_ratio']:.1f}; target ≥ {r['target_ratio']:g}×",
+            target_met=r["ratio"] >= r["target_ratio"],
+        )
+        for r in speed_rows(sizes=(500, 10_000), repeats=REPEATS)
+    ]
+
+
+def fairness_rows(n_trials: int = 60) -> list[dict]:
+    """ManyFairHPO trials per minute (RF on COMPAS, 3 folds): one worker fitting folds one after
+    another, one worker with folds in parallel (the default), and 2 workers of one fold each."""
+    from benchmarks.fairness import trials_per_minute
+
+    settings = {"1 worker, sequential folds": (1, 1), "1 worker, parallel folds": (None, 1),
+                "2 workers, sequential folds": (1, 2)}  # fmt: skip
+    rates = {
+        name: trials_per_minute(n_trials=n_trials, n_jobs=n_jobs, workers=workers)
+        for name, (n_jobs, workers) in settings.items()
+    }
+    base = rates["1 worker, sequential folds"]
+    return [
+        row(
+            f"fair search, RF on COMPAS: {name}",
+            60 / rate["trials_per_minute"],
+            "1 worker, sequential folds (s per trial)",
+            60 / base["trials_per_minute"],
+            f"{rate['trials_per_minute']:.0f} trials/min; target 2 workers ≥ 1.7×",
+            target_met=(60 / base["trials_per_minute"]) / (60 / rate["trials_per_minute"]) >= 1.7
+            if name.startswith("2 workers")
+            else None,
+        )
+        for name, rate in rates.items()
+        if name != "1 worker, sequential folds"
+    ]
+
+
 SECTIONS: dict[str, Callable[[], list[dict]]] = {
     "cli": cli_rows,
     "greedy": greedy_rows,
     "forecast": forecast_rows,
     "pfn": pfn_rows,
     "lm": lm_rows,
+    "gam": gam_rows,
+    "fairness": fairness_rows,
 }
 
 
