@@ -18,6 +18,7 @@ __all__, __getattr__, __dir__ = lazy_exports(
         ],
         "data": ["FairData", "prepare_data"],
         "metrics": [
+            "PAPER_OBJECTIVES",
             "OBJECTIVES",
             "confusion_counts",
             "fairness_objectives",
