@@ -91,33 +91,10 @@ class FeatureRequest:
     columns: list[str]
 
 
-def feature_prompt(
-    frame: pd.DataFrame,
-    target: str,
-    description: str | None = None,
-    n_features: int = 5,
-    strategy: str = "plain",
-    max_sample_rows: int = 10,
-    max_chars: int = DEFAULT_MAX_CHARS,
-    *,
-    seed: int = 0,
-    reference: Mapping[str, float] | None = None,
-) -> list[dict]:
-    """Chat messages asking for `n_features` new features of `frame` to predict `target`.
-
-    The prompt (all messages together) has at most `max_chars` characters; `seed` picks the
-    sample rows; `reference` (operator → share, for "with_reference") is shown per operator."""
-    return _build(
-        frame,
-        target,
-        description,
-        n_features,
-        strategy,
-        max_sample_rows,
-        max_chars,
-        seed,
-        reference,
-    )[0]
+def feature_prompt(frame: pd.DataFrame, target: str, *args, **kwargs) -> list[dict]:
+    """Chat messages asking for new features of `frame` to predict `target`: the messages of
+    `feature_request` (same arguments), for a backend that takes no schema."""
+    return feature_request(frame, target, *args, **kwargs).messages
 
 
 def feature_request(
@@ -132,9 +109,13 @@ def feature_request(
     seed: int = 0,
     reference: Mapping[str, float] | None = None,
 ) -> FeatureRequest:
-    """`feature_prompt` with its matching schema: the input enum lists the columns the prompt
-    shows, the operator enum the table's applicable operators, and for "by_class" each
-    position of the list is pinned to its operator class."""
+    """The chat messages asking for `n_features` new features of `frame` to predict `target`,
+    with the matching reply schema: the input enum lists the columns the prompt shows, the
+    operator enum the table's applicable operators, and for "by_class" each position of the
+    list is pinned to its operator class.
+
+    The prompt (all messages together) has at most `max_chars` characters; `seed` picks the
+    sample rows; `reference` (operator → share, for "with_reference") is shown per operator."""
     messages, columns, slots = _build(
         frame,
         target,
