@@ -131,3 +131,14 @@ def test_the_audit_pools_tables_and_tests_against_every_reference():
     )
     assert result["against"]["openfe"]["n"] == 6
     assert auc_table(studies).empty  # impact_splits=0: no AUC
+
+
+def test_repeated_names_and_names_of_columns_are_made_distinct(table):
+    reply = _reply(("short_name", "+", ["a", "b"]), ("short_name", "*", ["a", "b"]),
+                   ("a", "-", ["a", "b"]))  # fmt: skip
+    with ScriptedChatServer([reply]) as server:
+        suggestion = suggest_features(table, "label", OpenAIClient(server.url, "m"))
+    assert [f.column for f in suggestion.features] == ["short_name", "(a*b)", "(a-b)"]
+    assert list(add_features(table, suggestion.features).columns[-3:]) == [
+        "short_name", "(a*b)", "(a-b)"
+    ]  # fmt: skip

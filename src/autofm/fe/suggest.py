@@ -8,7 +8,9 @@ whose values are NaN or infinite for every row of the table is dropped and count
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -78,6 +80,24 @@ def split_target(frame: pd.DataFrame, target: str | None) -> tuple[pd.DataFrame,
     return frame.drop(columns=[target]), frame[target]
 
 
+def distinct_names(features: list[FeatureSpec], taken: Iterable[str]) -> list[FeatureSpec]:
+    """The features renamed where their name repeats an earlier one or a column in `taken`
+    (small models call every feature "short_name"): the formula, else the formula with a
+    number."""
+    used = set(map(str, taken))
+    renamed = []
+    for feature in features:
+        name = feature.column
+        if name in used:
+            name = feature.formula()
+            number = 2
+            while name in used:
+                name, number = f"{feature.formula()}_{number}", number + 1
+        used.add(name)
+        renamed.append(dataclasses.replace(feature, name=name))
+    return renamed
+
+
 def computable(features: list[FeatureSpec], X: pd.DataFrame) -> tuple[list[FeatureSpec], int]:
     """The features with at least one finite value on `X`, and how many were dropped."""
     if not features:
@@ -134,6 +154,7 @@ def suggest_features(
                 seen.add(key)
                 valid.append(feature)
     suggestion.seconds_per_call = (time.perf_counter() - started) / max(n_calls, 1)
+    valid = distinct_names(valid, X.columns)
     suggestion.features, suggestion.n_failed = computable(valid, X)
     return suggestion
 
