@@ -8,8 +8,8 @@ operator class). Per table: a memorisation check (FE_MEMORISATION row completion
 drops the table), OpenFE's selection (computed once), and the downstream ROC AUC of a gradient-
 boosting model on the original features, + the LLM's, + OpenFE's, over FE_SPLITS splits.
 Reported: operator shares per source, the tests against each reference, AUC, parse rates and the
-time per call. Replies are cached in runs/fe-bench/cache, so an interrupted run resumes at no
-cost. Writes benchmarks/results/fe.{json,md}. FE_TABLES / FE_MODELS (comma-separated) restrict the
+time per call. Replies and OpenFE's selections are kept in benchmarks/metadatasets/fe
+(committed), so an interrupted or extended run (more calls, more tables) resumes at no cost. Writes benchmarks/results/fe.{json,md}. FE_TABLES / FE_MODELS (comma-separated) restrict the
 run; `--render` rewrites the markdown from the JSON.
 """
 
@@ -42,7 +42,7 @@ OPENFE_FEATURES = 10
 STRATEGIES = ("plain", "by_class")
 ONLY_TABLES = [t for t in os.environ.get("FE_TABLES", "").split(",") if t]
 ONLY_MODELS = [m for m in os.environ.get("FE_MODELS", "").split(",") if m]
-WORK = Path("runs/fe-bench")
+WORK = Path(__file__).resolve().parent / "metadatasets" / "fe"  # committed: resumable
 
 
 def tables() -> dict[str, pd.DataFrame]:
