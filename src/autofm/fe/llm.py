@@ -244,7 +244,7 @@ class LlamaCppClient:
         *,
         name: str | None = None,
         prompt_style: str = "auto",
-        n_ctx: int = 4096,
+        n_ctx: int = 8192,  # both local models take 8k; a wide table's prompt passed 4k tokens
         n_threads: int | None = None,
         extra_buffers: bool | None = None,
     ) -> None:
