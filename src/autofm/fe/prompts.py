@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from autofm.core.errors import ValidationError
+from autofm.core.validation import check_positive_int
 from autofm.fe.llm import ChatClient
 from autofm.fe.operators import (
     CATEGORICAL,
@@ -480,8 +481,7 @@ def memorisation_score(
     (temperature 0; trial i uses seed + i). The paper drops a table when the LLM completes
     ≥ 50% of the rows. Compare with `row_completion_chance`, what a model that copies a row
     it was shown scores without any memorisation."""
-    if n_trials < 1:
-        raise ValidationError(f"n_trials must be at least 1, got {n_trials}")
+    n_trials = check_positive_int(n_trials, "n_trials")
     hits = 0
     for trial in range(n_trials):
         messages, _, expected = _row_completion(frame, n_prefix_rows, seed + trial, max_chars)
@@ -499,8 +499,7 @@ def row_completion_chance(
 ) -> float:
     """The score of a model that answers with one of the rows it was shown, when one of them
     equals the next row: the share of `memorisation_score`'s trials where that happens."""
-    if n_trials < 1:
-        raise ValidationError(f"n_trials must be at least 1, got {n_trials}")
+    n_trials = check_positive_int(n_trials, "n_trials")
     hits = 0
     for trial in range(n_trials):
         _, shown, expected = _row_completion(frame, n_prefix_rows, seed + trial, max_chars)
