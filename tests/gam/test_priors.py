@@ -1,10 +1,12 @@
 import numpy as np
+import pytest
 import torch
 
 from autofm.gam.metrics import per_feature_recovery, recovery_score
 from autofm.gam.priors import (
     GAMPrior,
     encode_columns,
+    intercept_for_rate,
     sample_additive_task,
     sample_gp_task,
     sample_scm_task,
@@ -138,3 +140,25 @@ def test_encoded_tasks_carry_binary_columns_and_additive_truth_stays_exact():
     assert np.mean([set(np.unique(task.x[:, j])) <= {0.0, 1.0} for j in range(8)]) >= 0.5
     for j in range(8):
         np.testing.assert_allclose(task.true_shape(j, task.x[:, j]), task.contributions[:, j])
+
+
+def test_rare_class_tasks_have_their_minority_share_and_keep_a_few_rows():
+    logit = np.random.default_rng(0).normal(scale=2.0, size=5000)
+    b = intercept_for_rate(logit, 0.03)
+    assert np.mean(1 / (1 + np.exp(-(logit + b)))) == pytest.approx(0.03, abs=1e-6)
+    prior = GAMPrior(scm_weight=0.5, gp_weight=0.0, additive_weight=0.5, rare_class_probability=1)
+    generator = torch.Generator().manual_seed(0)
+    minority = []
+    for _ in range(12):
+        batch = prior.sample(8, 200, 200, 4, generator)
+        if batch.metadata["regression"]:
+            continue
+        assert (batch.metadata["n_classes"] == 2).all()
+        y = torch.cat([batch.y_context, batch.y_query], dim=1)
+        share = y.mean(dim=1)
+        minority.extend(torch.minimum(share, 1 - share).tolist())
+    minority = np.asarray(minority)
+    # drawn log-uniformly in [3 / 200 rows, 0.15]: rarely common (a tied SCM target can cut
+    # elsewhere), often below 5%
+    assert np.mean(minority > 0.2) < 0.1 and np.mean(minority < 0.05) > 0.3
+    assert minority.min() > 0.0

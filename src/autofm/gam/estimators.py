@@ -61,6 +61,7 @@ class _GAMformerBase(BaseEstimator):
         random_state: int | None = 0,
         shrinkage: str = "crossfit",
         shrinkage_folds: int = 2,
+        min_class_share: float = 0.25,
     ):
         self.checkpoint = checkpoint
         self.max_context_rows = max_context_rows
@@ -70,6 +71,7 @@ class _GAMformerBase(BaseEstimator):
         self.random_state = random_state
         self.shrinkage = shrinkage
         self.shrinkage_folds = shrinkage_folds
+        self.min_class_share = min_class_share
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -90,6 +92,12 @@ class _GAMformerBase(BaseEstimator):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
                 raise ValidationError(f"{name} must be an integer ≥ {low}, got {value!r}")
+        share = self.min_class_share
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share < 0.5:
+            raise ValidationError(
+                f"min_class_share must be a number in [0, 0.5) (0 turns balanced passes off), "
+                f"got {share!r}"
+            )
 
     def _fit_tables(self, X: Any, y_encoded: np.ndarray, n_outputs: int) -> None:
         started = time.perf_counter()
@@ -164,7 +172,12 @@ class _GAMformerBase(BaseEstimator):
         """Shape tables [F, n_bins + 1, C] averaged over the subsample passes (`passes.py`)."""
         rows = rows_per_pass(*bins.shape, self.max_context_rows, self.max_cells)
         subsets = subsamples(
-            y_model, rows, self.n_subsamples, not self._regression, self.random_state
+            y_model,
+            rows,
+            self.n_subsamples,
+            not self._regression,
+            self.random_state,
+            self.min_class_share,
         )
         return average_shape_tables(
             model, bins, y_model, subsets, self._regression, self.device, passes
@@ -289,7 +302,10 @@ class GAMformerClassifier(ClassifierMixin, _GAMformerBase):
     `device`, `random_state` (subsampling and folds), `shrinkage` ("none", or "crossfit": scale
     each shape function by a non-negative factor fitted on `shrinkage_folds` cross-fitted
     held-out passes, or, when the fit subsamples, on the rows each subsample pass left out; see
-    `autofm.gam.shrinkage`).
+    `autofm.gam.shrinkage`), `min_class_share` (a binary task whose rarer class is below this
+    share of the rows runs up to `n_subsamples` balanced passes, each with every rare row and a
+    disjoint block of the others, their logits shifted back to the training rate; 0 turns it
+    off; see `autofm.gam.passes`).
     Binary shape functions are log-odds of `classes_[1]`; multiclass ones are per-class logits
     centred across classes.
     """

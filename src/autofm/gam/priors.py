@@ -40,8 +40,22 @@ def _standardise(values: np.ndarray) -> np.ndarray:
     return (values - values.mean(axis=0)) / np.where(std > 1e-12, std, 1.0)
 
 
-def _to_classes(target: np.ndarray, n_classes: int, rng: np.random.Generator) -> np.ndarray:
-    """Cut a continuous target at random quantiles into n_classes labels in random order."""
+def _to_classes(
+    target: np.ndarray,
+    n_classes: int,
+    rng: np.random.Generator,
+    minority_share: float | None = None,
+) -> np.ndarray:
+    """Cut a continuous target at random quantiles into n_classes labels in random order.
+
+    With `minority_share` (binary only) the rarer class is that share of the rows, taken from
+    the upper or the lower tail of the target.
+    """
+    if minority_share is not None and n_classes == 2:
+        upper_tail = rng.random() < 0.5
+        share = 1.0 - minority_share if upper_tail else minority_share
+        labels = (target > np.quantile(target, share)).astype(int)
+        return rng.permutation(2)[labels]
     proportions = rng.dirichlet(np.full(n_classes, 2.0))
     proportions = np.maximum(proportions, 0.3 / n_classes)
     cuts = np.cumsum(proportions / proportions.sum())[:-1]
@@ -212,6 +226,18 @@ class AdditiveTask:
         return self.scales[feature] * f(z) - self.offsets[feature]
 
 
+def intercept_for_rate(logit: np.ndarray, rate: float) -> float:
+    """The b for which the mean of sigmoid(logit + b) is `rate` (bisection; 0 < rate < 1)."""
+    low, high = -40.0, 40.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        if np.mean(1 / (1 + np.exp(-(logit + middle)))) < rate:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
+
+
 def sample_additive_task(
     n_rows: int,
     n_features: int,
@@ -220,11 +246,14 @@ def sample_additive_task(
     signal: float | None = None,
     binary_rate: float = 0.0,
     onehot_rate: float = 0.0,
+    positive_rate: float | None = None,
 ) -> AdditiveTask:
     """x with mixed marginals; binary y ~ Bernoulli(sigmoid(Σ f_j(x_j) + b)) or y = Σ f_j + noise.
 
     With `binary_rate`/`onehot_rate` some columns are 0/1 (see `encode_columns`); the model stays
     additive in the columns as given (a one-hot variable's effect is a sum over its columns).
+    The intercept b puts the expected share of positives at `positive_rate` when given, else
+    cuts the logits at a random quantile in [0.25, 0.75].
     """
     raw = sample_causes(n_rows, n_features, rng)
     skewed = rng.random(n_features) < 0.3
@@ -251,7 +280,10 @@ def sample_additive_task(
     if regression:
         y = logit + rng.normal(scale=rng.uniform(0.1, 0.5) * signal, size=n_rows)
     else:
-        intercept = -np.quantile(logit, rng.uniform(0.25, 0.75))
+        if positive_rate is None:
+            intercept = -np.quantile(logit, rng.uniform(0.25, 0.75))
+        else:
+            intercept = intercept_for_rate(logit, positive_rate)
         y = (rng.random(n_rows) < 1 / (1 + np.exp(-(logit + intercept)))).astype(float)
     return AdditiveTask(raw, y, contributions, functions, means, stds, scales, offsets)
 
@@ -267,7 +299,10 @@ class GAMPrior:
     whole batch is regression. With probability `encoded_probability` a task gets binary and
     one-hot columns at per-column rates drawn up to `binary_rate`/`onehot_rate`; with probability
     `irrelevant_probability` an SCM/GP task gets irrelevant (shuffled) columns at a rate drawn up
-    to `irrelevant_rate` (additive tasks have zero shape functions for that).
+    to `irrelevant_rate` (additive tasks have zero shape functions for that). With probability
+    `rare_class_probability` a binary task gets a rare class: its share drawn log-uniformly
+    between max(`min_minority_share`, `min_minority_rows` / context rows) and
+    `max_rare_share`, so that the context still holds a few of its rows on average.
     Metadata: `regression` (bool), `n_classes` [B], `kind` (list of str) and, for additive
     tasks, `contributions` [B, N + M, F] (zeros for the other tasks; `is_additive` [B] marks them).
     """
@@ -289,6 +324,10 @@ class GAMPrior:
     onehot_rate: float = 0.5
     irrelevant_probability: float = 0.0
     irrelevant_rate: float = 0.6
+    rare_class_probability: float = 0.0
+    min_minority_share: float = 0.01
+    min_minority_rows: int = 3
+    max_rare_share: float = 0.15
 
     def sample(
         self,
@@ -309,9 +348,15 @@ class GAMPrior:
         n_rows = n_context + n_query
         weights = np.array([self.scm_weight, self.gp_weight, self.additive_weight], float)
         kinds = rng.choice(["scm", "gp", "additive"], size=batch_size, p=weights / weights.sum())
+        lowest_share = max(self.min_minority_share, self.min_minority_rows / n_context)
         xs, ys, contributions, classes = [], [], [], []
         for kind in kinds:
-            x, y, truth, n_classes = self._task(str(kind), n_rows, features, regression, rng)
+            share = None
+            if rng.random() < self.rare_class_probability and lowest_share < self.max_rare_share:
+                share = float(
+                    np.exp(rng.uniform(np.log(lowest_share), np.log(self.max_rare_share)))
+                )
+            x, y, truth, n_classes = self._task(str(kind), n_rows, features, regression, rng, share)
             xs.append(x)
             ys.append(y)
             contributions.append(truth)
@@ -330,8 +375,16 @@ class GAMPrior:
         )
 
     def _task(
-        self, kind: str, n_rows: int, n_features: int, regression: bool, rng: np.random.Generator
+        self,
+        kind: str,
+        n_rows: int,
+        n_features: int,
+        regression: bool,
+        rng: np.random.Generator,
+        minority_share: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """(x, y, true contributions, classes) of one task; `minority_share` makes a binary
+        classification task's rarer class that share of the rows."""
         truth = np.zeros((n_rows, n_features))
         encoded = rng.random() < self.encoded_probability
         binary_rate = rng.uniform(0, self.binary_rate) if encoded else 0.0
@@ -344,6 +397,7 @@ class GAMPrior:
                 regression=regression,
                 binary_rate=binary_rate,
                 onehot_rate=onehot_rate,
+                positive_rate=minority_share,
             )
             x, y, truth, n_classes = task.x, task.y, task.contributions, 2
         else:
@@ -358,8 +412,13 @@ class GAMPrior:
             if regression:
                 y, n_classes = target, 1
             else:
-                n_classes = int(rng.integers(2, self.max_classes + 1)) if rng.random() < 0.5 else 2
-                y = _to_classes(target, n_classes, rng).astype(float)
+                if minority_share is not None:
+                    n_classes = 2
+                elif rng.random() < 0.5:
+                    n_classes = int(rng.integers(2, self.max_classes + 1))
+                else:
+                    n_classes = 2
+                y = _to_classes(target, n_classes, rng, minority_share).astype(float)
         if rng.random() < self.missing_probability:
             column = int(rng.integers(n_features))
             x = x.copy()
@@ -372,5 +431,7 @@ class GAMPrior:
             f"additive={self.additive_weight}, regression_fraction={self.regression_fraction}, "
             f"wide_fraction={self.wide_fraction}, max_wide_features={self.max_wide_features}, "
             f"encoded_probability={self.encoded_probability}, "
-            f"irrelevant_probability={self.irrelevant_probability})"
+            f"irrelevant_probability={self.irrelevant_probability}, "
+            f"rare_class_probability={self.rare_class_probability}, "
+            f"wide_token_budget={self.wide_token_budget})"
         )

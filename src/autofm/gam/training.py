@@ -63,11 +63,15 @@ PRESETS: dict[str, Preset] = {
             max_wide_features=60,
             encoded_probability=0.5,
             irrelevant_probability=0.5,
+            # rare classes (down to 3 rows of the context) and wide tasks with more rows
+            rare_class_probability=0.3,
+            wide_token_budget=6144,
+            min_wide_rows=64,
         ),
         PriorTrainConfig(
             steps=3400,
             batch_size=16,
-            n_context=(20, 128),
+            n_context=(20, 256),
             n_query=64,
             n_features=10,
             lr=1e-3,
@@ -76,7 +80,7 @@ PRESETS: dict[str, Preset] = {
             weight_decay=0.0,
             checkpoint_every=100,
         ),
-        notes="CPU scale: width 64, 3 bi-attention layers, 32 bins, ≤128 context rows",
+        notes="CPU scale: width 64, 3 bi-attention layers, 32 bins, ≤256 context rows",
     ),
     # the paper's scale (tens of millions of parameters, 64 bins, 500 rows): needs a GPU
     "paper": Preset(
