@@ -1,7 +1,7 @@
 """The operator-bias audit of arXiv:2410.17787 on the real tables, with the local LLMs.
 
 Every table of ../shared/data/tabular (binary classification; rows subsampled, stratified, to at
-most FE_MAX_ROWS), each LLM (the local SmolLM2-135M-Instruct and Gemma 3 270M through
+most FE_MAX_ROWS) and scikit-learn's bundled classification sets (breast cancer, wine, iris), each LLM (the local SmolLM2-135M-Instruct and Gemma 3 270M through
 llama-cpp-python; also the endpoint in $AUTOFM_LLM_URL when set), FE_CALLS feature requests per
 table with the paper's prompt ("plain") and with a debiasing prompt ("by_class": one feature per
 operator class). Per table: a memorisation check (FE_MEMORISATION row completions; ≥ 50% exact
@@ -10,7 +10,7 @@ boosting model on the original features, + the LLM's, + OpenFE's, over FE_SPLITS
 Reported: operator shares per source, the tests against each reference, AUC, parse rates and the
 time per call. Replies and OpenFE's selections are kept in benchmarks/metadatasets/fe
 (committed), so an interrupted or extended run (more calls, more tables) resumes at no cost. Writes benchmarks/results/fe.{json,md}. FE_TABLES / FE_MODELS (comma-separated) restrict the
-run; `--render` rewrites the markdown from the JSON.
+run; FE_RESULTS names the results file (default fe); `--render` rewrites the markdown from the JSON.
 """
 
 from __future__ import annotations
@@ -45,8 +45,25 @@ ONLY_MODELS = [m for m in os.environ.get("FE_MODELS", "").split(",") if m]
 WORK = Path(__file__).resolve().parent / "metadatasets" / "fe"  # committed: resumable
 
 
+SKLEARN_TABLES = ("breast_cancer", "wine", "iris")  # scikit-learn's bundled classification sets
+
+
+def sklearn_tables() -> dict[str, pd.DataFrame]:
+    """scikit-learn's bundled classification sets as tables (features, then `target`)."""
+    from sklearn import datasets
+
+    out = {}
+    for name in SKLEARN_TABLES:
+        bunch = getattr(datasets, f"load_{name}")(as_frame=True)
+        frame = bunch.frame.copy()
+        frame["target"] = bunch.target_names[bunch.target.to_numpy()]
+        out[f"sklearn_{name}"] = frame
+    return out
+
+
 def tables() -> dict[str, pd.DataFrame]:
-    """The benchmark tables (last column the target), subsampled stratified to MAX_ROWS."""
+    """The benchmark tables (last column the target), subsampled stratified to MAX_ROWS: every
+    table of ../shared/data/tabular and scikit-learn's bundled classification sets."""
     folder = require_data("tabular")
     out = {}
     for path in sorted(folder.glob("*.csv")):
@@ -58,6 +75,9 @@ def tables() -> dict[str, pd.DataFrame]:
             fraction = MAX_ROWS / len(frame)
             frame = frame.groupby(target, group_keys=False).sample(frac=fraction, random_state=SEED)
         out[path.stem] = frame.reset_index(drop=True)
+    for name, frame in sklearn_tables().items():
+        if not ONLY_TABLES or name in ONLY_TABLES:
+            out[name] = frame
     return out
 
 
@@ -184,7 +204,7 @@ def main() -> None:
         results = json.loads(Path("benchmarks/results/fe.json").read_text())
     else:
         results = run()
-    save_results("fe", results, render(results), [SEED])
+    save_results(os.environ.get("FE_RESULTS", "fe"), results, render(results), [SEED])
 
 
 if __name__ == "__main__":
