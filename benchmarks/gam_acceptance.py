@@ -20,6 +20,10 @@ The criteria (`CRITERIA`, written down before any of these numbers existed):
   rare-positive groups of (balanced − unbalanced) is ≥ +0.005 and no group loses more than 0.005.
 * B — the candidate checkpoint ships if, each with the inference default chosen by A, the mean
   over all groups of (candidate − shipped) is ≥ +0.005 and no group loses more than 0.01.
+* A for the candidate (added after A had rejected balanced passes for the shipped checkpoint,
+  before any candidate result existed): the candidate's inference default is chosen by the same
+  rule A applied to the candidate's own balanced and unbalanced runs, and B compares the two
+  checkpoints each at its own A-chosen default.
 Results: benchmarks/results/gam.acceptance.{json,md}; runs cached (resumable) in
 runs/benchmarks/gam.acceptance.runs.jsonl.
 """
@@ -190,25 +194,30 @@ def group_means(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.pivot_table(index="group", columns="model", values="roc_auc", aggfunc="mean")
 
 
-def judge(means: pd.DataFrame, candidate: bool) -> dict:
-    verdict: dict = {}
-    gain = means["shipped balanced"] - means["shipped unbalanced"]
+def criterion_a(means: pd.DataFrame, checkpoint: str) -> dict:
+    """Rule A for one checkpoint ('shipped' or 'candidate'): balanced passes or not."""
+    gain = means[f"{checkpoint} balanced"] - means[f"{checkpoint} unbalanced"]
     rare = gain.reindex(list(RARE_GROUPS)).dropna()
-    accept_a = bool(
-        rare.mean() >= CRITERIA["A_min_mean_gain_rare"]
-        and gain.min() >= -CRITERIA["A_max_group_loss"]
-    )
-    verdict["A"] = {
+    return {
         "mean_gain_rare": float(rare.mean()),
         "worst_group_change": float(gain.min()),
         "worst_group": str(gain.idxmin()),
-        "accepted": accept_a,
+        "accepted": bool(
+            rare.mean() >= CRITERIA["A_min_mean_gain_rare"]
+            and gain.min() >= -CRITERIA["A_max_group_loss"]
+        ),
     }
+
+
+def judge(means: pd.DataFrame, candidate: bool) -> dict:
+    verdict: dict = {"A": criterion_a(means, "shipped")}
     if candidate:
-        suffix = "balanced" if accept_a else "unbalanced"
-        change = means[f"candidate {suffix}"] - means[f"shipped {suffix}"]
+        verdict["A_candidate"] = criterion_a(means, "candidate")
+        shipped = "balanced" if verdict["A"]["accepted"] else "unbalanced"
+        chosen = "balanced" if verdict["A_candidate"]["accepted"] else "unbalanced"
+        change = means[f"candidate {chosen}"] - means[f"shipped {shipped}"]
         verdict["B"] = {
-            "inference": suffix,
+            "inference": {"shipped": shipped, "candidate": chosen},
             "mean_gain_all": float(change.mean()),
             "worst_group_change": float(change.min()),
             "worst_group": str(change.idxmin()),
