@@ -33,6 +33,20 @@ def test_scales_for_regression_and_multiclass():
     np.testing.assert_allclose(scales, [1.0, 0.0], atol=0.15)
 
 
+def test_regression_scales_do_not_depend_on_the_unit_of_y():
+    rng = np.random.default_rng(2)
+    contributions = rng.normal(size=(2000, 3, 1))
+    y = 0.4 * contributions[:, 0, 0] + 0.1 * rng.normal(size=2000) + 3.0
+    reference, offset = fit_feature_scales(contributions, np.zeros((2000, 1)), y, "regression")
+    np.testing.assert_allclose(reference, [0.4, 0.0, 0.0], atol=0.02)
+    for unit in (1e-4, 1e4):  # the same task measured in another unit
+        scales, shifted = fit_feature_scales(
+            contributions * unit, np.zeros((2000, 1)), y * unit, "regression"
+        )
+        np.testing.assert_allclose(scales, reference, atol=1e-4)
+        np.testing.assert_allclose(shifted, offset * unit, rtol=1e-4)
+
+
 def test_subsampled_fit_cross_fits_from_its_own_passes(tiny_checkpoint, monkeypatch):
     """Above max_context_rows the subsample passes are the cross-fit: no extra forward passes
     (K-fold shrinkage would add K more rounds of them), and the result is the plain fit with

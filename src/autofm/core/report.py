@@ -54,7 +54,8 @@ class Report:
         return self
 
     def table(self, data: pd.DataFrame | list[dict] | dict, float_format: str = "{:.4g}") -> Report:
-        """A table from a DataFrame, a list of row dicts, or a {row: {col: value}} dict."""
+        """A table from a DataFrame, a list of row dicts, or a {row: {col: value}} dict; a default
+        0, 1, 2, … index says nothing and is left out."""
         if isinstance(data, dict):
             frame = pd.DataFrame(data).T
         elif isinstance(data, list):
@@ -62,7 +63,8 @@ class Report:
         else:
             frame = data
         formatted = frame.map(lambda v: float_format.format(v) if isinstance(v, float) else v)
-        self._parts.append(formatted.to_html(escape=True, border=0))
+        plain_index = isinstance(frame.index, pd.RangeIndex)
+        self._parts.append(formatted.to_html(escape=True, border=0, index=not plain_index))
         return self
 
     def figure(self, fig: plt.Figure, caption: str | None = None) -> Report:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from autofm.core.cli import (
     CommandGroup,
@@ -69,7 +70,6 @@ def _is_regression(y, task: str) -> bool:
 
 
 def _cmd_fit(args: argparse.Namespace) -> None:
-    from autofm.core.report import Report
     from autofm.core.runtime import setup_torch
     from autofm.data.tables import load_table
     from autofm.gam.estimators import GAMformerClassifier, GAMformerRegressor
@@ -104,20 +104,7 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     importances = estimator.feature_importances()
     result["importances"] = {str(k): float(v) for k, v in importances.head(10).items()}
     if args.report:
-        report = Report(f"GAMformer on {args.table}")
-        report.text(
-            f"{result['task']}: {len(X)} training rows × {X.shape[1]} features, fitted in "
-            f"{result['fit_seconds']:.2f} s by one forward pass of {estimator.checkpoint}."
-        )
-        metric_rows = {k: v for k, v in result.items() if k not in ("importances",)}
-        report.table([metric_rows])
-        report.heading("Importances (mean |contribution| over training rows)")
-        report.table(importances.rename("importance").to_frame())
-        names = list(importances.index)
-        for start in range(0, len(names), 12):
-            figure = estimator.plot_shape_functions(features=names[start : start + 12])
-            report.figure(figure, "shape functions (lines) over the training data's density")
-        result["report"] = str(report.save(args.report))
+        result["report"] = str(_write_report(args.report, args.table, estimator, result))
     human = [
         f"{k}: {v:.4g}" if isinstance(v, float) else f"{k}: {v}"
         for k, v in result.items()
@@ -125,6 +112,37 @@ def _cmd_fit(args: argparse.Namespace) -> None:
     ]
     human.append("top features: " + ", ".join(list(result["importances"])[:5]))
     emit(result, args.json, "\n".join(human))
+
+
+REPORT_PANELS = 24  # shape functions drawn in the report, most important first
+
+
+def _write_report(path: str, table: str, estimator, result: dict) -> Path:
+    """The HTML report of `_cmd_fit`: metrics, importances, one grid of shape functions."""
+    from autofm.core.report import Report
+
+    importances = estimator.feature_importances()
+    report = Report(f"GAMformer on {table}")
+    report.text(
+        f"{result['task']}: {result['n_rows']} training rows × {result['n_features']} features, "
+        f"fitted in {result['fit_seconds']:.2f} s by one forward pass of {estimator.checkpoint}."
+    )
+    metrics = {k: v for k, v in result.items() if k not in ("importances", "report")}
+    report.table([{"metric": k, "value": v} for k, v in metrics.items()])
+    report.heading("Importances (mean |contribution| over training rows)")
+    report.table([{"feature": k, "importance": v} for k, v in importances.items()])
+    report.heading("Shape functions")
+    if len(importances) > REPORT_PANELS:
+        report.text(
+            f"The {REPORT_PANELS} most important of {len(importances)} features; the table "
+            "above lists them all."
+        )
+    report.figure(
+        estimator.plot_shape_functions(max_features=REPORT_PANELS),
+        "each feature's contribution: steps for continuous features, one bar per value for "
+        "categorical and few-valued ones; grey: training rows",
+    )
+    return report.save(path)
 
 
 def _cmd_train(args: argparse.Namespace) -> None:

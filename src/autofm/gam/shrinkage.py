@@ -140,8 +140,16 @@ def fit_feature_scales(
     base + δ + Σ_j s_j · contributions[:, j] (+ penalty · Σ_j (s_j − 1)² / rows).
 
     contributions [n, F, K], base [n, K]; task "binary" (y in {0, 1}, K = 1, logistic loss),
-    "multiclass" (y in 0 … K − 1, softmax cross-entropy) or "regression" (K = 1, squared error).
+    "multiclass" (y in 0 … K − 1, softmax cross-entropy) or "regression" (K = 1, squared error,
+    fitted in units of y's standard deviation so that the result does not depend on y's unit).
     """
+    unit = 1.0
+    if task == "regression":
+        # squared error in y's own units: a target of std 1e-3 gives losses near 1e-6, which
+        # L-BFGS-B takes for converged at its start; the factors do not depend on the unit
+        spread = float(np.std(y))
+        unit = spread if np.isfinite(spread) and spread > 0 else 1.0
+        contributions, base, y = contributions / unit, base / unit, np.asarray(y) / unit
     contributions = torch.as_tensor(contributions, dtype=torch.float64)
     base = torch.as_tensor(base, dtype=torch.float64)
     n_rows, n_features, n_outputs = contributions.shape
@@ -167,4 +175,4 @@ def fit_feature_scales(
     bounds = [(0.0, max_scale)] * n_features + [(None, None)] * n_outputs
     with single_threaded():
         result = minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds)
-    return result.x[:n_features], result.x[n_features:]
+    return result.x[:n_features], result.x[n_features:] * unit
