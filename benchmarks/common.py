@@ -116,6 +116,39 @@ def write_cache(name: str, settings: dict[str, Any], results: Any) -> Path:
     return atomic_write_json(CACHE_DIR / f"{name}.json", payload)
 
 
+def append_run(path: Path, record: dict[str, Any]) -> None:
+    """Append one result as a JSON line to a resumable runs file (creating its folder)."""
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        handle.write(json.dumps(record) + "\n")
+
+
+def timed_fit_predict(
+    model, X_train, y_train, X_test, predict: str = "predict"
+) -> tuple[Any, dict]:
+    """Fit `model`, then call its `predict` method on X_test (warnings silenced): (output,
+    {fit_cpu, predict_cpu, fit_wall, predict_wall} in seconds, CPU from `time.process_time`)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        wall, cpu = time.perf_counter(), time.process_time()
+        model.fit(X_train, y_train)
+        fit_wall, fit_cpu = time.perf_counter() - wall, time.process_time() - cpu
+        wall, cpu = time.perf_counter(), time.process_time()
+        output = getattr(model, predict)(X_test)
+        predict_wall, predict_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    seconds = {
+        "fit_cpu": fit_cpu,
+        "predict_cpu": predict_cpu,
+        "fit_wall": fit_wall,
+        "predict_wall": predict_wall,
+    }
+    return output, seconds
+
+
 def save_results(system: str, results: dict[str, Any], markdown: str, seeds: Sequence[int]) -> Path:
     """Write benchmarks/results/<system>.json and <system>.md; return the JSON path."""
     payload = {"system": system, "seeds": list(seeds), "environment": environment(), **results}

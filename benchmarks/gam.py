@@ -46,11 +46,13 @@ from autofm.gam.training import gam_loss, get_preset
 from benchmarks.common import (
     CACHE_DIR,
     RESULTS_DIR,
+    append_run,
     environment,
     markdown_table,
     mean_std,
     require_data,
     save_results,
+    timed_fit_predict,
 )
 
 TABLES = (
@@ -257,21 +259,8 @@ def read_runs() -> list[dict]:
 
 def run_one(model_name, X_train, y_train, X_test, y_test, seed, checkpoint) -> dict:
     model = make_model(model_name, seed, checkpoint)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        wall, cpu = time.perf_counter(), time.process_time()
-        model.fit(X_train, y_train)
-        fit_wall, fit_cpu = time.perf_counter() - wall, time.process_time() - cpu
-        wall, cpu = time.perf_counter(), time.process_time()
-        probabilities = model.predict_proba(X_test)[:, 1]
-        predict_wall, predict_cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return {
-        "roc_auc": float(roc_auc_score(y_test, probabilities)),
-        "fit_cpu": fit_cpu,
-        "predict_cpu": predict_cpu,
-        "fit_wall": fit_wall,
-        "predict_wall": predict_wall,
-    }
+    probabilities, seconds = timed_fit_predict(model, X_train, y_train, X_test, "predict_proba")
+    return {"roc_auc": float(roc_auc_score(y_test, probabilities[:, 1])), **seconds}
 
 
 def table_benchmark(args, checkpoint: str) -> list[dict]:
@@ -320,8 +309,7 @@ def table_benchmark(args, checkpoint: str) -> list[dict]:
                             if (r["table"], r["split"], r["regime"], r["model"], r.get("tag"))
                             == (table, split, "500", model_name, model_tag)
                         )
-                        with open(RUNS_PATH, "a") as handle:
-                            handle.write(json.dumps({**record, "regime": "full"}) + "\n")
+                        append_run(RUNS_PATH, {**record, "regime": "full"})
                         continue
                     try:
                         result = run_one(
@@ -342,9 +330,7 @@ def table_benchmark(args, checkpoint: str) -> list[dict]:
                         **result,
                         "measured": {k: measured[k] for k in ("date", "host", "machine")},
                     }
-                    RUNS_PATH.parent.mkdir(parents=True, exist_ok=True)
-                    with open(RUNS_PATH, "a") as handle:
-                        handle.write(json.dumps(record) + "\n")
+                    append_run(RUNS_PATH, record)
                     done.add((table, split, regime, model_name, model_tag))
                     print(
                         f"{regime:>4} {table:<24} split {split} {model_name:<20} "

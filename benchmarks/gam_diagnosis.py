@@ -59,7 +59,14 @@ from autofm.gam.binning import apply_column_bins, column_bin_edges
 from autofm.gam.estimators import DEFAULT_CHECKPOINT, GAMformerClassifier
 from autofm.gam.priors import sample_additive_task
 from autofm.gam.training import get_preset
-from benchmarks.common import CACHE_DIR, environment, markdown_table, mean_std, save_results
+from benchmarks.common import (
+    CACHE_DIR,
+    append_run,
+    environment,
+    markdown_table,
+    mean_std,
+    save_results,
+)
 from benchmarks.gam import SPLIT_SEED, checkpoint_tag, load
 
 TABLES = ("compas_two_year_clean", "fico", "credit_g")
@@ -471,9 +478,7 @@ def run(args, checkpoint: str, tag: str) -> list[dict]:
                 **result,
                 "measured": {k: measured[k] for k in ("date", "host")},
             }
-            RUNS_PATH.parent.mkdir(parents=True, exist_ok=True)
-            with open(RUNS_PATH, "a") as handle:
-                handle.write(json.dumps(record) + "\n")
+            append_run(RUNS_PATH, record)
             auc = result.get("roc_auc", float("nan"))
             print(
                 f"split {split} {table:<22} {variant:<28} {model:<20} AUC {auc:.4f} "

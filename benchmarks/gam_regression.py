@@ -31,8 +31,6 @@ import argparse
 import json
 import os
 import sys
-import time
-import warnings
 
 import numpy as np
 import pandas as pd
@@ -46,7 +44,15 @@ from sklearn.preprocessing import StandardScaler
 
 from autofm.data.tables import load_sklearn
 from autofm.gam.estimators import DEFAULT_CHECKPOINT, GAMformerRegressor
-from benchmarks.common import CACHE_DIR, environment, markdown_table, mean_std, save_results
+from benchmarks.common import (
+    CACHE_DIR,
+    append_run,
+    environment,
+    markdown_table,
+    mean_std,
+    save_results,
+    timed_fit_predict,
+)
 from benchmarks.gam import SPLIT_SEED, TABLES, checkpoint_tag, load
 
 MODELS = ("gamformer", "ebm", "ridge")
@@ -101,22 +107,12 @@ def make_model(name: str, seed: int, checkpoint: str):
 
 def run_one(model_name, X_train, y_train, X_test, y_test, seed, checkpoint) -> dict:
     model = make_model(model_name, seed, checkpoint)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        wall, cpu = time.perf_counter(), time.process_time()
-        model.fit(X_train, y_train)
-        fit_wall, fit_cpu = time.perf_counter() - wall, time.process_time() - cpu
-        wall, cpu = time.perf_counter(), time.process_time()
-        predicted = model.predict(X_test)
-        predict_wall, predict_cpu = time.perf_counter() - wall, time.process_time() - cpu
+    predicted, seconds = timed_fit_predict(model, X_train, y_train, X_test)
     rmse = float(np.sqrt(mean_squared_error(y_test, predicted)))
     return {
         "r2": float(r2_score(y_test, predicted)),
         "nrmse": rmse / float(np.std(y_test)),
-        "fit_cpu": fit_cpu,
-        "predict_cpu": predict_cpu,
-        "fit_wall": fit_wall,
-        "predict_wall": predict_wall,
+        **seconds,
     }
 
 
@@ -173,9 +169,7 @@ def task_benchmark(tasks: list[str], models: list[str], splits: int, checkpoint:
                     **result,
                     "measured": {k: measured[k] for k in ("date", "host", "machine")},
                 }
-                RUNS_PATH.parent.mkdir(parents=True, exist_ok=True)
-                with open(RUNS_PATH, "a") as handle:
-                    handle.write(json.dumps(record) + "\n")
+                append_run(RUNS_PATH, record)
                 done.add((task, split, model_name, model_tag))
                 seconds = result["fit_cpu"] + result["predict_cpu"]
                 print(
