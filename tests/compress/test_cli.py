@@ -5,6 +5,7 @@ import json
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from autofm.cli import main
 from autofm.core.checkpoint import save_model
@@ -56,6 +57,18 @@ def test_the_whole_pipeline_from_the_command_line(files, capsys):
         capsys,
     )  # fmt: skip
     assert code == 0 and out["params"] <= 0.7 * GPT(CONFIG).n_parameters()
+    assert out["recover_tokens"] == 0 and "val_loss" not in out
+    code, recovered, _ = run(
+        ["extract", super_stem, "--front", str(front), "--params-fraction", "0.7", *data,
+         "--recover-tokens", "512", "--out", str(files / "small-recovered")],
+        capsys,
+    )  # fmt: skip
+    assert code == 0 and recovered["recover_tokens"] == 512 and recovered["val_loss"] > 0
+    assert recovered["sub_network"] == out["sub_network"]
+    plain = load_file(str(files / "small.safetensors"))
+    tuned = load_file(str(files / "small-recovered.safetensors"))
+    assert plain.keys() == tuned.keys()
+    assert any(not torch.equal(plain[k], tuned[k]) for k in plain)  # fine-tuned, same shapes
     _bad(
         ["extract", super_stem, "--front", str(front), "--latency-ms", "5",
          "--out", str(files / "fast")],

@@ -131,6 +131,21 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     )
     budget.add_argument("--sub", help="a sub-network as JSON: {embed, layers, heads, mlp}")
     extract.add_argument("--front", help="front JSON from `search --out` (default: shipped one)")
+    extract.add_argument(
+        "--recover-tokens",
+        type=NON_NEGATIVE_INT,
+        default=0,
+        help="recovery fine-tuning tokens on --data after extraction (default 0: none; "
+        f"{RECOVERY_TOKENS:,} is what beat every pruning baseline in docs/compress.md)",
+    )
+    extract.add_argument(
+        "--data", default="stdlib+text", help="text for --recover-tokens (default stdlib+text)"
+    )
+    extract.add_argument(
+        "--valid-fraction", type=float, default=0.05, help="held-out part of each source"
+    )
+    extract.add_argument("--lr", type=POSITIVE_FLOAT, default=3e-4, help="recovery lr")
+    add_seed(extract)
     add_out(
         extract,
         "checkpoint stem of the extracted model (hf: a new folder)",
@@ -269,6 +284,8 @@ def _extract(args: argparse.Namespace) -> None:
         from autofm.compress import cli_hf
         from autofm.compress.hf_extract import extract_llama
 
+        if args.recover_tokens:
+            cli_hf.refuse("extract --recover-tokens")
         cli_hf.check_new_folder(args.out)
         supernet, meta, _ = cli_hf.load_model(args.model)
         sub = _chosen_sub(args, supernet, meta)
@@ -282,14 +299,20 @@ def _extract(args: argparse.Namespace) -> None:
     if not (args.sub or args.front or (meta.get("supernet") or {}).get("front")):
         supernet, meta = _shipped_supernet(args.model, supernet, meta)
     sub = _chosen_sub(args, supernet, meta)
+    tokens = _tokens(args) if args.recover_tokens else None  # bad --data fails before any work
     model = extract(supernet, sub)
-    n = model.n_parameters()
-    stem = save_gpt(
-        args.out,
-        model,
-        {"extracted_from": str(args.model), "sub_network": sub.to_dict(), "params": n},
-    )
-    emit({"checkpoint": str(stem), "params": n, "sub_network": sub.to_dict()}, args.json)
+    info = {"params": model.n_parameters(), "sub_network": sub.to_dict()}
+    if tokens is not None:
+        from autofm.compress.baselines import recover
+
+        status(f"recovery fine-tuning: {args.recover_tokens:,} tokens")
+        model, info["val_loss"] = recover(
+            model.float().train(), *tokens, tokens=args.recover_tokens, lr=args.lr, seed=args.seed
+        )
+        model.eval()
+    info["recover_tokens"] = args.recover_tokens
+    stem = save_gpt(args.out, model, {"extracted_from": str(args.model), **info})
+    emit({"checkpoint": str(stem), **info}, args.json)
 
 
 def _shipped_supernet(name: str, supernet, meta: dict):

@@ -36,6 +36,7 @@ from autofm.core.runtime import setup_torch
 _TRAINING = {
     "supernet-train": "super-network training",
     "prune": "the baselines' recovery fine-tuning (as many tokens as super-network training)",
+    "extract --recover-tokens": "recovery fine-tuning",
 }
 
 
@@ -44,7 +45,7 @@ def refuse(command: str) -> NoReturn:
     raise ValidationError(
         f"`autofm compress {command}` supports autofm GPT parents only for now: "
         f"{_TRAINING[command]} of a Hugging Face model needs a GPU-scale run; importance, search, "
-        "extract and eval take hf: models"
+        "extract (without --recover-tokens) and eval take hf: models"
     )
 
 
