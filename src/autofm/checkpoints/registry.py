@@ -36,8 +36,8 @@ SHIPPED: dict[str, dict[str, str]] = {
         "finetune-tuner/tuner.json": "f82e66f90c625fb706710f85b28bbbede50cb7cadd0c06ede44d3167d1d4e7a6",
     },
     "gamformer-cpu": {
-        "gamformer-cpu.json": "f953a05271007bd10b7577f69d9ba7a78dad3d4070299cfb19be735981798fd5",
-        "gamformer-cpu.safetensors": "7ca72cd15947fdc47cb9b0cbfc0a359d33f533910ece56fdef959bb9c1f178a6",
+        "gamformer-cpu.json": "0490069b5ae2e42d50239409ed6aee25955a944d1505c571c9aca719e656e932",
+        "gamformer-cpu.safetensors": "ba6be9e326ae534cce96c39e9a675d7e2ec1b55475dbb37fdecef4617fb71d6a",
     },
     "gpt-parent": {
         "gpt-parent.json": "e28d64c3903bfcbb5b5a8ccabf70d248c72fe7ffe32ea314f2ba4e18c50bc451",
