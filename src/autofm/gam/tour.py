@@ -41,7 +41,7 @@ def step(workdir: Path, seed: int) -> TourStep:
         f"one forward pass; test ROC AUC {metrics['roc_auc']:.3f} (logistic regression "
         f"{baseline_auc:.3f})."
     )
-    report.table(importances.head(8).rename("importance").to_frame())
+    report.table([{"feature": k, "importance": v} for k, v in importances.head(8).items()])
     report.figure(
         gam.plot_shape_functions(max_features=8),
         "the 8 most important shape functions (log-odds of benign) over the data density",
