@@ -2,6 +2,7 @@
 one study, one killed with SIGKILL, the search resumed. A throwaway server is started on
 127.0.0.1 for the session (Debian's `postgresql` package); without one the tests are skipped."""
 
+import functools
 import glob
 import os
 import pwd
@@ -149,6 +150,10 @@ WORKER_SCRIPT = textwrap.dedent(
     from fairness.helpers import planted
     from autofm.fairness.search import ManyFairHPO
     table = planted(300)
+    import os, pathlib, time
+    pathlib.Path({barrier!r}, str(os.getpid())).touch()  # imported and ready
+    while not pathlib.Path({barrier!r}, "go").exists():
+        time.sleep(0.01)
     ManyFairHPO(model="logreg", bi_objective_trials=0, population_size=4).run(
         table.drop(columns=["label"]), table["label"], "race", n_trials={trials},
         storage={url!r}, privileged="W",
@@ -157,8 +162,15 @@ WORKER_SCRIPT = textwrap.dedent(
 )
 
 
+@functools.cache
+def _storage(url: str) -> optuna.storages.RDBStorage:
+    """One storage per database for the test's own reads, opened like a worker's (retrying while
+    the workers race to create the schema)."""
+    return open_storage(url)
+
+
 def _trials(url: str) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name="fair", storage=url).get_trials()
+    return optuna.load_study(study_name="fair", storage=_storage(url)).get_trials()
 
 
 def _running_trials_of(url: str, pid: int) -> list[int]:
@@ -197,15 +209,27 @@ def _kill_inside_a_trial(worker: subprocess.Popen, url: str, timeout: float) -> 
 
 
 def test_three_workers_one_killed_the_search_resumes(postgres_url, tmp_path):
-    n_trials = 16
+    n_trials = 24
     tests = str(Path(__file__).parents[1])
-    script = WORKER_SCRIPT.format(tests=tests, trials=n_trials, url=postgres_url)
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    script = WORKER_SCRIPT.format(
+        tests=tests, trials=n_trials, url=postgres_url, barrier=str(barrier)
+    )
     logs = [open(tmp_path / f"worker{i}.log", "w") for i in range(3)]  # noqa: SIM115
+
+    # the workers wait at a barrier after their imports, so that they start searching together:
+    # otherwise a slow importer (the victim) could find the study finished before its first trial
     workers = [
         subprocess.Popen([sys.executable, "-c", script], stderr=log, stdout=log) for log in logs
     ]
     victim, live = workers[0], workers[1:]
     try:
+        deadline = time.time() + 120
+        while len(list(barrier.iterdir())) < len(workers) and time.time() < deadline:
+            assert all(w.poll() is None for w in workers), "a worker exited before the barrier"
+            time.sleep(0.05)
+        (barrier / "go").touch()
         killed_running = _kill_inside_a_trial(victim, postgres_url, timeout=60)
         before = _complete(postgres_url)
         table = planted(300)
