@@ -39,6 +39,7 @@ from autofm.compress import (
 )
 from autofm.compress.importance import calibration_batches
 from autofm.core.io import atomic_write_json
+from autofm.core.pareto import best_under
 from autofm.core.runtime import setup_torch
 from autofm.data.text import load_corpus_split
 from autofm.lm.training import evaluate
@@ -73,9 +74,7 @@ def main() -> None:
     batches = calibration_batches(train_tokens, parent.config.block_size, 10, seed=0)
     jobs = []
     for fraction in FRACTIONS:
-        best = min(
-            (p for p in front if p["params"] <= fraction * full), key=lambda p: p["objective"]
-        )
+        best = front[best_under([(p["objective"], p["params"]) for p in front], fraction * full)]
         sub = SubNetwork.from_dict(best["sub_network"])
         jobs += [
             (fraction, "searched + recovery", lambda s=sub: extract(supernet, s), RECOVERY),

@@ -19,3 +19,13 @@ def planted(n: int = 300, seed: int = 0, gap: float = 1.0) -> pd.DataFrame:
             "label": label,
         }
     )
+
+
+def random_predictions(seed: int, group_effect: float, n: int = 400):
+    """(y_true, y_pred, group) of a random binary task whose base rate and predictions depend on
+    a binary group (`group_effect` shifts the positive-prediction rate of group 1)."""
+    rng = np.random.default_rng(seed)
+    group = rng.integers(0, 2, n)
+    y_true = (rng.random(n) < 0.3 + 0.3 * group).astype(int)
+    y_pred = (rng.random(n) < 0.2 + 0.5 * y_true + group_effect * group).clip(0, 1).astype(int)
+    return y_true, y_pred, group

@@ -14,6 +14,8 @@ from sklearn.metrics import f1_score
 from autofm.core.errors import ValidationError
 from autofm.fairness.metrics import confusion_counts, fairness_objectives, group_rates
 
+from .helpers import random_predictions
+
 
 def brute_force_invd(y_true, y_pred, group):
     """The paper's definition: a loop over all ordered pairs, divided by n²."""
@@ -39,11 +41,7 @@ def test_invd_matches_brute_force(rows):
 
 @pytest.mark.parametrize("seed", range(5))
 def test_group_metrics_match_fairlearn(seed):
-    rng = np.random.default_rng(seed)
-    n = 400
-    group = rng.integers(0, 2, n)
-    y_true = (rng.random(n) < 0.3 + 0.3 * group).astype(int)
-    y_pred = (rng.random(n) < 0.2 + 0.5 * y_true + 0.1 * group).clip(0, 1).astype(int)
+    y_true, y_pred, group = random_predictions(seed, group_effect=0.1)
     ours = fairness_objectives(y_true, y_pred, group)
     assert ours["f1"] == pytest.approx(1 - f1_score(y_true, y_pred))
     assert ours["dsp"] == pytest.approx(

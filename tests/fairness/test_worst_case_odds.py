@@ -20,7 +20,7 @@ from autofm.fairness.metrics import (
 from autofm.fairness.search import ManyFairHPO, check_objectives
 from autofm.fairness.select import parse_weights
 
-from .helpers import planted
+from .helpers import planted, random_predictions
 
 binary_rows = st.lists(st.tuples(*(st.integers(0, 1),) * 3), min_size=1, max_size=40)
 
@@ -61,11 +61,7 @@ def test_opposite_gaps_cancel_in_deod_but_not_in_the_worst_case():
 
 @pytest.mark.parametrize("seed", range(5))
 def test_worst_case_equals_fairlearns_equalized_odds_difference(seed):
-    rng = np.random.default_rng(seed)
-    n = 400
-    group = rng.integers(0, 2, n)
-    y_true = (rng.random(n) < 0.3 + 0.3 * group).astype(int)
-    y_pred = (rng.random(n) < 0.2 + 0.5 * y_true - 0.15 * group).clip(0, 1).astype(int)
+    y_true, y_pred, group = random_predictions(seed, group_effect=-0.15)
     expected = equalized_odds_difference(y_true, y_pred, sensitive_features=group)
     assert fairness_objectives(y_true, y_pred, group)["deod_max"] == pytest.approx(expected)
 
