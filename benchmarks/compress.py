@@ -16,6 +16,8 @@ Phases (each cached under the git-ignored runs/benchmarks/compress, so a killed 
 
     python -m benchmarks.compress [--phase supernet|search|all] [--threads 2]
     python -m benchmarks.compress --quick --parent STEM   # a dry run of every phase in minutes
+    python -m benchmarks.compress --phase search --supernet-tokens 4000000 --no-ship
+        # a longer super-network stage in its own cache folder (compress-4000000), not shipped
 """
 
 from __future__ import annotations
@@ -502,8 +504,23 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="tiny budgets and its own cache folder (a dry run)"
     )
+    parser.add_argument(
+        "--supernet-tokens",
+        type=int,
+        default=None,
+        help="super-network stage length (default 1M; another length caches in its own folder)",
+    )
+    parser.add_argument(
+        "--no-ship", action="store_true", help="do not ship the searched super-network"
+    )
     args = parser.parse_args()
-    run = Settings(parent=args.parent, **(QUICK if args.quick else {}))
+    budgets = dict(QUICK) if args.quick else {}
+    if args.supernet_tokens and args.supernet_tokens != Settings.supernet_tokens:
+        budgets.update(
+            supernet_tokens=args.supernet_tokens,
+            work=CACHE_DIR / f"compress-{args.supernet_tokens}",
+        )
+    run = Settings(parent=args.parent, **budgets)
     setup_torch(args.threads)
     torch.set_flush_denormal(True)
     run.work.mkdir(parents=True, exist_ok=True)
@@ -516,7 +533,7 @@ def main() -> None:
     if args.phase == "supernet":
         return
     searches = json_or_empty(run.work / "search.json") or search_phase(run, train_tokens)
-    if not args.quick:
+    if not (args.quick or args.no_ship):
         print(ship_supernet(run, searches), file=sys.stderr)
     if args.phase == "search":
         return

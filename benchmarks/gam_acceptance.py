@@ -24,6 +24,14 @@ The criteria (`CRITERIA`, written down before any of these numbers existed):
   before any candidate result existed): the candidate's inference default is chosen by the same
   rule A applied to the candidate's own balanced and unbalanced runs, and B compares the two
   checkpoints each at its own A-chosen default.
+* C — a retrain aimed at shape recovery (added after the diagnosis of the third checkpoint's
+  recovery by shape kind, before the retrain started): the candidate ships if its recovery
+  score (`benchmarks.gam.recovery_benchmark`, default shrinkage) on `--recovery-tasks`
+  additive validation tasks drawn with seeds from VALIDATION_RECOVERY_SEED (not the
+  benchmark's tasks) is ≥ C_min_recovery_gain above the shipped checkpoint's, and, at the
+  inference defaults B uses, the mean over all groups of (candidate − shipped) is
+  ≥ −C_max_mean_auc_loss and no group loses more than B_max_group_loss.
+  A candidate ships if B or C accepts it.
 Results: benchmarks/results/gam.acceptance.{json,md}; runs cached (resumable) in
 runs/benchmarks/gam.acceptance.runs.jsonl.
 """
@@ -83,7 +91,10 @@ CRITERIA = {
     "A_max_group_loss": 0.005,
     "B_min_mean_gain_all": 0.005,
     "B_max_group_loss": 0.01,
+    "C_min_recovery_gain": 0.02,
+    "C_max_mean_auc_loss": 0.002,
 }
+VALIDATION_RECOVERY_SEED = 20_000  # the benchmark's recovery tasks start at 10,000
 RUNS_PATH = CACHE_DIR / "gam.acceptance.runs.jsonl"
 
 
@@ -211,7 +222,7 @@ def criterion_a(means: pd.DataFrame, checkpoint: str) -> dict:
     return rule(gain, rare, CRITERIA["A_min_mean_gain_rare"], CRITERIA["A_max_group_loss"])
 
 
-def judge(means: pd.DataFrame, candidate: bool) -> dict:
+def judge(means: pd.DataFrame, candidate: bool, recovery: dict | None = None) -> dict:
     verdict: dict = {"A": criterion_a(means, "shipped")}
     if candidate:
         verdict["A_candidate"] = criterion_a(means, "candidate")
@@ -222,18 +233,50 @@ def judge(means: pd.DataFrame, candidate: bool) -> dict:
             "inference": {"shipped": shipped, "candidate": chosen},
             **rule(change, change, CRITERIA["B_min_mean_gain_all"], CRITERIA["B_max_group_loss"]),
         }
+        if recovery:
+            gain = recovery["candidate"] - recovery["shipped"]
+            auc = rule(
+                change, change, -CRITERIA["C_max_mean_auc_loss"], CRITERIA["B_max_group_loss"]
+            )
+            verdict["C"] = {
+                **recovery,
+                "recovery_gain": gain,
+                **auc,
+                "accepted": bool(auc["accepted"] and gain >= CRITERIA["C_min_recovery_gain"]),
+            }
     return verdict
+
+
+def validation_recovery(candidate: str, n_tasks: int) -> dict:
+    """Mean recovery score of the shipped and the candidate checkpoint (rule C)."""
+    from benchmarks.gam import recovery_benchmark
+
+    return {
+        name: recovery_benchmark(n_tasks, checkpoint, VALIDATION_RECOVERY_SEED, ebm=False)[
+            "gamformer"
+        ]["recovery_mean"]
+        for name, checkpoint in (("shipped", DEFAULT_CHECKPOINT), ("candidate", candidate))
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--candidate", help="checkpoint path of the retrained model")
     parser.add_argument("--splits", type=int, default=3)
+    parser.add_argument(
+        "--recovery-tasks",
+        type=int,
+        default=0,
+        help="additive validation tasks for rule C (0: rule C not judged)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("AUTOFM_THREADS", "1")))
     frame = run(args)
     means = group_means(frame)
-    verdict = judge(means, bool(args.candidate))
+    recovery = None
+    if args.candidate and args.recovery_tasks:
+        recovery = validation_recovery(args.candidate, args.recovery_tasks)
+    verdict = judge(means, bool(args.candidate), recovery)
     table = means.reset_index().to_dict("records")
     lines = [
         "## GAMformer acceptance on validation data (issue #19; no test split read)\n\n",

@@ -186,9 +186,19 @@ class ShapeFunction:
         return np.zeros_like(z, dtype=float)
 
 
-def random_shape_function(rng: np.random.Generator) -> ShapeFunction:
-    """A random shape function; about one in six is zero (an irrelevant feature)."""
-    kind = rng.choice(["smooth", "smooth", "step", "monotone", "monotone", "zero"])
+SHAPE_KINDS = ("smooth", "step", "monotone", "zero")
+
+
+def random_shape_function(
+    rng: np.random.Generator, kind_weights: tuple[float, ...] | None = None
+) -> ShapeFunction:
+    """A random shape function: smooth (sums of 1–3 cosines), step, monotone (tanh) or zero (an
+    irrelevant feature), in proportions 2 : 1 : 2 : 1, or `kind_weights` in SHAPE_KINDS order."""
+    if kind_weights is None:  # the default draw (kept as it was: seeded tasks stay the same)
+        kind = rng.choice(["smooth", "smooth", "step", "monotone", "monotone", "zero"])
+    else:
+        weights = np.asarray(kind_weights, float)
+        kind = rng.choice(SHAPE_KINDS, p=weights / weights.sum())
     if kind == "smooth":
         n = int(rng.integers(1, 4))
         parameters = {
@@ -247,13 +257,15 @@ def sample_additive_task(
     binary_rate: float = 0.0,
     onehot_rate: float = 0.0,
     positive_rate: float | None = None,
+    kind_weights: tuple[float, ...] | None = None,
 ) -> AdditiveTask:
     """x with mixed marginals; binary y ~ Bernoulli(sigmoid(Σ f_j(x_j) + b)) or y = Σ f_j + noise.
 
     With `binary_rate`/`onehot_rate` some columns are 0/1 (see `encode_columns`); the model stays
     additive in the columns as given (a one-hot variable's effect is a sum over its columns).
     The intercept b puts the expected share of positives at `positive_rate` when given, else
-    cuts the logits at a random quantile in [0.25, 0.75].
+    cuts the logits at a random quantile in [0.25, 0.75]. `kind_weights`: the mix of shape
+    function kinds (`random_shape_function`).
     """
     raw = sample_causes(n_rows, n_features, rng)
     skewed = rng.random(n_features) < 0.3
@@ -265,7 +277,7 @@ def sample_additive_task(
     means, stds = raw.mean(axis=0), raw.std(axis=0)
     stds = np.where(stds > 1e-12, stds, 1.0)
     z = (raw - means) / stds
-    functions = [random_shape_function(rng) for _ in range(n_features)]
+    functions = [random_shape_function(rng, kind_weights) for _ in range(n_features)]
     values = np.stack([f(z[:, j]) for j, f in enumerate(functions)], axis=1)
     value_std = values.std(axis=0)
     importance = np.exp(rng.normal(scale=0.7, size=n_features))
@@ -303,6 +315,8 @@ class GAMPrior:
     `rare_class_probability` a binary task gets a rare class: its share drawn log-uniformly
     between max(`min_minority_share`, `min_minority_rows` / context rows) and
     `max_rare_share`, so that the context still holds a few of its rows on average.
+    `shape_kind_weights` sets the additive tasks' mix of shape kinds (None: the default mix of
+    `random_shape_function`).
     Metadata: `regression` (bool), `n_classes` [B], `kind` (list of str) and, for additive
     tasks, `contributions` [B, N + M, F] (zeros for the other tasks; `is_additive` [B] marks them).
     """
@@ -328,6 +342,7 @@ class GAMPrior:
     min_minority_share: float = 0.01
     min_minority_rows: int = 3
     max_rare_share: float = 0.15
+    shape_kind_weights: tuple[float, ...] | None = None
 
     def sample(
         self,
@@ -398,6 +413,7 @@ class GAMPrior:
                 binary_rate=binary_rate,
                 onehot_rate=onehot_rate,
                 positive_rate=minority_share,
+                kind_weights=self.shape_kind_weights,
             )
             x, y, truth, n_classes = task.x, task.y, task.contributions, 2
         else:
@@ -433,5 +449,6 @@ class GAMPrior:
             f"encoded_probability={self.encoded_probability}, "
             f"irrelevant_probability={self.irrelevant_probability}, "
             f"rare_class_probability={self.rare_class_probability}, "
-            f"wide_token_budget={self.wide_token_budget})"
+            f"wide_token_budget={self.wide_token_budget}, "
+            f"shape_kind_weights={self.shape_kind_weights})"
         )

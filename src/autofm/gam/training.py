@@ -67,6 +67,9 @@ PRESETS: dict[str, Preset] = {
             rare_class_probability=0.3,
             wide_token_budget=6144,
             min_wide_rows=64,
+            # more of the shape kinds the third checkpoint recovered worst (docs/gam.md):
+            # smooth (cosine sums) : step : monotone : zero = 3 : 2 : 2 : 1 (default 2 : 1 : 2 : 1)
+            shape_kind_weights=(3.0, 2.0, 2.0, 1.0),
         ),
         PriorTrainConfig(
             steps=3400,
