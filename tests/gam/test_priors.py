@@ -162,3 +162,26 @@ def test_rare_class_tasks_have_their_minority_share_and_keep_a_few_rows():
     # elsewhere), often below 5%
     assert np.mean(minority > 0.2) < 0.1 and np.mean(minority < 0.05) > 0.3
     assert minority.min() > 0.0
+
+
+def test_shape_kind_weights_set_the_mix_and_the_default_draw_is_unchanged():
+    from autofm.gam.priors import SHAPE_KINDS, random_shape_function
+
+    rng = np.random.default_rng(0)
+    only_steps = [random_shape_function(rng, (0, 1, 0, 0)).kind for _ in range(50)]
+    assert set(only_steps) == {"step"}
+    rng = np.random.default_rng(1)
+    kinds = [random_shape_function(rng, (3, 2, 2, 1)).kind for _ in range(4000)]
+    shares = {kind: kinds.count(kind) / len(kinds) for kind in SHAPE_KINDS}
+    assert shares == pytest.approx(
+        {"smooth": 3 / 8, "step": 2 / 8, "monotone": 2 / 8, "zero": 1 / 8}, abs=0.03
+    )
+    # the default mix (2 : 1 : 2 : 1) draws exactly as before the option existed
+    rng, twin = np.random.default_rng(2), np.random.default_rng(2)
+    expected = twin.choice(["smooth", "smooth", "step", "monotone", "monotone", "zero"])
+    assert random_shape_function(rng).kind == expected
+    prior = GAMPrior(
+        additive_weight=1.0, scm_weight=0.0, gp_weight=0.0, shape_kind_weights=(0, 0, 0, 1)
+    )
+    batch = prior.sample(4, 30, 10, 5, torch.Generator().manual_seed(0))
+    assert float(batch.metadata["contributions"].abs().max()) == 0.0  # every shape is zero
