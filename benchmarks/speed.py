@@ -13,7 +13,8 @@ Rows (each: our seconds, the anchor's seconds, their ratio, and what bounds our 
 
 Every timing is the median of SPEED_REPEATS runs after one warm-up run; run it on an otherwise
 idle machine (`make bench-speed`). Writes benchmarks/results/speed.{json,md}. SPEED_ONLY=name,...
-runs a subset of the sections (cli, greedy, forecast, pfn, lm, gam, fairness).
+runs a subset of the sections (cli, greedy, forecast, pfn, lm, gam, fairness); the other
+sections' rows are kept from the last results, each with the date it was measured.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from benchmarks.common import markdown_table, save_results
+from benchmarks.common import RESULTS_DIR, markdown_table, save_results
 
 REPEATS = int(os.environ.get("SPEED_REPEATS", "5"))
 ONLY = [s for s in os.environ.get("SPEED_ONLY", "").split(",") if s]
@@ -296,6 +297,40 @@ SECTIONS: dict[str, Callable[[], list[dict]]] = {
 }
 
 
+# operation prefixes of each section, for rows written before rows carried their section
+SECTION_PREFIXES = {
+    "cli": "autofm --",
+    "greedy": "greedy ",
+    "forecast": "forecast ",
+    "pfn": "PFN ",
+    "lm": "μP ",
+    "gam": "GAMformer ",
+    "fairness": "fair search",
+}
+
+
+def section_of(row: dict) -> str | None:
+    if "section" in row:
+        return row["section"]
+    return next((s for s, p in SECTION_PREFIXES.items() if row["operation"].startswith(p)), None)
+
+
+def kept_rows(rerun: set[str]) -> list[dict]:
+    """The last results' rows of the sections not rerun (with their measurement date)."""
+    import json
+
+    path = RESULTS_DIR / "speed.json"
+    if not path.is_file():
+        return []
+    last = json.loads(path.read_text())
+    measured = last.get("environment", {}).get("date", "")[:10]
+    return [
+        {"measured": measured, **row}
+        for row in last.get("rows", [])
+        if section_of(row) not in rerun
+    ]
+
+
 def main() -> None:
     torch.set_flush_denormal(True)
     rows = []
@@ -303,9 +338,23 @@ def main() -> None:
         if ONLY and name not in ONLY:
             continue
         print(f"timing {name} ...", file=sys.stderr, flush=True)
-        rows.extend(section())
+        today = time.strftime("%Y-%m-%d")
+        rows.extend({"section": name, "measured": today, **r} for r in section())
         print(markdown_table(rows[-1:], digits=3), file=sys.stderr, flush=True)
-    columns = ["operation", "ours s", "anchor", "anchor s", "ratio", "bound", "target_met"]
+    if ONLY:
+        fresh = rows
+        rows = kept_rows(set(ONLY)) + fresh
+        rows.sort(key=lambda r: list(SECTIONS).index(section_of(r) or "fairness"))
+    columns = [
+        "operation",
+        "ours s",
+        "anchor",
+        "anchor s",
+        "ratio",
+        "bound",
+        "target_met",
+        "measured",
+    ]
     markdown = (
         "# Speed: each system's main operation beside its anchor\n\n"
         f"One run, one machine ({os.cpu_count()} CPUs, torch {torch.__version__}), median of "
