@@ -108,6 +108,15 @@ def load(name: str) -> tuple[pd.DataFrame, np.ndarray]:
     return X, y.to_numpy()
 
 
+def benchmark_split(y: np.ndarray, split: int, splits: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, test) row indices of split `split` of a table with raw labels `y`: the one split
+    every GAM benchmark uses (StratifiedShuffleSplit, test 25%, SPLIT_SEED). Split on the labels
+    as loaded — relabelling first (e.g. minority = 1) reorders the classes and moves rows
+    between train and test."""
+    splitter = StratifiedShuffleSplit(n_splits=splits, test_size=0.25, random_state=SPLIT_SEED)
+    return list(splitter.split(np.zeros((len(y), 1)), y))[split]
+
+
 def make_model(name: str, seed: int, checkpoint: str):
     if name == "gamformer":
         return GAMformerClassifier(checkpoint=checkpoint, random_state=seed)
@@ -281,13 +290,9 @@ def table_benchmark(args, checkpoint: str) -> list[dict]:
     for regime in args.regimes:
         for table in args.tables:
             X, y = load(table)
-            splitter = StratifiedShuffleSplit(
-                n_splits=args.splits, test_size=0.25, random_state=SPLIT_SEED
-            )
             n_splits = args.splits if regime == "500" else min(args.splits, args.full_splits)
-            for split, (train_index, test_index) in enumerate(splitter.split(X, y)):
-                if split >= n_splits:
-                    break
+            for split in range(n_splits):
+                train_index, test_index = benchmark_split(y, split, args.splits)
                 X_train, y_train = X.iloc[train_index], y[train_index]
                 if regime == "500" and len(train_index) > 500:
                     X_train, _, y_train, _ = train_test_split(

@@ -51,7 +51,7 @@ import torch
 from scipy.special import expit, logit
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedShuffleSplit, train_test_split
+from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -67,7 +67,7 @@ from benchmarks.common import (
     mean_std,
     save_results,
 )
-from benchmarks.gam import SPLIT_SEED, checkpoint_tag, load, make_model
+from benchmarks.gam import SPLIT_SEED, benchmark_split, checkpoint_tag, load, make_model
 
 TABLES = ("compas_two_year_clean", "fico", "credit_g")
 SYNTHETIC = "synthetic_additive"
@@ -111,7 +111,8 @@ GAMFORMER_VARIANTS = (
     "oversample",
 )
 MODELS = ANCHORS + GAMFORMER_VARIANTS
-RUNS_PATH = CACHE_DIR / "gam.diagnosis.runs.jsonl"
+# v2: the tables are split on their raw labels, as benchmarks/gam.py (v1 relabelled first)
+RUNS_PATH = CACHE_DIR / "gam.diagnosis.v2.runs.jsonl"
 
 
 # --- data --------------------------------------------------------------------------------------
@@ -183,9 +184,8 @@ def widen(
 def table_task(table: str, variant: Variant, split: int, splits: int, table_index: int):
     """(x_train, y_train, x_test, y_test) of one altered development table and split."""
     X, y = load(table)
+    train_index, test_index = benchmark_split(y, split, splits)
     y = (y == _minority(y)).astype(int)
-    splitter = StratifiedShuffleSplit(n_splits=splits, test_size=0.25, random_state=SPLIT_SEED)
-    train_index, test_index = list(splitter.split(X, y))[split]
     x, x_test = X.iloc[train_index].to_numpy(float), X.iloc[test_index].to_numpy(float)
     y_train_split = y[train_index]
     rng = np.random.default_rng([VARIANT_SEED, split, table_index])
