@@ -16,8 +16,9 @@ Phases (each cached under the git-ignored runs/benchmarks/compress, so a killed 
 
     python -m benchmarks.compress [--phase supernet|search|all] [--threads 2]
     python -m benchmarks.compress --quick --parent STEM   # a dry run of every phase in minutes
-    python -m benchmarks.compress --phase search --supernet-tokens 4000000 --no-ship
-        # a longer super-network stage in its own cache folder (compress-4000000), not shipped
+    python -m benchmarks.compress --phase search --supernet-tokens 4000000
+        # a longer super-network stage in its own cache folder (compress-4000000) and results
+        # (compress.supernet4000000), never shipped from here: benchmarks.compress_longer decides
 """
 
 from __future__ import annotations
@@ -514,12 +515,18 @@ def main() -> None:
         "--no-ship", action="store_true", help="do not ship the searched super-network"
     )
     args = parser.parse_args()
+    if args.quick and args.supernet_tokens:
+        parser.error("--quick has its own budgets; leave out --supernet-tokens")
     budgets = dict(QUICK) if args.quick else {}
-    if args.supernet_tokens and args.supernet_tokens != Settings.supernet_tokens:
+    results_name = "compress"
+    other_length = args.supernet_tokens and args.supernet_tokens != Settings.supernet_tokens
+    if other_length:  # an experiment: its own folder and results, never shipped by this script
         budgets.update(
             supernet_tokens=args.supernet_tokens,
             work=CACHE_DIR / f"compress-{args.supernet_tokens}",
         )
+        results_name = f"compress.supernet{args.supernet_tokens}"
+        args.no_ship = True
     run = Settings(parent=args.parent, **budgets)
     setup_torch(args.threads)
     torch.set_flush_denormal(True)
@@ -551,7 +558,7 @@ def main() -> None:
     if args.quick:
         print(text)
         return
-    save_results("compress", results, text, run.seeds)
+    save_results(results_name, results, text, run.seeds)
 
 
 if __name__ == "__main__":

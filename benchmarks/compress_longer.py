@@ -1,6 +1,6 @@
 """A longer super-network stage (4M tokens instead of 1M) against the shipped one (issue #16).
 
-    python -m benchmarks.compress --phase search --supernet-tokens 4000000 --no-ship --threads 1
+    python -m benchmarks.compress --phase search --supernet-tokens 4000000 --threads 1
     python -m benchmarks.compress_longer [--threads 2] [--equal-total]
 
 The shipped `gpt-parent-supernet` was sandwich-trained on 1M tokens (1/16 of the parent's
@@ -38,6 +38,7 @@ import torch
 from autofm.compress import SubNetwork, extract, importance_prune, load_supernet, recover
 from autofm.compress.importance import calibration_batches
 from autofm.compress.objectives import Calibration, kl_to_parent
+from autofm.core.checkpoint import sha256_file
 from autofm.core.io import atomic_write_json
 from autofm.core.pareto import best_under
 from autofm.core.runtime import setup_torch
@@ -85,7 +86,8 @@ def decide(parent, train_tokens, candidates) -> dict:
     kl, chosen = {}, {}
     for name, (stem, front) in candidates.items():
         supernet, _ = load_supernet(stem)
-        supernet.gpt.float()
+        # through float16 as shipping stores it (the shipped one already is), then float32
+        supernet.gpt.half().float()
         for fraction in FRACTIONS:
             index = best_under([(p["objective"], p["params"]) for p in front], fraction * full)
             sub = SubNetwork.from_dict(front[index]["sub_network"])
@@ -115,8 +117,9 @@ def main() -> None:
     parent, _ = load_supernet(run.parent)
     parent.gpt.float()
     candidates = fronts()
-    if "decision" not in state:
-        state["decision"] = decide(parent, train_tokens, candidates)
+    search = sha256_file(LONGER / "search.json")
+    if state.get("search_sha256") != search:  # a cached decision is for one searched front
+        state = {"search_sha256": search, "decision": decide(parent, train_tokens, candidates)}
         atomic_write_json(cache, state)
     print(json.dumps(state["decision"]["kl_to_parent"], indent=1), file=sys.stderr)
     print(f"ship the 4M super-network: {state['decision']['ship_4M']}", file=sys.stderr)
@@ -137,7 +140,7 @@ def main() -> None:
             continue
         if sub is not None:
             supernet, _ = load_supernet(stem)
-            supernet.gpt.float()
+            supernet.gpt.half().float()  # as it would ship
             model = extract(supernet, sub)
         else:
             model = importance_prune(parent.gpt, batches, fraction)[0]
