@@ -323,23 +323,29 @@ def kept_rows(rerun: set[str]) -> list[dict]:
     if not path.is_file():
         return []
     last = json.loads(path.read_text())
-    measured = last.get("environment", {}).get("date", "")[:10]
+    environment = last.get("environment", {})
+    measured = environment.get("date", "")[:10]
     return [
-        {"measured": measured, **row}
+        {"measured": measured, "torch": environment.get("torch"), **row}
         for row in last.get("rows", [])
         if section_of(row) not in rerun
     ]
 
 
 def main() -> None:
+    unknown = sorted(set(ONLY) - set(SECTIONS))
+    if unknown:
+        raise SystemExit(f"SPEED_ONLY names unknown sections {unknown}; known: {list(SECTIONS)}")
     torch.set_flush_denormal(True)
     rows = []
     for name, section in SECTIONS.items():
         if ONLY and name not in ONLY:
             continue
         print(f"timing {name} ...", file=sys.stderr, flush=True)
-        today = time.strftime("%Y-%m-%d")
-        rows.extend({"section": name, "measured": today, **r} for r in section())
+        today = time.strftime("%Y-%m-%d", time.gmtime())  # UTC, as the results' date
+        rows.extend(
+            {"section": name, "measured": today, "torch": torch.__version__, **r} for r in section()
+        )
         print(markdown_table(rows[-1:], digits=3), file=sys.stderr, flush=True)
     if ONLY:
         fresh = rows
@@ -357,9 +363,9 @@ def main() -> None:
     ]
     markdown = (
         "# Speed: each system's main operation beside its anchor\n\n"
-        f"One run, one machine ({os.cpu_count()} CPUs, torch {torch.__version__}), median of "
-        f"{REPEATS} repeats after a warm-up. ratio = anchor s / ours s (above 1: autofm is "
-        "faster).\n\n" + markdown_table(rows, columns, digits=3)
+        f"Each row's two sides in one run on one machine ({os.cpu_count()} CPUs; the date of "
+        f"the run in `measured`), median of {REPEATS} repeats after a warm-up. ratio = anchor "
+        "s / ours s (above 1: autofm is faster).\n\n" + markdown_table(rows, columns, digits=3)
     )
     save_results("speed", {"rows": rows, "repeats": REPEATS}, markdown, [SEED])
 
