@@ -30,12 +30,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 
 import torch
 
-from autofm.compress import SubNetwork, extract, importance_prune, load_supernet, recover
+from autofm.compress import SubNetwork, extract, importance_prune, load_supernet
 from autofm.compress.importance import calibration_batches
 from autofm.compress.objectives import Calibration, kl_to_parent
 from autofm.core.checkpoint import sha256_file
@@ -43,7 +42,6 @@ from autofm.core.io import atomic_write_json
 from autofm.core.pareto import best_under
 from autofm.core.runtime import setup_torch
 from autofm.data.text import load_corpus_split
-from autofm.lm.training import evaluate
 from benchmarks.common import CACHE_DIR, RESULTS_DIR, markdown_table, save_results
 from benchmarks.compress import (
     CALIBRATION_BLOCKS,
@@ -54,15 +52,12 @@ from benchmarks.compress import (
     json_or_empty,
     union_front,
 )
+from benchmarks.compress_recovery import recovered_row
 
 SHIPPED = "gpt-parent-supernet"
 LONGER_TOKENS = 4_000_000
 LONGER = CACHE_DIR / f"compress-{LONGER_TOKENS}"
 RECOVERY = 1_000_000
-
-
-def bits_per_byte(model, valid_tokens, blocks: int) -> float:
-    return evaluate(model.eval(), valid_tokens, blocks) / math.log(2)
 
 
 def fronts() -> dict[str, tuple[str, list[dict]]]:
@@ -144,17 +139,10 @@ def main() -> None:
             model = extract(supernet, sub)
         else:
             model = importance_prune(parent.gpt, batches, fraction)[0]
-        before = bits_per_byte(model, valid_tokens, run.eval_blocks)
-        model, _ = recover(model.train(), train_tokens, valid_tokens, tokens, lr=3e-4, seed=0)
         rows.append(
-            {
-                "fraction": fraction,
-                "method": method,
-                "params": model.n_parameters(),
-                "recovery_tokens": tokens,
-                "bpb_before_recovery": before,
-                "bpb": bits_per_byte(model, valid_tokens, run.eval_blocks),
-            }
+            recovered_row(
+                model, fraction, method, tokens, train_tokens, valid_tokens, run.eval_blocks
+            )
         )
         atomic_write_json(cache, state)
         print(rows[-1], file=sys.stderr)
