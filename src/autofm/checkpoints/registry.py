@@ -44,8 +44,8 @@ SHIPPED: dict[str, dict[str, str]] = {
         "gpt-parent.safetensors": "ed457b5d99ae22f397cd799e6f4960ebb09d2b818efd582aa10266eb1ba8135c",
     },
     "gpt-parent-supernet": {
-        "gpt-parent-supernet.json": "8b8943d628d7abcbf3277ae389f2583a94188a4a9d53e721a352e8a75a5f259d",
-        "gpt-parent-supernet.safetensors": "4d96022771f3c79e676decec37b93e20467ae9e9bbfd6adcd31dfd1fd3c2b02a",
+        "gpt-parent-supernet.json": "a50b32779a78093e8994affc171eb38ad5a6fbbcac6cf57f91451615a8844303",
+        "gpt-parent-supernet.safetensors": "5cdb209685f537c0989ae1eceb5994d9c89890343f59b7caf65c347fcffd2993",
     },
     "icl-counting": {
         "icl-counting.json": "71d17a641ce50b0b2a519fbd30d26d419bb57911d537ca9ab721c76fa603f61a",
