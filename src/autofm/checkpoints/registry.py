@@ -36,8 +36,8 @@ SHIPPED: dict[str, dict[str, str]] = {
         "finetune-tuner/tuner.json": "f82e66f90c625fb706710f85b28bbbede50cb7cadd0c06ede44d3167d1d4e7a6",
     },
     "gamformer-cpu": {
-        "gamformer-cpu.json": "0490069b5ae2e42d50239409ed6aee25955a944d1505c571c9aca719e656e932",
-        "gamformer-cpu.safetensors": "ba6be9e326ae534cce96c39e9a675d7e2ec1b55475dbb37fdecef4617fb71d6a",
+        "gamformer-cpu.json": "0eb51a14d22b28db433c445d04a7888012cf0b63f3fc7f9367967b592baaca3e",
+        "gamformer-cpu.safetensors": "4d8013d1cfd8465454ef59740c0f20fa9999c890fcdb99fcbe73a057a2e65034",
     },
     "gpt-parent": {
         "gpt-parent.json": "e28d64c3903bfcbb5b5a8ccabf70d248c72fe7ffe32ea314f2ba4e18c50bc451",
