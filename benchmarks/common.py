@@ -116,6 +116,15 @@ def write_cache(name: str, settings: dict[str, Any], results: Any) -> Path:
     return atomic_write_json(CACHE_DIR / f"{name}.json", payload)
 
 
+def read_runs(path: Path) -> list[dict[str, Any]]:
+    """The records of a runs file written by `append_run` (none when it does not exist)."""
+    import json
+
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def append_run(path: Path, record: dict[str, Any]) -> None:
     """Append one result as a JSON line to a resumable runs file (creating its folder)."""
     import json

@@ -54,6 +54,9 @@ from benchmarks.common import (
     save_results,
     timed_fit_predict,
 )
+from benchmarks.common import (
+    read_runs as read_run_records,
+)
 
 TABLES = (
     "breast_cancer_sklearn",
@@ -257,9 +260,7 @@ def checkpoint_tag(checkpoint: str) -> str:
 
 
 def read_runs() -> list[dict]:
-    if not RUNS_PATH.is_file():
-        return []
-    runs = [json.loads(line) for line in RUNS_PATH.read_text().splitlines() if line.strip()]
+    runs = read_run_records(RUNS_PATH)
     for run in runs:  # records from before the shrinkage option used the plain forward pass
         if run["model"] == "gamformer" and "shrinkage" not in run:
             run["model"] = NO_SHRINKAGE

@@ -49,7 +49,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from autofm.gam.estimators import DEFAULT_CHECKPOINT, GAMformerClassifier
-from benchmarks.common import CACHE_DIR, append_run, markdown_table, save_results
+from benchmarks.common import CACHE_DIR, append_run, markdown_table, read_runs, save_results
 from benchmarks.gam import SPLIT_SEED, benchmark_split, checkpoint_tag, load
 from benchmarks.gam_diagnosis import (
     SYNTHETIC,
@@ -151,12 +151,6 @@ def settings(candidate: str | None) -> dict[str, tuple[str, dict]]:
     return chosen
 
 
-def read_runs() -> list[dict]:
-    if not RUNS_PATH.is_file():
-        return []
-    return [json.loads(line) for line in RUNS_PATH.read_text().splitlines() if line.strip()]
-
-
 def fit_and_score(model_spec, x_train, y_train, x_valid, y_valid, seed) -> dict:
     started = time.process_time()
     if isinstance(model_spec, str):  # an anchor of the diagnosis
@@ -178,7 +172,9 @@ def run(args) -> pd.DataFrame:
     tags = {
         name: checkpoint_tag(spec[0]) for name, spec in specs.items() if isinstance(spec, tuple)
     }
-    done = {(r["table"], r["variant"], r["split"], r["model"], r["tag"]) for r in read_runs()}
+    done = {
+        (r["table"], r["variant"], r["split"], r["model"], r["tag"]) for r in read_runs(RUNS_PATH)
+    }
     for kind, table, variant, split, loader in jobs(args.splits):
         todo = [m for m in specs if (table, variant, split, m, tags.get(m, "")) not in done]
         if not todo:
@@ -192,7 +188,7 @@ def run(args) -> pd.DataFrame:
             print(
                 f"{split} {table:<22} {variant:<28} {name:<22} {result['roc_auc']:.4f}", flush=True
             )
-    frame = pd.DataFrame(read_runs())
+    frame = pd.DataFrame(read_runs(RUNS_PATH))
     frame = frame[frame["split"] < args.splits]
     wanted = set(specs)
     keep = frame["model"].isin(wanted) & frame.apply(

@@ -65,6 +65,7 @@ from benchmarks.common import (
     environment,
     markdown_table,
     mean_std,
+    read_runs,
     save_results,
 )
 from benchmarks.gam import SPLIT_SEED, benchmark_split, checkpoint_tag, load, make_model
@@ -423,12 +424,6 @@ def prior_statistics(n_batches: int = 50, batch_size: int = 8) -> dict:
 
 
 # --- running and summarising -------------------------------------------------------------------
-def read_runs() -> list[dict]:
-    if not RUNS_PATH.is_file():
-        return []
-    return [json.loads(line) for line in RUNS_PATH.read_text().splitlines() if line.strip()]
-
-
 def tasks(args) -> list[tuple[str, str, int, Callable]]:
     """(table, variant, split, loader) in split-major order, so that a cut-short run has whole
     splits."""
@@ -454,7 +449,9 @@ def tasks(args) -> list[tuple[str, str, int, Callable]]:
 
 
 def run(args, checkpoint: str, tag: str) -> list[dict]:
-    done = {(r["table"], r["variant"], r["split"], r["model"], r["tag"]) for r in read_runs()}
+    done = {
+        (r["table"], r["variant"], r["split"], r["model"], r["tag"]) for r in read_runs(RUNS_PATH)
+    }
     measured = environment()
     for table, variant, split, loader in tasks(args):
         missing = [m for m in args.models if (table, variant, split, m, tag) not in done]
@@ -487,7 +484,7 @@ def run(args, checkpoint: str, tag: str) -> list[dict]:
                 f"cpu {result.get('cpu_seconds', 0.0):.2f}s",
                 flush=True,
             )
-    return read_runs()
+    return read_runs(RUNS_PATH)
 
 
 def resolve(frame: pd.DataFrame) -> pd.DataFrame:
@@ -604,7 +601,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(int(os.environ.get("AUTOFM_THREADS", "1")))
     tag = checkpoint_tag(args.checkpoint)
     started = time.process_time()
-    runs = read_runs() if args.summary_only else run(args, args.checkpoint, tag)
+    runs = read_runs(RUNS_PATH) if args.summary_only else run(args, args.checkpoint, tag)
     prior = prior_statistics()
     summary = summarise(runs, tag, args)
     save_results(

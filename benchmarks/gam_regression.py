@@ -28,7 +28,6 @@ Results: benchmarks/results/gam.regression.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -50,6 +49,7 @@ from benchmarks.common import (
     environment,
     markdown_table,
     mean_std,
+    read_runs,
     save_results,
     timed_fit_predict,
 )
@@ -116,16 +116,10 @@ def run_one(model_name, X_train, y_train, X_test, y_test, seed, checkpoint) -> d
     }
 
 
-def read_runs() -> list[dict]:
-    if not RUNS_PATH.is_file():
-        return []
-    return [json.loads(line) for line in RUNS_PATH.read_text().splitlines() if line.strip()]
-
-
 def task_benchmark(tasks: list[str], models: list[str], splits: int, checkpoint: str) -> None:
     """Measure every (task, split, model) not yet in the cache and append it there."""
     tag = checkpoint_tag(checkpoint)
-    runs = read_runs()
+    runs = read_runs(RUNS_PATH)
     if runs:
         when = sorted({r["measured"]["date"][:10] for r in runs})
         where = sorted({r["measured"]["host"] for r in runs})
@@ -260,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.summary_only:
         task_benchmark(tasks, args.models, args.splits, args.checkpoint)
     tag = checkpoint_tag(args.checkpoint)
-    result = summarise(read_runs(), tasks, args.splits, tag)
+    result = summarise(read_runs(RUNS_PATH), tasks, args.splits, tag)
     save_results(
         "gam.regression",
         {

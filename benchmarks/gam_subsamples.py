@@ -33,7 +33,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedShuffleSplit
 
 from autofm.gam.estimators import DEFAULT_CHECKPOINT, GAMformerClassifier
-from benchmarks.common import CACHE_DIR, append_run, markdown_table, save_results
+from benchmarks.common import CACHE_DIR, append_run, markdown_table, read_runs, save_results
 from benchmarks.gam import SPLIT_SEED, TABLES, benchmark_split, checkpoint_tag, load
 from benchmarks.gam_diagnosis import _minority
 
@@ -64,15 +64,9 @@ def validation_task(table: str, split: int, splits: int):
     return x.iloc[fit], y_train[fit], x.iloc[valid], y_train[valid]
 
 
-def read_runs() -> list[dict]:
-    if not RUNS_PATH.is_file():
-        return []
-    return [json.loads(line) for line in RUNS_PATH.read_text().splitlines() if line.strip()]
-
-
 def run(splits: int) -> pd.DataFrame:
     tag = checkpoint_tag(DEFAULT_CHECKPOINT)
-    done = {(r["table"], r["split"], r["n_subsamples"], r["tag"]) for r in read_runs()}
+    done = {(r["table"], r["split"], r["n_subsamples"], r["tag"]) for r in read_runs(RUNS_PATH)}
     for split in range(splits):
         for table in TABLES:
             todo = [n for n in (*CANDIDATES, BASELINE_PASSES) if (table, split, n, tag) not in done]
@@ -97,7 +91,7 @@ def run(splits: int) -> pd.DataFrame:
                 }
                 append_run(RUNS_PATH, record)
                 print(f"{split} {table:<24} n={n} {record['roc_auc']:.4f}", flush=True)
-    frame = pd.DataFrame(read_runs())
+    frame = pd.DataFrame(read_runs(RUNS_PATH))
     return frame[(frame["split"] < splits) & (frame["tag"] == tag)]
 
 
