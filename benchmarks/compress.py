@@ -432,6 +432,27 @@ def json_or_empty(path: Path):
     return json.loads(path.read_text()) if path.exists() else []
 
 
+def hypervolume_table(searches: list[dict]) -> list[dict]:
+    """Rows per size objective and method: trials, seeds and the fixed-reference hypervolume
+    (mean ± std over seeds)."""
+    table = []
+    for size in ("params", "latency_ms"):
+        for method in METHODS:
+            found = [s for s in searches if s["method"] == method and s["size"] == size]
+            values = [s["fixed_hypervolume"] for s in found]
+            spread = f" ± {np.std(values, ddof=1):.4f}" if len(values) > 1 else ""
+            table.append(
+                {
+                    "size objective": size,
+                    "method": method,
+                    "trials": found[0]["n_trials"] if found else 0,
+                    "seeds": len(values),
+                    "hypervolume": f"{np.mean(values):.4f}{spread}",
+                }
+            )
+    return table
+
+
 def markdown(run: Settings, info: dict, searches, compare: dict, latency: dict) -> str:
     passes = info["strategy"]["random_samples"] + 2
     lines = ["### Super-network", ""]
@@ -448,22 +469,7 @@ def markdown(run: Settings, info: dict, searches, compare: dict, latency: dict) 
         "normalised by the reference box; mean ± std over seeds",
         "",
     ]
-    table = []
-    for size in ("params", "latency_ms"):
-        for method in METHODS:
-            found = [s for s in searches if s["method"] == method and s["size"] == size]
-            values = [s["fixed_hypervolume"] for s in found]
-            spread = f" ± {np.std(values, ddof=1):.4f}" if len(values) > 1 else ""
-            table.append(
-                {
-                    "size objective": size,
-                    "method": method,
-                    "trials": found[0]["n_trials"] if found else 0,
-                    "seeds": len(values),
-                    "hypervolume": f"{np.mean(values):.4f}{spread}",
-                }
-            )
-    lines.append(markdown_table(table))
+    lines.append(markdown_table(hypervolume_table(searches)))
     lines += [
         "### Bits per byte on held-out text at matched parameter counts",
         "",

@@ -42,14 +42,14 @@ from autofm.core.io import atomic_write_json
 from autofm.core.pareto import best_under
 from autofm.core.runtime import setup_torch
 from autofm.data.text import load_corpus_split
-from benchmarks.common import CACHE_DIR, RESULTS_DIR, markdown_table, mean_std, save_results
+from benchmarks.common import CACHE_DIR, RESULTS_DIR, markdown_table, save_results
 from benchmarks.compress import (
     CALIBRATION_BLOCKS,
     CORPUS,
     FRACTIONS,
-    METHODS,
     VALID_FRACTION,
     Settings,
+    hypervolume_table,
     json_or_empty,
     latency_phase,
     union_front,
@@ -79,24 +79,6 @@ def fronts() -> dict[str, tuple[str, list[dict]]]:
         "1M (shipped)": (SHIPPED, meta["supernet"]["front"]),
         "4M": (str(LONGER / "supernet"), longer),
     }
-
-
-def search_summary(searches: list[dict]) -> list[dict]:
-    """Hypervolume (fixed reference) per method and size objective, mean ± std over seeds."""
-    rows = []
-    for size in ("params", "latency_ms"):
-        for method in METHODS:
-            values = [
-                s["fixed_hypervolume"]
-                for s in searches
-                if s["method"] == method and s["size"] == size
-            ]
-            if values:
-                mean, std = mean_std(values)
-                rows.append(
-                    {"size": size, "method": method, "seeds": len(values), "hv": mean, "std": std}
-                )
-    return rows
 
 
 def decide(parent, train_tokens, candidates) -> dict:
@@ -177,7 +159,7 @@ def main() -> None:
             Settings(work=LONGER, supernet_tokens=LONGER_TOKENS), searches
         )
         atomic_write_json(cache, state)
-    hypervolumes = search_summary(json.loads((LONGER / "search.json").read_text()))
+    hypervolumes = hypervolume_table(json.loads((LONGER / "search.json").read_text()))
     earlier = json.loads((RESULTS_DIR / "compress.recovery.json").read_text())["rows"]
     baselines = json.loads((RESULTS_DIR / "compress.json").read_text())["compare"]
     bpb = {(r["fraction"], r["method"]): r["bpb"] for r in baselines["rows"]}
