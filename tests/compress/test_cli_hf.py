@@ -7,16 +7,19 @@ import json
 import math
 import subprocess
 import sys
+from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from autofm.cli import main
 from autofm.compress import SubNetwork
-from autofm.compress.hf_extract import load_hf_parent
-from autofm.compress.hf_supernet import LlamaShape
-from autofm.compress.hf_text import bits_per_byte, train_byte_bpe
+from autofm.compress.hf_extract import extract_llama, load_hf_parent
+from autofm.compress.hf_supernet import LlamaShape, LlamaTrainee
+from autofm.compress.hf_text import bits_per_byte, token_split, train_byte_bpe
+from autofm.lm.training import evaluate
 
 BLOCK = ["--block-size", "16"]
 
@@ -138,6 +141,100 @@ def test_an_hf_llama_goes_from_importance_to_an_extracted_folder_and_its_eval(
     assert code == 0 and out["block_size"] == 64
 
 
+def _losses(directory, sub_of, ids):
+    """Training loss of the full model and of `sub_of(shape)` of the super-network in `directory`
+    on the token blocks `ids`."""
+    supernet, _ = load_hf_parent(directory)
+    with torch.no_grad():
+        full = supernet(ids[:, :-1], None, ids[:, 1:])[1]
+        sub = supernet(ids[:, :-1], sub_of(supernet.space()), ids[:, 1:])[1]
+    return float(full), float(sub)
+
+
+def test_an_hf_llama_is_trained_as_a_supernet_then_pruned_and_extracted_with_recovery(
+    files, tmp_path, capsys
+):
+    parent_dir = files / "parent"
+    parent = LlamaForCausalLM.from_pretrained(parent_dir, local_files_only=True).eval()
+    text = files / "text.txt"
+    tokenizer = AutoTokenizer.from_pretrained(parent_dir, local_files_only=True)
+    train_tokens, valid_tokens = token_split(tokenizer, text, 0.05)
+    starts = np.linspace(0, len(train_tokens) - 18, 16).astype(int)
+    blocks = torch.from_numpy(np.stack([train_tokens[s : s + 17] for s in starts])).long()
+    data = ["--data", str(text), *BLOCK, "--seed", "0"]
+
+    trained = tmp_path / "trained"
+    code, out, _ = run(
+        ["supernet-train", f"hf:{parent_dir}", *data, "--tokens", "6000", "--batch-size", "4",
+         "--lr", "3e-3", "--random-samples", "1", "--run-dir", str(tmp_path / "run"),
+         "--out", str(trained)],
+        capsys,
+    )  # fmt: skip
+    assert code == 0 and out["complete"] and out["steps"] == -(-6000 // 64)
+    assert out["supernet"]["space"] == "uniform" and out["sub_network_passes_per_step"] == 3
+    reloaded = LlamaForCausalLM.from_pretrained(trained, local_files_only=True)
+    assert reloaded.num_parameters() == parent.num_parameters()
+    assert (trained / "tokenizer.json").is_file()
+    saved = json.loads((trained / "autofm_supernet.json").read_text())
+    assert saved["layer_order"] == [0, 1, 2] and saved["trained"]["tokens"] == out["tokens"]
+    # sandwich training taught the smallest sub-network, not only the full model
+    full_before, small_before = _losses(parent_dir, lambda space: space.smallest(), blocks)
+    full_after, small_after = _losses(trained, lambda space: space.smallest(), blocks)
+    assert full_after < 0.8 * full_before and small_after < 0.8 * small_before
+
+    pruned = tmp_path / "pruned"
+    code, out, _ = run(
+        ["prune", f"hf:{trained}", *data, "--method", "magnitude", "--params-fraction", "0.5",
+         "--recover-tokens", "3000", "--out", str(pruned)],
+        capsys,
+    )  # fmt: skip
+    assert code == 0 and out["method"] == "magnitude" and out["recover_tokens"] == 3000
+    model = LlamaForCausalLM.from_pretrained(pruned, local_files_only=True)
+    assert model.num_parameters() == out["params"]
+    assert out["params_fraction"] == pytest.approx(out["params"] / parent.num_parameters())
+    assert 0.25 < out["params_fraction"] < 0.75  # the nearest shape on this tiny model's grid
+    assert json.loads((pruned / "autofm_compress.json").read_text())["val_loss"] == out["val_loss"]
+    # recovery lowered the held-out loss of the pruned model (measured as the loop measures it)
+    code, plain, _ = run(
+        ["prune", f"hf:{trained}", *data, "--method", "magnitude", "--params-fraction", "0.5",
+         "--recover-tokens", "0", "--out", str(tmp_path / "plain")],
+        capsys,
+    )  # fmt: skip
+    assert code == 0 and plain["sub_network"] == out["sub_network"] and "val_loss" not in plain
+    unrecovered = LlamaForCausalLM.from_pretrained(tmp_path / "plain", local_files_only=True)
+    shape = replace(LlamaShape.from_config(unrecovered.config), block_size=16)
+    assert out["val_loss"] < evaluate(LlamaTrainee(unrecovered, shape), valid_tokens)
+
+    sub = json.dumps({"embed": 16, "layers": [0, 2], "heads": [2, 2], "mlp": [24, 24]})
+    extracted = tmp_path / "extracted"
+    code, out, _ = run(
+        ["extract", f"hf:{trained}", "--sub", sub, *data, "--recover-tokens", "2000",
+         "--out", str(extracted)],
+        capsys,
+    )  # fmt: skip
+    assert code == 0 and out["recover_tokens"] == 2000 and out["val_loss"] > 0
+    recovered = LlamaForCausalLM.from_pretrained(extracted, local_files_only=True)
+    sliced = extract_llama(load_hf_parent(trained)[0], SubNetwork.from_dict(json.loads(sub)))
+    assert recovered.num_parameters() == sliced.num_parameters() == out["params"]
+    assert not recovered.model.embed_tokens.weight.equal(sliced.model.embed_tokens.weight)
+
+
+def test_a_half_precision_model_trains_in_float32_and_is_saved_in_its_precision(
+    files, tmp_path, capsys
+):
+    half = tmp_path / "half"
+    LlamaForCausalLM.from_pretrained(files / "parent").to(torch.bfloat16).save_pretrained(half)
+    AutoTokenizer.from_pretrained(files / "parent").save_pretrained(half)
+    code, out, _ = run(
+        ["prune", f"hf:{half}", "--data", str(files / "text.txt"), *BLOCK, "--params-fraction",
+         "0.6", "--recover-tokens", "640", "--out", str(tmp_path / "pruned")],
+        capsys,
+    )  # fmt: skip
+    assert code == 0 and math.isfinite(out["val_loss"])
+    model = LlamaForCausalLM.from_pretrained(tmp_path / "pruned", dtype="auto")
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+
+
 def test_bits_per_byte_is_the_summed_token_loss_over_the_text_bytes(files):
     model = LlamaForCausalLM.from_pretrained(files / "parent", local_files_only=True).eval()
     tokenizer = AutoTokenizer.from_pretrained(files / "parent", local_files_only=True)
@@ -189,9 +286,11 @@ def test_bad_hf_inputs_exit_2_in_one_line_with_nothing_written(files, tmp_path, 
     for command in (["importance", f"hf:{no_tokenizer}", *text, "--out", str(out)],
                     ["eval", f"hf:{no_tokenizer}", *text]):  # fmt: skip
         _bad(command, capsys, f"hf:{no_tokenizer} has no tokenizer files (tokenizer.json or")
-    _bad(["supernet-train", parent, *text, "--out", str(out)], capsys, "GPT parents only")
-    _bad(["supernet-train", parent, *text, "--out", str(out)], capsys, "GPU-scale run")
-    _bad(["prune", parent, "--params-fraction", "0.5", "--out", str(out)], capsys, "GPT parents")
+    layerwise = ["--space", "layerwise", "--out", str(out)]
+    _bad(["supernet-train", parent, *text, *layerwise], capsys, "use --space uniform")
+    fraction = ["--params-fraction", "1.5", "--out", str(out)]
+    _bad(["prune", parent, *text, *BLOCK, *fraction], capsys, "params_fraction must be in (0, 1]")
+    _bad(["prune", "gpt-parent", *text, *BLOCK, *fraction], capsys, "--block-size is for hf:")
     _bad(["search", parent, *text, "--space", "layerwise"], capsys, "use --space uniform")
     _bad(["eval", parent, *text, "--block-size", "65"], capsys, "--block-size must be in 2..64")
     _bad(["eval", "gpt-parent", *text, "--block-size", "16"], capsys, "--block-size is for hf:")
@@ -210,7 +309,9 @@ def test_bad_hf_inputs_exit_2_in_one_line_with_nothing_written(files, tmp_path, 
     (taken / "keep.txt").write_text("x")
     sub = json.dumps({"embed": 16, "layers": [0], "heads": [2], "mlp": [16]})
     for command in (["importance", parent, *text, "--out", str(taken)],
-                    ["extract", parent, "--sub", sub, "--out", str(taken)]):  # fmt: skip
+                    ["extract", parent, "--sub", sub, "--out", str(taken)],
+                    ["supernet-train", parent, *text, "--out", str(taken)],
+                    ["prune", parent, *text, "--params-fraction", "0.5", "--out", str(taken)]):  # fmt: skip
         _bad(command, capsys, "is not an empty folder")
     assert [p.name for p in taken.iterdir()] == ["keep.txt"]
 

@@ -4,6 +4,7 @@ function, exact parameter counts, and extraction to a directory transformers loa
 
 import copy
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from autofm.compress import SearchSpace, SubNetwork, count_flops, count_parameters
+from autofm.compress.hf_baselines import llama_magnitude_scores, prune_llama
 from autofm.compress.hf_extract import (
     COMPRESS_FILE,
     extract_llama,
@@ -21,7 +23,9 @@ from autofm.compress.hf_extract import (
 from autofm.compress.hf_supernet import (
     LlamaShape,
     LlamaSuperNetwork,
+    LlamaTrainee,
     llama_importance,
+    permute_llama,
     sort_llama,
 )
 from autofm.core.errors import CheckpointError, DataNotFoundError, ValidationError
@@ -331,3 +335,89 @@ def test_a_half_precision_parent_runs_its_slices_in_its_precision():
     torch.testing.assert_close(sliced.float(), expected.float(), rtol=0, atol=0.1)
     dense = extract_llama(supernet, SubNetwork(16, (1,), (2,), (16,)))
     assert next(dense.parameters()).dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_magnitude_scores_are_each_units_summed_absolute_weights(variant):
+    model = _llama(variant)
+    units, blocks = llama_magnitude_scores(model)
+    config, llama = model.config, model.model
+    group, head_size = config.num_attention_heads // config.num_key_value_heads, config.head_dim
+    matrices = {name: p.detach().abs().double() for name, p in model.named_parameters()}
+    tied = model.lm_head.weight is llama.embed_tokens.weight
+    for channel in (0, 5, 31):  # brute force: every entry any matrix reads or writes it with
+        expected = sum(
+            float(w[:, channel].sum()) if not name.endswith("o_proj.weight")
+            and not name.endswith("down_proj.weight") else float(w[channel].sum())
+            for name, w in matrices.items()
+            if w.ndim == 2 and not (tied and name == "lm_head.weight")
+        )  # fmt: skip
+        assert units.embed[channel] == pytest.approx(expected, rel=1e-9)
+    attn, mlp = llama.layers[1].self_attn, llama.layers[1].mlp
+    for kv_head in range(config.num_key_value_heads):
+        queries = slice(kv_head * group * head_size, (kv_head + 1) * group * head_size)
+        key_value = slice(kv_head * head_size, (kv_head + 1) * head_size)
+        expected = sum(
+            float(w.detach().abs().double().sum())
+            for w in (attn.q_proj.weight[queries], attn.o_proj.weight[:, queries],
+                      attn.k_proj.weight[key_value], attn.v_proj.weight[key_value])
+        )  # fmt: skip
+        assert units.heads[1][kv_head] == pytest.approx(expected, rel=1e-9)
+    neuron = 7
+    expected = sum(
+        float(w.detach().abs().double().sum())
+        for w in (mlp.gate_proj.weight[neuron], mlp.up_proj.weight[neuron],
+                  mlp.down_proj.weight[:, neuron])
+    )  # fmt: skip
+    assert units.mlp[1][neuron] == pytest.approx(expected, rel=1e-9)
+    layer_l1 = sum(float(p.detach().abs().double().sum()) for p in llama.layers[2].parameters())
+    assert blocks[2] == pytest.approx(layer_l1, rel=1e-9)
+
+
+@pytest.mark.parametrize("method", ["magnitude", "importance", "leading"])
+def test_a_pruned_llama_is_the_uniform_shrink_slice_of_its_sorted_copy(method):
+    model = _llama()
+    before = copy.deepcopy(model.state_dict())
+    supernet = LlamaSuperNetwork(model)
+    batches = [_tokens(seed=seed) for seed in range(2)]
+    pruned, info = prune_llama(supernet, method, 0.5, batches if method == "importance" else None)
+    assert all(value.equal(before[name]) for name, value in model.state_dict().items())
+    assert pruned.num_parameters() == info["params"]
+    assert info["params_fraction"] == pytest.approx(info["params"] / model.num_parameters())
+    assert abs(info["params_fraction"] - 0.5) < 0.15
+    sub = SubNetwork.from_dict(info["sub_network"])
+    reference = copy.deepcopy(model)
+    if method == "magnitude":
+        permute_llama(reference, llama_magnitude_scores(reference)[0])
+    elif method == "importance":
+        sort_llama(reference, batches)
+    sliced = LlamaSuperNetwork(reference, info["layer_order"])
+    ids = _tokens(seed=5)
+    _close(_logits(pruned, ids), sliced(ids, sub)[0])
+    # the kept layers are the first of the layer order, in their original order
+    assert sub.layers == tuple(sorted(info["layer_order"][: len(sub.layers)]))
+    with pytest.raises(ValidationError, match="params_fraction must be in"):
+        prune_llama(supernet, method, 0.0, batches)
+
+
+def test_training_through_the_lm_loop_lowers_the_loss_and_resumes_exactly(tmp_path):
+    from autofm.lm.training import TrainConfig, evaluate, train
+
+    stream = np.tile(np.arange(64), 40) % 64  # a pattern a tiny model learns quickly
+    runs = {}
+    for name, budget in (("whole", None), ("resumed", 0.0)):
+        model = _llama()
+        trainee = LlamaTrainee(model, LlamaShape.from_config(model.config))
+        before = evaluate(trainee, stream, n_blocks=8)
+        config = TrainConfig(tokens=4096, batch_size=4, lr=3e-3, seed=0, eval_every=0)
+        run_dir = tmp_path / name
+        if budget is not None:  # stopped after its first step, then continued
+            train(trainee, stream, stream, replace(config, max_seconds=budget), run_dir=run_dir)
+            model = _llama()
+            trainee = LlamaTrainee(model, LlamaShape.from_config(model.config))
+        result = train(trainee, stream, stream, config, run_dir=run_dir)
+        runs[name] = model.state_dict()
+        assert result.complete and result.final_val_loss < 0.5 * before
+    assert all(value.equal(runs["resumed"][key]) for key, value in runs["whole"].items())
+    state = json.loads((tmp_path / "whole" / "last.json").read_text())
+    assert state["kind"] == "hf-llama" and "tokenizer" not in state

@@ -53,7 +53,7 @@ def shrink_factor_for(space: SearchSpace, params_fraction: float) -> float:
     """A factor whose `uniform_shrink` has the parameter count closest to `params_fraction` ×
     the parent's (bisection: the count grows with the factor in steps; the factor returned is
     at the edge of its step)."""
-    _check_fraction(params_fraction)
+    check_params_fraction(params_fraction)
     total = count_parameters(space.parent, space.largest())
     target = params_fraction * total
 
@@ -101,7 +101,7 @@ def magnitude_prune(gpt: GPT, params_fraction: float, **space_options: Any) -> t
     """Structured magnitude pruning: keep the units and blocks with the largest L1 weights, in
     the uniform-shrink shape closest to `params_fraction` of the parameters (`gpt` untouched).
     `space_options` (min_embed, embed_step, mlp_step) set the grid the shape is rounded to."""
-    _check_fraction(params_fraction)
+    check_params_fraction(params_fraction)
     scores, block_scores = magnitude_scores(gpt)
     permuted = permute_by_importance(copy.deepcopy(gpt), scores)
     layer_order = tuple(int(i) for i in importance_order(block_scores))
@@ -117,7 +117,7 @@ def importance_prune(
 ) -> tuple[GPT, dict]:
     """Activation-importance pruning without super-network training: sort `gpt` (a copy) on
     the calibration `batches`, keep the uniform-shrink shape closest to `params_fraction`."""
-    _check_fraction(params_fraction)
+    check_params_fraction(params_fraction)
     permuted, layer_order, _ = sort_parent(copy.deepcopy(gpt), batches, aggregation)
     method = f"importance-{aggregation}"
     return _shrunk(permuted, layer_order, params_fraction, method, space_options)
@@ -126,7 +126,7 @@ def importance_prune(
 def leading_prune(gpt: GPT, params_fraction: float, **space_options: Any) -> tuple[GPT, dict]:
     """The uniform-shrink shape closest to `params_fraction` cut from `gpt` as it is (its first
     units and blocks, no ranking): what sorting is measured against."""
-    _check_fraction(params_fraction)
+    check_params_fraction(params_fraction)
     layer_order = tuple(range(gpt.config.depth))
     return _shrunk(gpt, layer_order, params_fraction, "leading", space_options)
 
@@ -190,21 +190,33 @@ def _shrunk(
     space_options: dict[str, Any],
 ) -> tuple[GPT, dict]:
     """Extract the uniform-shrink sub-network closest to `params_fraction` of a sorted parent."""
-    space = SearchSpace(sorted_gpt.config, "uniform", layer_order, **space_options)
+    sub, info = shrunk_sub(sorted_gpt.config, layer_order, params_fraction, method, space_options)
+    return extract(sorted_gpt, sub), info
+
+
+def shrunk_sub(
+    parent,
+    layer_order: tuple[int, ...],
+    params_fraction: float,
+    method: str,
+    space_options: dict[str, Any],
+) -> tuple[SubNetwork, dict]:
+    """The uniform-shrink sub-network of a sorted `parent` shape (a GPTConfig or LlamaShape)
+    closest to `params_fraction` of its parameters, and the pruned model's description."""
+    space = SearchSpace(parent, "uniform", layer_order, **space_options)
     factor = shrink_factor_for(space, params_fraction)
     sub = uniform_shrink(space, factor)
-    model = extract(sorted_gpt, sub)
-    parent_params = count_parameters(space.parent, space.largest())
+    params = count_parameters(parent, sub)
     info = {
         "method": method,
-        "params": model.n_parameters(),
-        "params_fraction": model.n_parameters() / parent_params,
+        "params": params,
+        "params_fraction": params / count_parameters(parent, space.largest()),
         "target_fraction": params_fraction,
         "shrink_factor": factor,
         "sub_network": sub.to_dict(),
         "layer_order": list(layer_order),
     }
-    return model, info
+    return sub, info
 
 
 def _nearest(choices: list[int], value: float) -> int:
@@ -212,7 +224,8 @@ def _nearest(choices: list[int], value: float) -> int:
     return min(choices, key=lambda choice: (abs(choice - value), choice))
 
 
-def _check_fraction(params_fraction: float) -> None:
+def check_params_fraction(params_fraction: float) -> None:
+    """Refuse a parameter budget outside (0, 1] in one line that says what it means."""
     try:
         value = float(params_fraction)
     except (TypeError, ValueError):

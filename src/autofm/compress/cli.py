@@ -1,9 +1,8 @@
 """`autofm compress`: sort a parent by importance, train it as a super-network, search its
 sub-networks, extract one, prune baselines, evaluate any model.
 
-A model is an autofm GPT checkpoint, or hf:DIR, a Hugging Face Llama folder (`importance`,
-`search`, `extract`, `eval`; their hf: branches are in `cli_hf`, which alone imports
-`transformers`)."""
+A model is an autofm GPT checkpoint, or hf:DIR, a Hugging Face Llama folder (every command
+but `report`; their hf: branches are in `cli_hf`, which alone imports `transformers`)."""
 
 from __future__ import annotations
 
@@ -71,11 +70,16 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "supernet-train", "train a sorted parent so that its sub-networks work", _supernet_train
     )
     _model_and_data(train)
+    _block_size(train)
     train.add_argument("--strategy", default="sandwich", choices=CHOICES["strategy"])
     train.add_argument("--no-distill", action="store_true", help="no in-place distillation")
     train.add_argument("--random-samples", type=int, default=2)
     train.add_argument("--sampling", default="calibrated", choices=CHOICES["sampling"])
-    train.add_argument("--space", default="layerwise", choices=CHOICES["space"])
+    train.add_argument(
+        "--space",
+        choices=CHOICES["space"],
+        help="sub-networks trained: default layerwise for a GPT, uniform (the only one) for hf:",
+    )
     train.add_argument("--tokens", type=int, default=1_000_000, help="text read (default 1M)")
     train.add_argument("--lr", type=float, default=3e-4)
     train.add_argument("--batch-size", type=int, default=16)
@@ -83,7 +87,12 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     declare_outputs(train, run_dir="folder")
     add_max_seconds(train)
     add_threads(train)
-    add_out(train, "checkpoint stem of the trained super-network", kind="checkpoint", required=True)
+    add_out(
+        train,
+        "checkpoint stem of the trained super-network (hf: a new folder)",
+        kind="checkpoint",
+        required=True,
+    )
     add_seed(train)
 
     search = group.command(
@@ -145,6 +154,7 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         "--valid-fraction", type=float, default=0.05, help="held-out part of each source"
     )
     extract.add_argument("--lr", type=POSITIVE_FLOAT, default=3e-4, help="recovery lr")
+    _block_size(extract)
     add_seed(extract)
     add_out(
         extract,
@@ -164,7 +174,13 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
         help=f"recovery fine-tuning tokens on --data (default {RECOVERY_TOKENS:,}; 0: none)",
     )
     prune.add_argument("--lr", type=POSITIVE_FLOAT, default=3e-4)
-    add_out(prune, "checkpoint stem of the pruned model", kind="checkpoint", required=True)
+    _block_size(prune)
+    add_out(
+        prune,
+        "checkpoint stem of the pruned model (hf: a new folder)",
+        kind="checkpoint",
+        required=True,
+    )
     add_seed(prune)
 
     evaluate = group.command("eval", "bits per byte, parameters, FLOPs, latency", _eval)
@@ -246,18 +262,13 @@ def _importance(args: argparse.Namespace) -> None:
     emit({"checkpoint": str(stem), "layer_order": list(layer_order)}, args.json)
 
 
-def _supernet_train(args: argparse.Namespace) -> None:
-    if _is_hf(args.model):
-        from autofm.compress import cli_hf
-
-        cli_hf.refuse("supernet-train")
-    from autofm.compress.parent import save_supernet
-    from autofm.compress.training import SupernetTrainConfig, train_supernet, training_summary
+def supernet_settings(args: argparse.Namespace, space: str):
+    """(SupernetTrainConfig, TrainConfig) of a `supernet-train` command line."""
+    from autofm.compress.training import SupernetTrainConfig
     from autofm.lm.training import TrainConfig
 
-    supernet, meta = _load_gpt(args)
     config = SupernetTrainConfig(
-        args.strategy, not args.no_distill, args.random_samples, args.sampling, args.space
+        args.strategy, not args.no_distill, args.random_samples, args.sampling, space
     )
     loop = TrainConfig(
         lr=args.lr,
@@ -268,13 +279,34 @@ def _supernet_train(args: argparse.Namespace) -> None:
         max_seconds=args.max_seconds,
         grad_clip=1.0,
     )
+    return config, loop
+
+
+def trained_info(previous: dict | None, model: str, summary: dict) -> dict:
+    """The super-network description saved after training: what the parent's said (e.g. how it
+    was sorted) without what training makes stale (a front searched before it; the layer order
+    is saved apart), plus the parent and the training summary."""
+    info = {**(previous or {}), "parent": str(model), "trained": summary}
+    for stale in ("layer_order", "front", "front_note"):
+        info.pop(stale, None)
+    return info
+
+
+def _supernet_train(args: argparse.Namespace) -> None:
+    if _is_hf(args.model):
+        from autofm.compress import cli_hf
+
+        return cli_hf.supernet_train(args)
+    from autofm.compress.parent import save_supernet
+    from autofm.compress.training import train_supernet, training_summary
+
+    supernet, meta = _load_gpt(args)
+    config, loop = supernet_settings(args, args.space or "layerwise")
     train_tokens, valid_tokens = _tokens(args)
     supernet.gpt.train()
     result = train_supernet(supernet, train_tokens, valid_tokens, config, loop, args.run_dir)
     summary = training_summary(config, loop, result)
-    info = {**meta.get("supernet", {}), "parent": str(args.model), "trained": summary}
-    for stale in ("layer_order", "front", "front_note"):  # a front found before this training
-        info.pop(stale, None)
+    info = trained_info(meta.get("supernet"), args.model, summary)
     stem = save_supernet(args.out, supernet, supernet_info=info, training=summary)
     emit({"checkpoint": str(stem), "complete": result.complete, **summary}, args.json)
 
@@ -282,16 +314,8 @@ def _supernet_train(args: argparse.Namespace) -> None:
 def _extract(args: argparse.Namespace) -> None:
     if _is_hf(args.model):
         from autofm.compress import cli_hf
-        from autofm.compress.hf_extract import extract_llama
 
-        if args.recover_tokens:
-            cli_hf.refuse("extract --recover-tokens")
-        cli_hf.check_new_folder(args.out)
-        supernet, meta, _ = cli_hf.load_model(args.model)
-        sub = _chosen_sub(args, supernet, meta)
-        n = extract_llama(supernet, sub, args.out).num_parameters()
-        emit({"checkpoint": str(args.out), "params": n, "sub_network": sub.to_dict()}, args.json)
-        return
+        return cli_hf.extract(args, _chosen_sub)
     from autofm.compress.extraction import extract
     from autofm.lm.checkpoint import save_gpt
 
@@ -405,7 +429,7 @@ def _prune(args: argparse.Namespace) -> None:
     if _is_hf(args.model):
         from autofm.compress import cli_hf
 
-        cli_hf.refuse("prune")
+        return cli_hf.prune(args)
     from autofm.compress.baselines import prune, recover
     from autofm.compress.importance import calibration_batches
     from autofm.lm.checkpoint import save_gpt

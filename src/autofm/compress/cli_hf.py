@@ -1,24 +1,32 @@
 """The Hugging Face branches of `autofm compress` (MODEL = hf:DIR, a Llama `save_pretrained`
 folder saved with its tokenizer): text becomes tokens with the model's own tokenizer, blocks are
 `--block-size` tokens long, the model runs on the GPU when there is one, and outputs are folders
-that `transformers` loads unchanged. Imported by `autofm.compress.cli` for hf: models only, so
+that `transformers` loads unchanged. Training (super-network training, recovery fine-tuning) runs
+`autofm.lm`'s loop in float32; the result is saved in the precision the model was loaded in. Imported by `autofm.compress.cli` for hf: models only, so
 that the other commands never import `transformers`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import numpy as np
 import torch
 from transformers import PreTrainedTokenizerBase
 
-from autofm.compress.hf_extract import load_hf_parent, save_hf_supernet
-from autofm.compress.hf_supernet import LlamaSuperNetwork, sort_llama
+from autofm.compress.hf_extract import (
+    extract_llama,
+    load_hf_parent,
+    save_extracted,
+    save_hf_supernet,
+)
+from autofm.compress.hf_supernet import LlamaShape, LlamaSuperNetwork, LlamaTrainee, sort_llama
 from autofm.compress.hf_text import (
     DEFAULT_BLOCK_SIZE,
     bits_per_byte,
@@ -30,23 +38,8 @@ from autofm.compress.parent import parse_model_spec
 from autofm.core.errors import ValidationError
 from autofm.core.io import check_writable
 from autofm.core.output import emit
+from autofm.core.progress import status
 from autofm.core.runtime import setup_torch
-
-# why a command takes autofm GPT parents only: each trains the model
-_TRAINING = {
-    "supernet-train": "super-network training",
-    "prune": "the baselines' recovery fine-tuning (as many tokens as super-network training)",
-    "extract --recover-tokens": "recovery fine-tuning",
-}
-
-
-def refuse(command: str) -> NoReturn:
-    """Raise the one-line error of a command that takes no hf: model yet."""
-    raise ValidationError(
-        f"`autofm compress {command}` supports autofm GPT parents only for now: "
-        f"{_TRAINING[command]} of a Hugging Face model needs a GPU-scale run; importance, search, "
-        "extract (without --recover-tokens) and eval take hf: models"
-    )
 
 
 def check_new_folder(path: str | os.PathLike) -> Path:
@@ -161,3 +154,106 @@ def evaluate(args: argparse.Namespace) -> None:
         "block_size": shape.block_size,
     }
     emit(result, args.json)
+
+
+def supernet_train(args: argparse.Namespace) -> None:
+    """`supernet-train hf:DIR`: train the model as a super-network of the uniform space (the
+    one a Llama sub-network is extracted from), save it to the --out folder with its layer order
+    and training summary."""
+    from autofm.compress.cli import supernet_settings, trained_info
+    from autofm.compress.training import train_supernet, training_summary
+
+    if args.space == "layerwise":
+        raise ValidationError(
+            "--space layerwise is not available for hf: models: a Hugging Face LlamaConfig has "
+            "one head count and one MLP width for all layers; use --space uniform (the default)"
+        )
+    check_new_folder(args.out)
+    config, loop = supernet_settings(args, "uniform")
+    supernet, info, tokenizer = load_model(
+        args.model, with_tokenizer=True, device=setup_torch(args.threads)
+    )
+    supernet = _at_block_size(supernet, args.block_size)
+    train_tokens, valid_tokens = token_split(tokenizer, args.data, args.valid_fraction)
+    with _in_float32(supernet.model):
+        result = train_supernet(supernet, train_tokens, valid_tokens, config, loop, args.run_dir)
+    summary = training_summary(config, loop, result)
+    out = save_hf_supernet(args.out, supernet, trained_info(info["supernet"], args.model, summary))
+    emit({"checkpoint": str(out), "complete": result.complete, **summary}, args.json)
+
+
+def extract(args: argparse.Namespace, choose_sub: Callable) -> None:
+    """`extract hf:DIR`: the sub-network `choose_sub(args, supernet, info)` as a stand-alone
+    folder, after --recover-tokens of recovery fine-tuning on --data when asked."""
+    check_new_folder(args.out)
+    recovering = args.recover_tokens > 0
+    supernet, info, tokenizer = load_model(
+        args.model, with_tokenizer=recovering, device=setup_torch() if recovering else None
+    )
+    sub = choose_sub(args, supernet, info)
+    tokens = None
+    if recovering:  # bad --data or --block-size fail before any work
+        supernet = _at_block_size(supernet, args.block_size)
+        tokens = token_split(tokenizer, args.data, args.valid_fraction)
+    model = extract_llama(supernet, sub)
+    summary = {"extracted_from": str(args.model), **_recovered(model, supernet, tokens, args)}
+    out = save_extracted(args.out, model, supernet.model, sub, summary)
+    result = {"params": model.num_parameters(), "sub_network": sub.to_dict(), **summary}
+    emit({"checkpoint": str(out), **result}, args.json)
+
+
+def prune(args: argparse.Namespace) -> None:
+    """`prune hf:DIR`: a pruning baseline at --params-fraction with --recover-tokens of recovery
+    fine-tuning (the default as for a GPT), saved to the --out folder."""
+    from autofm.compress.baselines import check_params_fraction
+    from autofm.compress.hf_baselines import prune_llama
+    from autofm.compress.importance import calibration_batches
+    from autofm.compress.space import SubNetwork
+
+    check_params_fraction(args.params_fraction)  # before the model loads
+    check_new_folder(args.out)
+    supernet, tokenizer = _load_with_text(args, setup_torch())
+    tokens = token_split(tokenizer, args.data, args.valid_fraction)
+    batches = None
+    if args.method == "importance":
+        batches = calibration_batches(tokens[0], supernet.config.block_size, seed=args.seed)
+    model, info = prune_llama(supernet, args.method, args.params_fraction, batches)
+    info = {"pruned_from": str(args.model), **info, **_recovered(model, supernet, tokens, args)}
+    sub = SubNetwork.from_dict(info["sub_network"])
+    out = save_extracted(args.out, model, supernet.model, sub, info)
+    emit({"checkpoint": str(out), **info}, args.json)
+
+
+def _recovered(
+    model: torch.nn.Module,
+    supernet: LlamaSuperNetwork,
+    tokens: tuple[np.ndarray, np.ndarray] | None,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    """Recovery fine-tuning of `model` (in place) with args.recover_tokens of the training
+    `tokens` at the super-network's block size, as every GPT baseline gets; what to record."""
+    from autofm.compress.baselines import recover
+
+    if not args.recover_tokens:
+        return {"recover_tokens": 0}
+    status(f"recovery fine-tuning: {args.recover_tokens:,} tokens")
+    shape = replace(LlamaShape.from_config(model.config), block_size=supernet.config.block_size)
+    with _in_float32(model):
+        _, val_loss = recover(
+            LlamaTrainee(model, shape), *tokens, tokens=args.recover_tokens, lr=args.lr,
+            seed=args.seed,
+        )  # fmt: skip
+    # nats per token of the model's tokenizer on the held-out part of --data
+    return {"recover_tokens": args.recover_tokens, "val_loss": val_loss}
+
+
+@contextlib.contextmanager
+def _in_float32(model: torch.nn.Module) -> Iterator[None]:
+    """Train `model` in float32 (AdamW on half-precision weights loses small updates) and put
+    it back in its own precision, in eval mode, afterwards."""
+    dtype = next(model.parameters()).dtype
+    model.float().train()
+    try:
+        yield
+    finally:
+        model.to(dtype).eval()

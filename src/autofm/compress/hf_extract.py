@@ -183,15 +183,31 @@ def extract_llama(
     model.generation_config = copy.deepcopy(parent.generation_config)
     model.train(parent.training)
     if out_dir is not None:
-        shape = LlamaShape.from_config(parent.config)
-        summary = {
-            "parent": {"path": parent.name_or_path or None, "shape": shape.to_dict()},
-            "sub_network": sub.to_dict(),
-            "parameters": model.num_parameters(),
-            "parent_parameters": parent.num_parameters(),
-        }
-        _save_directory(out_dir, model, {COMPRESS_FILE: summary}, parent.name_or_path, overwrite)
+        save_extracted(out_dir, model, parent, sub, overwrite=overwrite)
     return model
+
+
+def save_extracted(
+    out_dir: str | os.PathLike,
+    model: LlamaForCausalLM,
+    parent: LlamaForCausalLM,
+    sub: SubNetwork,
+    info: dict[str, Any] | None = None,
+    *,
+    overwrite: bool = False,
+) -> Path:
+    """Write a model cut from `parent` (extracted, pruned, possibly fine-tuned since) by
+    `save_pretrained`, with the parent's tokenizer files and `autofm_compress.json`: the parent,
+    the sub-network, parameter counts and `info` (e.g. how it was pruned and recovered)."""
+    shape = LlamaShape.from_config(parent.config)
+    summary = {
+        "parent": {"path": parent.name_or_path or None, "shape": shape.to_dict()},
+        "sub_network": sub.to_dict(),
+        "parameters": model.num_parameters(),
+        "parent_parameters": parent.num_parameters(),
+        **(info or {}),
+    }
+    return _save_directory(out_dir, model, {COMPRESS_FILE: summary}, parent.name_or_path, overwrite)
 
 
 def save_hf_supernet(

@@ -140,6 +140,10 @@ class LlamaSuperNetwork(nn.Module):
         """The search space of this super-network's sub-networks."""
         return SearchSpace(self.shape, kind, self.layer_order, **options)
 
+    def trainee(self) -> LlamaTrainee:
+        """The model as `autofm.lm.training.train` trains it (at this shape's block size)."""
+        return LlamaTrainee(self.model, self.shape)
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -169,6 +173,41 @@ class LlamaSuperNetwork(nn.Module):
             x = x + _attention(block.self_attn, normed, heads, self.shape.head_group, rotary)
             x = x + _mlp(block.mlp, _rms_norm(block.post_attention_layernorm, x, e), mlp)
         return F.linear(_rms_norm(llama.norm, x, e), self.model.lm_head.weight[:, :e])
+
+
+class LlamaTrainee(nn.Module):
+    """A `LlamaForCausalLM` as `autofm.lm.training.train` takes a model: `forward(idx,
+    targets)` → (logits, loss), `config` with the `block_size` it trains at (a `LlamaShape`),
+    `n_parameters()`, `parameter_groups()` and a `checkpoint_kind` for its run folder's state.
+    The weights are the model's own (trained in place)."""
+
+    checkpoint_kind = "hf-llama"
+
+    def __init__(self, model: LlamaForCausalLM, shape: LlamaShape | None = None):
+        super().__init__()
+        self.model = model
+        self.config = shape or LlamaShape.from_config(model.config)
+
+    def forward(
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        logits = self.model(input_ids=idx, use_cache=False).logits
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten())
+        return logits, loss
+
+    def n_parameters(self) -> int:
+        return self.model.num_parameters()
+
+    def parameter_groups(self, weight_decay: float = 0.0) -> list[dict]:
+        """AdamW groups as a GPT's (standard parametrisation): decay on matrices only."""
+        matrices = [p for p in self.parameters() if p.ndim >= 2]
+        vectors = [p for p in self.parameters() if p.ndim < 2]
+        return [
+            {"params": vectors, "lr_multiplier": 1.0, "weight_decay": 0.0},
+            {"params": matrices, "lr_multiplier": 1.0, "weight_decay": weight_decay},
+        ]
 
 
 def _rms_norm(norm: nn.Module, x: torch.Tensor, e: int) -> torch.Tensor:
@@ -294,6 +333,15 @@ def sort_llama(
     computes the same function. Returns the layer order, most important layer first."""
     model = model.model if isinstance(model, LlamaSuperNetwork) else model
     units, blocks = llama_importance(model, batches, aggregation)
+    permute_llama(model, units)
+    return tuple(int(i) for i in importance_order(blocks))
+
+
+@torch.no_grad()
+def permute_llama(model: LlamaForCausalLM, units: UnitScores) -> None:
+    """Permute `model`'s weights in place so that channels, query groups (one score per
+    key/value head, moving with their query heads) and MLP neurons come in order of `units`,
+    highest first; the model computes the same function."""
     llama, config = model.model, model.config
 
     def order(scores: np.ndarray) -> torch.Tensor:
@@ -326,7 +374,6 @@ def sort_llama(
             _reorder_linear(linear, rows, channels)
         _reorder_linear(attn.o_proj, channels, query_rows)
         _reorder_linear(mlp.down_proj, channels, neurons)
-    return tuple(int(i) for i in importance_order(blocks))
 
 
 def _reorder_linear(linear: nn.Linear, rows: torch.Tensor, columns: torch.Tensor) -> None:

@@ -38,6 +38,10 @@ class SuperNetwork(nn.Module):
         """The search space of this super-network's sub-networks."""
         return SearchSpace(self.config, kind, self.layer_order, **options)
 
+    def trainee(self) -> GPT:
+        """The model `autofm.lm.training.train` trains: the parent GPT itself."""
+        return self.gpt
+
     def forward(
         self,
         idx: torch.Tensor,

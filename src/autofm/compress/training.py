@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -34,6 +34,9 @@ from autofm.compress.supernet import SuperNetwork
 from autofm.core.config import ConfigMixin
 from autofm.core.errors import ValidationError
 from autofm.lm.training import TrainConfig, TrainResult, train
+
+if TYPE_CHECKING:  # transformers is imported for hf: models only
+    from autofm.compress.hf_supernet import LlamaSuperNetwork
 
 STRATEGIES = ("standard", "random", "sandwich")
 SAMPLINGS = ("uniform", "calibrated")
@@ -97,21 +100,22 @@ def supernet_loss(
 
 
 def train_supernet(
-    supernet: SuperNetwork,
+    supernet: SuperNetwork | LlamaSuperNetwork,
     train_tokens: np.ndarray,
     valid_tokens: np.ndarray | None,
     config: SupernetTrainConfig,
     loop: TrainConfig,
     run_dir: str | os.PathLike | None = None,
 ) -> TrainResult:
-    """Train `supernet`'s parent weights in place with `config`'s strategy for `loop`'s token
+    """Train `supernet`'s parent weights (an autofm GPT's or a Hugging Face Llama's) in place with `config`'s strategy for `loop`'s token
     budget (resumable in `run_dir`); the validation loss tracked is the full model's. Sampled
     sub-networks are drawn from the loop's own generator (seeded by `loop.seed`, saved with the
     run), so a resumed run equals an uninterrupted one."""
     space = supernet.space(config.space)
     sampler = space.calibrated_sampler() if config.sampling == "calibrated" else None
     loss_fn = supernet_loss(supernet, space, config, sampler)
-    return train(supernet.gpt, train_tokens, valid_tokens, loop, run_dir=run_dir, loss_fn=loss_fn)
+    trainee = supernet.trainee()
+    return train(trainee, train_tokens, valid_tokens, loop, run_dir=run_dir, loss_fn=loss_fn)
 
 
 def training_summary(config: SupernetTrainConfig, loop: TrainConfig, result: TrainResult) -> dict:

@@ -200,7 +200,9 @@ def _save_state(
         training=training,
         provenance=default_provenance(),
         contents="training-state",
-        tokenizer=TOKENIZER,  # so the state loads as a GPT too (load_gpt)
+        # a GPT's state loads as a GPT too (load_gpt); other models (a Hugging Face Llama
+        # trained through `autofm.compress`) keep their own tokenizer
+        **({"tokenizer": TOKENIZER} if model.checkpoint_kind == GPT.checkpoint_kind else {}),
     )
 
 
@@ -245,6 +247,9 @@ def train(
 ) -> TrainResult:
     """Train `model` in place on random blocks of `train_tokens`; a fresh AdamW every call
     (so a grown model starts with reset optimizer state). Stops early if the loss diverges.
+    `model` is a GPT, or a module with its training interface (`forward(idx, targets)`,
+    `config.block_size`, `n_parameters`, `parameter_groups`, `checkpoint_kind`), such as
+    `autofm.compress`'s `LlamaTrainee`.
 
     With `run_dir`, resumes from `run_dir/last` if it exists (same model and settings) and saves
     a resumable state every `checkpoint_every` steps, at the end, and when `max_seconds` runs
