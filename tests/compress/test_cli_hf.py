@@ -219,6 +219,29 @@ def test_an_hf_llama_is_trained_as_a_supernet_then_pruned_and_extracted_with_rec
     assert not recovered.model.embed_tokens.weight.equal(sliced.model.embed_tokens.weight)
 
 
+def test_a_stopped_hf_supernet_run_is_continued_by_rerunning_the_same_command(
+    files, tmp_path, capsys
+):
+    from safetensors.torch import load_file
+
+    command = ["supernet-train", f"hf:{files / 'parent'}", "--data", str(files / "text.txt"),
+               *BLOCK, "--tokens", "1280", "--batch-size", "4", "--random-samples", "1"]  # fmt: skip
+    code, whole, _ = run([*command, "--out", str(tmp_path / "whole")], capsys)
+    assert code == 0 and whole["complete"]
+    resumed = [*command, "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "resumed")]
+    code, out, _ = run([*resumed, "--max-seconds", "0"], capsys)  # stops after its first step
+    assert code == 0 and not out["complete"] and out["steps"] == 1
+    code, out, _ = run(resumed, capsys)  # the same command again: continues, replaces --out
+    assert code == 0 and out["complete"] and out["steps"] == whole["steps"] == 20
+    weights = [load_file(tmp_path / name / "model.safetensors") for name in ("whole", "resumed")]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(weights[0][key].equal(weights[1][key]) for key in weights[0])
+    # a finished run's folder, or one of another run, is not replaced
+    for out_dir in ("resumed", "whole"):
+        again = [*command, "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / out_dir)]
+        _bad(again, capsys, "is not an empty folder")
+
+
 def test_a_half_precision_model_trains_in_float32_and_is_saved_in_its_precision(
     files, tmp_path, capsys
 ):
@@ -291,6 +314,13 @@ def test_bad_hf_inputs_exit_2_in_one_line_with_nothing_written(files, tmp_path, 
     fraction = ["--params-fraction", "1.5", "--out", str(out)]
     _bad(["prune", parent, *text, *BLOCK, *fraction], capsys, "params_fraction must be in (0, 1]")
     _bad(["prune", "gpt-parent", *text, *BLOCK, *fraction], capsys, "--block-size is for hf:")
+    missing = ["--data", str(tmp_path / "missing.txt"), "--out", str(out)]
+    _bad(["prune", parent, "--params-fraction", "0.5", *missing], capsys, "missing.txt")
+    sub = json.dumps({"embed": 16, "layers": [0], "heads": [2], "mlp": [16]})
+    recover = ["--sub", sub, "--recover-tokens", "64", *missing]
+    _bad(["extract", parent, *recover], capsys, "missing.txt")
+    _bad(["extract", parent, *recover[:-4], *text, "--block-size", "99", "--out", str(out)],
+         capsys, "--block-size must be in 2..64")  # fmt: skip
     _bad(["search", parent, *text, "--space", "layerwise"], capsys, "use --space uniform")
     _bad(["eval", parent, *text, "--block-size", "65"], capsys, "--block-size must be in 2..64")
     _bad(["eval", "gpt-parent", *text, "--block-size", "16"], capsys, "--block-size is for hf:")
@@ -307,7 +337,6 @@ def test_bad_hf_inputs_exit_2_in_one_line_with_nothing_written(files, tmp_path, 
     taken = tmp_path / "taken"
     taken.mkdir()
     (taken / "keep.txt").write_text("x")
-    sub = json.dumps({"embed": 16, "layers": [0], "heads": [2], "mlp": [16]})
     for command in (["importance", parent, *text, "--out", str(taken)],
                     ["extract", parent, "--sub", sub, "--out", str(taken)],
                     ["supernet-train", parent, *text, "--out", str(taken)],

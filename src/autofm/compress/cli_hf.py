@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -42,16 +43,32 @@ from autofm.core.progress import status
 from autofm.core.runtime import setup_torch
 
 
-def check_new_folder(path: str | os.PathLike) -> Path:
+def check_new_folder(path: str | os.PathLike, *, unfinished_run: str | None = None) -> bool:
     """Refuse an output folder that exists and is not empty (nothing is overwritten), or that
-    cannot be written; checked before any work."""
+    cannot be written; checked before any work. A folder holding the output of an unfinished
+    run of the same --run-dir (its `autofm_supernet.json` names it and says it is incomplete)
+    may be replaced by the rerun that continues it: returns True for such a folder."""
     folder = Path(path)
+    if unfinished_run is not None and _written_by_unfinished(folder, unfinished_run):
+        return True
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise ValidationError(
             f"--out {folder} exists and is not an empty folder; give a new or empty folder for "
             "the Hugging Face model (nothing is overwritten)"
         )
-    return check_writable(folder, "model folder", kind="folder")
+    check_writable(folder, "model folder", kind="folder")
+    return False
+
+
+def _written_by_unfinished(folder: Path, run_dir: str) -> bool:
+    from autofm.compress.hf_extract import SUPERNET_FILE
+
+    try:
+        trained = json.loads((folder / SUPERNET_FILE).read_text(encoding="utf-8"))["trained"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    same_run = trained.get("run_dir") == str(Path(run_dir).resolve())
+    return same_run and not trained.get("complete", True)
 
 
 def load_model(
@@ -168,7 +185,7 @@ def supernet_train(args: argparse.Namespace) -> None:
             "--space layerwise is not available for hf: models: a Hugging Face LlamaConfig has "
             "one head count and one MLP width for all layers; use --space uniform (the default)"
         )
-    check_new_folder(args.out)
+    unfinished = check_new_folder(args.out, unfinished_run=args.run_dir)
     config, loop = supernet_settings(args, "uniform")
     supernet, info, tokenizer = load_model(
         args.model, with_tokenizer=True, device=setup_torch(args.threads)
@@ -178,7 +195,10 @@ def supernet_train(args: argparse.Namespace) -> None:
     with _in_float32(supernet.model):
         result = train_supernet(supernet, train_tokens, valid_tokens, config, loop, args.run_dir)
     summary = training_summary(config, loop, result)
-    out = save_hf_supernet(args.out, supernet, trained_info(info["supernet"], args.model, summary))
+    if args.run_dir is not None:  # a rerun of the same command continues it (and replaces --out)
+        summary.update(run_dir=str(Path(args.run_dir).resolve()), complete=result.complete)
+    info = trained_info(info["supernet"], args.model, summary)
+    out = save_hf_supernet(args.out, supernet, info, overwrite=unfinished)
     emit({"checkpoint": str(out), "complete": result.complete, **summary}, args.json)
 
 
