@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import io
 import json
+import shutil
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -124,6 +125,9 @@ def cli(name: str, args: list[str], run: Settings) -> dict:
     cached = run.work / f"{name}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
+    if "--out" in args:  # written by a run killed before its result was cached: made again
+        # (supernet-train's run folder still continues its training)
+        shutil.rmtree(args[args.index("--out") + 1], ignore_errors=True)
     output = io.StringIO()
     started = time.perf_counter()
     with contextlib.redirect_stdout(output):

@@ -38,19 +38,21 @@ def _tokenizer(text: str):
     return train_byte_bpe(text, 320)
 
 
+TINY_CONFIG = dict(
+    vocab_size=320,
+    hidden_size=32,
+    intermediate_size=48,
+    num_hidden_layers=3,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=64,
+    initializer_range=0.2,  # logits far from uniform, so a wrong slice shows
+)
+
+
 def _llama(vocab_size: int, seed: int = 0) -> LlamaForCausalLM:
     torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        intermediate_size=48,
-        num_hidden_layers=3,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=64,
-        initializer_range=0.2,  # logits far from uniform, so a wrong slice shows
-    )
-    return LlamaForCausalLM(config).eval()
+    return LlamaForCausalLM(LlamaConfig(**{**TINY_CONFIG, "vocab_size": vocab_size})).eval()
 
 
 @pytest.fixture(scope="module")
@@ -240,6 +242,27 @@ def test_a_stopped_hf_supernet_run_is_continued_by_rerunning_the_same_command(
     for out_dir in ("resumed", "whole"):
         again = [*command, "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / out_dir)]
         _bad(again, capsys, "is not an empty folder")
+    stopped = [*command, "--run-dir", str(tmp_path / "run2"), "--out", str(tmp_path / "stopped")]
+    code, out, _ = run([*stopped, "--max-seconds", "0"], capsys)
+    assert code == 0 and not out["complete"]
+    for other in (["--run-dir", str(tmp_path / "run3")], ["--lr", "1e-3"], ["--seed", "1"],
+                  ["--strategy", "random"], ["--data", str(files / "parent" / "tokenizer.json")]):  # fmt: skip
+        changed = [*stopped, *other]
+        if other[0] == "--run-dir":  # the same command but for another run folder
+            changed = [*command, *other, "--out", str(tmp_path / "stopped")]
+        _bad(changed, capsys, "is not an empty folder")
+
+
+def test_training_runs_in_float32_and_puts_the_model_back_in_its_precision():
+    from autofm.compress.cli_hf import _in_float32
+
+    plain = LlamaForCausalLM(LlamaConfig(**TINY_CONFIG)).to(torch.bfloat16)
+    tied = LlamaForCausalLM(LlamaConfig(**TINY_CONFIG, tie_word_embeddings=True)).half()
+    for model, dtype in ((plain, torch.bfloat16), (tied, torch.float16)):
+        with _in_float32(model):
+            assert {p.dtype for p in model.parameters()} == {torch.float32} and model.training
+        assert {p.dtype for p in model.parameters()} == {dtype} and not model.training
+    assert tied.lm_head.weight is tied.model.embed_tokens.weight
 
 
 def test_a_half_precision_model_trains_in_float32_and_is_saved_in_its_precision(

@@ -211,8 +211,8 @@ def _block_size(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--block-size",
         type=int,
-        help="tokens per calibration/validation block, hf: models only (default 256, or the "
-        "model's context if shorter; a GPT uses its own)",
+        help="tokens per block (calibration, validation and training), hf: models only "
+        "(default 256, or the model's context if shorter; a GPT uses its own)",
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 from collections.abc import Callable, Iterator
@@ -43,11 +44,12 @@ from autofm.core.progress import status
 from autofm.core.runtime import setup_torch
 
 
-def check_new_folder(path: str | os.PathLike, *, unfinished_run: str | None = None) -> bool:
+def check_new_folder(path: str | os.PathLike, *, unfinished_run: dict | None = None) -> bool:
     """Refuse an output folder that exists and is not empty (nothing is overwritten), or that
     cannot be written; checked before any work. A folder holding the output of an unfinished
-    run of the same --run-dir (its `autofm_supernet.json` names it and says it is incomplete)
-    may be replaced by the rerun that continues it: returns True for such a folder."""
+    run of the same command (`unfinished_run`: the run's `run_identity`, which its
+    `autofm_supernet.json` records with `complete: false`) may be replaced by the rerun that
+    continues it: returns True for such a folder."""
     folder = Path(path)
     if unfinished_run is not None and _written_by_unfinished(folder, unfinished_run):
         return True
@@ -60,15 +62,34 @@ def check_new_folder(path: str | os.PathLike, *, unfinished_run: str | None = No
     return False
 
 
-def _written_by_unfinished(folder: Path, run_dir: str) -> bool:
+def _written_by_unfinished(folder: Path, run: dict) -> bool:
     from autofm.compress.hf_extract import SUPERNET_FILE
 
     try:
         trained = json.loads((folder / SUPERNET_FILE).read_text(encoding="utf-8"))["trained"]
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    same_run = trained.get("run_dir") == str(Path(run_dir).resolve())
-    return same_run and not trained.get("complete", True)
+    return trained.get("run") == run and trained.get("complete") is False
+
+
+def run_identity(args: argparse.Namespace, config, loop) -> dict[str, Any]:
+    """What makes a `supernet-train` rerun the same run: the model, data, block size, run folder
+    and every training setting but the time budget and threads (JSON-comparable)."""
+    ignored = ("max_seconds", "threads")
+    settings = {k: v for k, v in dataclasses.asdict(loop).items() if k not in ignored}
+    return json.loads(
+        json.dumps(
+            {
+                "model": str(args.model),
+                "data": str(args.data),
+                "valid_fraction": args.valid_fraction,
+                "block_size": args.block_size,
+                "run_dir": str(Path(args.run_dir).resolve()),
+                "supernet": config.to_dict(),
+                "loop": settings,
+            }
+        )
+    )
 
 
 def load_model(
@@ -185,8 +206,9 @@ def supernet_train(args: argparse.Namespace) -> None:
             "--space layerwise is not available for hf: models: a Hugging Face LlamaConfig has "
             "one head count and one MLP width for all layers; use --space uniform (the default)"
         )
-    unfinished = check_new_folder(args.out, unfinished_run=args.run_dir)
     config, loop = supernet_settings(args, "uniform")
+    run = run_identity(args, config, loop) if args.run_dir is not None else None
+    unfinished = check_new_folder(args.out, unfinished_run=run)
     supernet, info, tokenizer = load_model(
         args.model, with_tokenizer=True, device=setup_torch(args.threads)
     )
@@ -195,8 +217,8 @@ def supernet_train(args: argparse.Namespace) -> None:
     with _in_float32(supernet.model):
         result = train_supernet(supernet, train_tokens, valid_tokens, config, loop, args.run_dir)
     summary = training_summary(config, loop, result)
-    if args.run_dir is not None:  # a rerun of the same command continues it (and replaces --out)
-        summary.update(run_dir=str(Path(args.run_dir).resolve()), complete=result.complete)
+    if run is not None:  # a rerun of the same command continues it (and replaces --out)
+        summary.update(run=run, complete=result.complete)
     info = trained_info(info["supernet"], args.model, summary)
     out = save_hf_supernet(args.out, supernet, info, overwrite=unfinished)
     emit({"checkpoint": str(out), "complete": result.complete, **summary}, args.json)
@@ -210,10 +232,10 @@ def extract(args: argparse.Namespace, choose_sub: Callable) -> None:
     supernet, info, tokenizer = load_model(
         args.model, with_tokenizer=recovering, device=setup_torch() if recovering else None
     )
+    supernet = _at_block_size(supernet, args.block_size)  # a bad one fails before any work
     sub = choose_sub(args, supernet, info)
     tokens = None
-    if recovering:  # bad --data or --block-size fail before any work
-        supernet = _at_block_size(supernet, args.block_size)
+    if recovering:  # bad --data fails before any work
         tokens = token_split(tokenizer, args.data, args.valid_fraction)
     model = extract_llama(supernet, sub)
     summary = {"extracted_from": str(args.model), **_recovered(model, supernet, tokens, args)}
