@@ -374,9 +374,13 @@ def test_magnitude_scores_are_each_units_summed_absolute_weights(variant):
     assert blocks[2] == pytest.approx(layer_l1, rel=1e-9)
 
 
-@pytest.mark.parametrize("method", ["magnitude", "importance", "leading"])
-def test_a_pruned_llama_is_the_uniform_shrink_slice_of_its_sorted_copy(method):
-    model = _llama()
+@pytest.mark.parametrize(
+    "method, variant",
+    [("magnitude", "gqa"), ("importance", "gqa"), ("leading", "gqa"),
+     ("magnitude", "bias-tied"), ("magnitude", "wide-heads-mqa"), ("importance", "bias-tied")],
+)  # fmt: skip
+def test_a_pruned_llama_is_the_uniform_shrink_slice_of_its_sorted_copy(method, variant):
+    model = _llama(variant)
     before = copy.deepcopy(model.state_dict())
     supernet = LlamaSuperNetwork(model)
     batches = [_tokens(seed=seed) for seed in range(2)]
@@ -400,24 +404,27 @@ def test_a_pruned_llama_is_the_uniform_shrink_slice_of_its_sorted_copy(method):
         prune_llama(supernet, method, 0.0, batches)
 
 
-def test_training_through_the_lm_loop_lowers_the_loss_and_resumes_exactly(tmp_path):
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_training_through_the_lm_loop_lowers_the_loss_and_resumes_exactly(tmp_path, variant):
     from autofm.lm.training import TrainConfig, evaluate, train
 
     stream = np.tile(np.arange(64), 40) % 64  # a pattern a tiny model learns quickly
     runs = {}
     for name, budget in (("whole", None), ("resumed", 0.0)):
-        model = _llama()
+        model = _llama(variant)
         trainee = LlamaTrainee(model, LlamaShape.from_config(model.config))
         before = evaluate(trainee, stream, n_blocks=8)
         config = TrainConfig(tokens=4096, batch_size=4, lr=3e-3, seed=0, eval_every=0)
         run_dir = tmp_path / name
         if budget is not None:  # stopped after its first step, then continued
             train(trainee, stream, stream, replace(config, max_seconds=budget), run_dir=run_dir)
-            model = _llama()
+            model = _llama(variant)
             trainee = LlamaTrainee(model, LlamaShape.from_config(model.config))
         result = train(trainee, stream, stream, config, run_dir=run_dir)
         runs[name] = model.state_dict()
         assert result.complete and result.final_val_loss < 0.5 * before
     assert all(value.equal(runs["resumed"][key]) for key, value in runs["whole"].items())
+    if variant == "bias-tied":  # still one matrix after training and resuming
+        assert model.lm_head.weight is model.model.embed_tokens.weight
     state = json.loads((tmp_path / "whole" / "last.json").read_text())
     assert state["kind"] == "hf-llama" and "tokenizer" not in state
