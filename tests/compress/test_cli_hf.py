@@ -251,6 +251,16 @@ def test_a_stopped_hf_supernet_run_is_continued_by_rerunning_the_same_command(
         if other[0] == "--run-dir":  # the same command but for another run folder
             changed = [*command, *other, "--out", str(tmp_path / "stopped")]
         _bad(changed, capsys, "is not an empty folder")
+    # nor is its run folder continued by a command on other text or another parent
+    elsewhere = ["--run-dir", str(tmp_path / "run2"), "--out", str(tmp_path / "elsewhere")]
+    other_text = ["--data", str(files / "parent" / "tokenizer.json")]
+    _bad([*command, *other_text, *elsewhere], capsys, "another model or settings (['data'])")
+    sorted_parent = tmp_path / "sorted-parent"
+    code, _, _ = run(["importance", f"hf:{files / 'parent'}", "--data", str(files / "text.txt"),
+                      *BLOCK, "--batches", "2", "--out", str(sorted_parent)], capsys)  # fmt: skip
+    other_model = [command[0], f"hf:{sorted_parent}", *command[2:]]
+    _bad([*other_model, *elsewhere], capsys, "(['model'])")
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def test_training_runs_in_float32_and_puts_the_model_back_in_its_precision():

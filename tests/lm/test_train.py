@@ -139,3 +139,21 @@ def test_resuming_with_other_settings_is_refused(corpus_tokens, tmp_path):
     other = dataclasses.replace(config, lr=1e-2)
     with pytest.raises(CheckpointError, match="another model or settings"):
         train(GPT(TINY, seed=0), corpus_tokens, None, other, run_dir=tmp_path)
+
+
+def test_a_run_folder_started_with_another_identity_is_not_resumed(corpus_tokens, tmp_path):
+    config = TrainConfig(batch_size=4, tokens=4 * 16 * 4, max_seconds=0.0)
+    started = {"corpus": "stdlib", "init": None, "steps": (1, 2)}
+    train(GPT(TINY, seed=0), corpus_tokens, None, config, run_dir=tmp_path, identity=started)
+    for key, value in (("corpus", "other.txt"), ("init", "gpt-parent")):
+        with pytest.raises(CheckpointError, match=rf"another model or settings \(\['{key}'\]\)"):
+            other = {**started, key: value}
+            train(GPT(TINY, seed=0), corpus_tokens, None, config, run_dir=tmp_path, identity=other)
+    # the same identity (tuples read back as lists) continues it; so does a caller without one
+    result = train(GPT(TINY, seed=0), corpus_tokens, None, config, run_dir=tmp_path,
+                   identity=started)  # fmt: skip
+    assert result.steps_done == 2
+    assert train(GPT(TINY, seed=0), corpus_tokens, None, config, run_dir=tmp_path).steps_done == 3
+    with pytest.raises(CheckpointError, match="corpus"):  # the identity stayed with the run
+        train(GPT(TINY, seed=0), corpus_tokens, None, config, run_dir=tmp_path,
+              identity={**started, "corpus": "other.txt"})  # fmt: skip

@@ -282,6 +282,17 @@ def supernet_settings(args: argparse.Namespace, space: str):
     return config, loop
 
 
+def supernet_identity(args: argparse.Namespace) -> dict:
+    """What a `supernet-train` run folder must have been started with to be continued: the
+    parent and the text (the strategy and loop settings are checked by the training loop)."""
+    return {
+        "model": str(args.model),
+        "data": str(args.data),
+        "valid_fraction": args.valid_fraction,
+        "block_size": args.block_size,
+    }
+
+
 def trained_info(previous: dict | None, model: str, summary: dict) -> dict:
     """The super-network description saved after training: what the parent's said (e.g. how it
     was sorted) without what training makes stale (a front searched before it; the layer order
@@ -304,7 +315,9 @@ def _supernet_train(args: argparse.Namespace) -> None:
     config, loop = supernet_settings(args, args.space or "layerwise")
     train_tokens, valid_tokens = _tokens(args)
     supernet.gpt.train()
-    result = train_supernet(supernet, train_tokens, valid_tokens, config, loop, args.run_dir)
+    result = train_supernet(
+        supernet, train_tokens, valid_tokens, config, loop, args.run_dir, supernet_identity(args)
+    )
     summary = training_summary(config, loop, result)
     info = trained_info(meta.get("supernet"), args.model, summary)
     stem = save_supernet(args.out, supernet, supernet_info=info, training=summary)

@@ -75,21 +75,17 @@ def _written_by_unfinished(folder: Path, run: dict) -> bool:
 def run_identity(args: argparse.Namespace, config, loop) -> dict[str, Any]:
     """What makes a `supernet-train` rerun the same run: the model, data, block size, run folder
     and every training setting but the time budget and threads (JSON-comparable)."""
+    from autofm.compress.cli import supernet_identity
+
     ignored = ("max_seconds", "threads")
     settings = {k: v for k, v in dataclasses.asdict(loop).items() if k not in ignored}
-    return json.loads(
-        json.dumps(
-            {
-                "model": str(args.model),
-                "data": str(args.data),
-                "valid_fraction": args.valid_fraction,
-                "block_size": args.block_size,
-                "run_dir": str(Path(args.run_dir).resolve()),
-                "supernet": config.to_dict(),
-                "loop": settings,
-            }
-        )
-    )
+    run = {
+        **supernet_identity(args),
+        "run_dir": str(Path(args.run_dir).resolve()),
+        "supernet": config.to_dict(),
+        "loop": settings,
+    }
+    return json.loads(json.dumps(run))
 
 
 def load_model(
@@ -198,7 +194,7 @@ def supernet_train(args: argparse.Namespace) -> None:
     """`supernet-train hf:DIR`: train the model as a super-network of the uniform space (the
     one a Llama sub-network is extracted from), save it to the --out folder with its layer order
     and training summary."""
-    from autofm.compress.cli import supernet_settings, trained_info
+    from autofm.compress.cli import supernet_identity, supernet_settings, trained_info
     from autofm.compress.training import train_supernet, training_summary
 
     if args.space == "layerwise":
@@ -215,7 +211,10 @@ def supernet_train(args: argparse.Namespace) -> None:
     supernet = _at_block_size(supernet, args.block_size)
     train_tokens, valid_tokens = token_split(tokenizer, args.data, args.valid_fraction)
     with _in_float32(supernet.model):
-        result = train_supernet(supernet, train_tokens, valid_tokens, config, loop, args.run_dir)
+        result = train_supernet(
+            supernet, train_tokens, valid_tokens, config, loop, args.run_dir,
+            supernet_identity(args),
+        )  # fmt: skip
     summary = training_summary(config, loop, result)
     if run is not None:  # a rerun of the same command continues it (and replaces --out)
         summary.update(run=run, complete=result.complete)

@@ -106,16 +106,27 @@ def train_supernet(
     config: SupernetTrainConfig,
     loop: TrainConfig,
     run_dir: str | os.PathLike | None = None,
+    identity: dict | None = None,
 ) -> TrainResult:
     """Train `supernet`'s parent weights (an autofm GPT's or a Hugging Face Llama's) in place with `config`'s strategy for `loop`'s token
     budget (resumable in `run_dir`); the validation loss tracked is the full model's. Sampled
     sub-networks are drawn from the loop's own generator (seeded by `loop.seed`, saved with the
-    run), so a resumed run equals an uninterrupted one."""
+    run), so a resumed run equals an uninterrupted one. `identity`: as `train`'s (a run folder
+    of another parent or data is not resumed); the strategy settings are part of it."""
     space = supernet.space(config.space)
     sampler = space.calibrated_sampler() if config.sampling == "calibrated" else None
     loss_fn = supernet_loss(supernet, space, config, sampler)
     trainee = supernet.trainee()
-    return train(trainee, train_tokens, valid_tokens, loop, run_dir=run_dir, loss_fn=loss_fn)
+    identity = {**(identity or {}), "supernet": config.to_dict()}
+    return train(
+        trainee,
+        train_tokens,
+        valid_tokens,
+        loop,
+        run_dir=run_dir,
+        loss_fn=loss_fn,
+        identity=identity,
+    )
 
 
 def training_summary(config: SupernetTrainConfig, loop: TrainConfig, result: TrainResult) -> dict:

@@ -128,7 +128,15 @@ def _cmd_train(args: argparse.Namespace) -> None:
     else:
         model = GPT(_model_config(args), seed=args.seed)
     config = _train_config(args, args.lr)
-    result = train(model, train_tokens, valid_tokens, config, run_dir=args.run_dir)
+    # a run folder started on other text or from another model is not continued
+    identity = {
+        "corpus": str(args.corpus),
+        "valid_fraction": args.valid_fraction,
+        "init": args.init,
+    }
+    result = train(
+        model, train_tokens, valid_tokens, config, run_dir=args.run_dir, identity=identity
+    )
     training = {
         "corpus": args.corpus,
         "config": dataclasses.asdict(config),

@@ -16,6 +16,7 @@ blocks and the token budget counts all ranks together.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import time
@@ -180,6 +181,7 @@ def _save_state(
     step: int,
     history: list[dict],
     running: list[float],
+    identity: dict | None = None,
 ) -> None:
     opt_tensors, param_groups = optimizer_tensors(optimizer)
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
@@ -191,6 +193,7 @@ def _save_state(
         "running_losses": running,  # training losses since the last history row
         "rng": rng.bit_generator.state,
         "optimizer_param_groups": param_groups,
+        "identity": identity,
     }
     save_checkpoint(
         path,
@@ -206,6 +209,11 @@ def _save_state(
     )
 
 
+def _as_json(value: dict) -> dict:
+    """`value` as it reads back from the state's JSON (tuples as lists)."""
+    return json.loads(json.dumps(value))
+
+
 def _resume(
     path: Path,
     model: GPT,
@@ -213,12 +221,17 @@ def _resume(
     rng: np.random.Generator,
     config: TrainConfig,
     rank: int,
-) -> tuple[int, list[dict], list[float]]:
+    identity: dict | None = None,
+) -> tuple[int, list[dict], list[float], dict | None]:
     """Restore `run_dir/last` into model, optimizer and (rank 0's) RNG; return the step, the
-    history and the training losses since its last row."""
+    history, the training losses since its last row and the identity the run was saved with."""
     tensors, meta = load_checkpoint(path)
     stored = meta["training"]["config"]
     changed = [key for key in _RESUME_KEYS if stored.get(key) != getattr(config, key)]
+    before = meta["training"].get("identity")  # None: an older run folder, or no identity given
+    if identity is not None and before is not None:
+        now = _as_json(identity)
+        changed += [k for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k)]
     if meta["kind"] != model.checkpoint_kind or meta["model"] != model.config.to_dict() or changed:
         raise CheckpointError(
             f"{path} holds a run with another model or settings ({changed or 'model config'}); "
@@ -234,7 +247,7 @@ def _resume(
             [config.seed, rank, step]
         ).bit_generator.state
     training = meta["training"]
-    return step, list(training["history"]), list(training["running_losses"])
+    return step, list(training["history"]), list(training["running_losses"]), before
 
 
 def train(
@@ -244,12 +257,15 @@ def train(
     config: TrainConfig,
     run_dir: str | os.PathLike | None = None,
     loss_fn: LossFn | None = None,
+    identity: dict | None = None,
 ) -> TrainResult:
     """Train `model` in place on random blocks of `train_tokens`; a fresh AdamW every call
     (so a grown model starts with reset optimizer state). Stops early if the loss diverges.
     `model` is a GPT, or a module with its training interface (`forward(idx, targets)`,
     `config.block_size`, `n_parameters`, `parameter_groups`, `checkpoint_kind`), such as
-    `autofm.compress`'s `LlamaTrainee`.
+    `autofm.compress`'s `LlamaTrainee`. `identity` (JSON values: e.g. the corpus and where the
+    model came from) is saved with the run's state; a run folder saved with another identity is
+    not resumed.
 
     With `run_dir`, resumes from `run_dir/last` if it exists (same model and settings) and saves
     a resumable state every `checkpoint_every` steps, at the end, and when `max_seconds` runs
@@ -299,9 +315,10 @@ def train(
     start_step = 0
     running: list[float] = []
     if state_path is not None and state_path.with_suffix(".json").is_file():
-        start_step, result.history, running = _resume(
-            state_path, model, optimizer, rng, config, rank
+        start_step, result.history, running, saved_identity = _resume(
+            state_path, model, optimizer, rng, config, rank, identity
         )
+        identity = identity if identity is not None else saved_identity  # kept for later checks
         status(f"resuming {run_dir} at step {start_step} of {steps}")
     writes = state_path is not None and rank == 0
     started = time.perf_counter()
@@ -355,7 +372,15 @@ def train(
             )
             if writes and (done % config.checkpoint_every == 0 or done == steps or out_of_time):
                 _save_state(
-                    state_path, model, optimizer, rng, config, done, result.history, running
+                    state_path,
+                    model,
+                    optimizer,
+                    rng,
+                    config,
+                    done,
+                    result.history,
+                    running,
+                    identity,
                 )
             if out_of_time:
                 break
