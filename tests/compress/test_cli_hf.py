@@ -232,7 +232,7 @@ def test_a_stopped_hf_supernet_run_is_continued_by_rerunning_the_same_command(
     assert code == 0 and whole["complete"]
     resumed = [*command, "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "resumed")]
     code, out, _ = run([*resumed, "--max-seconds", "0"], capsys)  # stops after its first step
-    assert code == 0 and not out["complete"] and out["steps"] == 1
+    assert code == 0 and not out["complete"] and out["steps"] == 1 and out["tokens"] == 4 * 16
     code, out, _ = run(resumed, capsys)  # the same command again: continues, replaces --out
     assert code == 0 and out["complete"] and out["steps"] == whole["steps"] == 20
     weights = [load_file(tmp_path / name / "model.safetensors") for name in ("whole", "resumed")]
@@ -251,7 +251,12 @@ def test_a_stopped_hf_supernet_run_is_continued_by_rerunning_the_same_command(
         if other[0] == "--run-dir":  # the same command but for another run folder
             changed = [*command, *other, "--out", str(tmp_path / "stopped")]
         _bad(changed, capsys, "is not an empty folder")
-    # nor is its run folder continued by a command on other text or another parent
+    # the same text under another name is the same run; other text or another parent is not
+    copy = tmp_path / "copy.txt"
+    copy.write_bytes((files / "text.txt").read_bytes())
+    code, out, _ = run([*stopped[:2], "--data", str(copy), *stopped[4:], "--max-seconds", "0"],
+                       capsys)  # fmt: skip
+    assert code == 0 and out["steps"] == 2
     elsewhere = ["--run-dir", str(tmp_path / "run2"), "--out", str(tmp_path / "elsewhere")]
     other_text = ["--data", str(files / "parent" / "tokenizer.json")]
     _bad([*command, *other_text, *elsewhere], capsys, "another model or settings (['data'])")
@@ -327,7 +332,10 @@ def test_a_long_text_is_measured_on_about_max_blocks_evenly_spaced_blocks(files)
 
 
 def _bad(args, capsys, match):
-    code = main(["compress", *args])
+    try:
+        code = main(["compress", *args])
+    except SystemExit as exit:  # refused by the argument parser
+        code = exit.code
     err = capsys.readouterr().err.strip()
     assert code == 2, err
     assert len(err.splitlines()) == 1 and match in err, err
@@ -356,6 +364,9 @@ def test_bad_hf_inputs_exit_2_in_one_line_with_nothing_written(files, tmp_path, 
          capsys, "--block-size must be in 2..64")  # fmt: skip
     _bad(["search", parent, *text, "--space", "layerwise"], capsys, "use --space uniform")
     _bad(["eval", parent, *text, "--block-size", "65"], capsys, "--block-size must be in 2..64")
+    _bad(["eval", parent, *text, "--blocks", "0"], capsys, "--blocks")
+    _bad(["prune", parent, *text, "--params-fraction", "0.01", "--out", str(out)], capsys,
+         "below the smallest uniform shrink")  # fmt: skip
     _bad(["eval", "gpt-parent", *text, "--block-size", "16"], capsys, "--block-size is for hf:")
     short = tmp_path / "short.txt"
     short.write_text("def f(x): return x\n")

@@ -402,6 +402,8 @@ def test_a_pruned_llama_is_the_uniform_shrink_slice_of_its_sorted_copy(method, v
     assert sub.layers == tuple(sorted(info["layer_order"][: len(sub.layers)]))
     with pytest.raises(ValidationError, match="params_fraction must be in"):
         prune_llama(supernet, method, 0.0, batches)
+    with pytest.raises(ValidationError, match="below the smallest uniform shrink"):
+        prune_llama(supernet, method, 0.01, batches)
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))

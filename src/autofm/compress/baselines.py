@@ -56,6 +56,13 @@ def shrink_factor_for(space: SearchSpace, params_fraction: float) -> float:
     check_params_fraction(params_fraction)
     total = count_parameters(space.parent, space.largest())
     target = params_fraction * total
+    smallest = count_parameters(space.parent, uniform_shrink(space, 0.0))
+    if smallest > target:
+        raise ValidationError(
+            f"params_fraction {params_fraction:g} is below the smallest uniform shrink of this "
+            f"parent ({smallest:,} of {total:,} parameters, {smallest / total:.3g}); ask for at "
+            "least that"
+        )
 
     def count(factor: float) -> int:
         return count_parameters(space.parent, uniform_shrink(space, factor))

@@ -186,7 +186,9 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     evaluate = group.command("eval", "bits per byte, parameters, FLOPs, latency", _eval)
     evaluate.add_argument("model", help="GPT checkpoint (name or path), or hf:DIR")
     evaluate.add_argument("--data", required=True, help="text file or corpus name")
-    evaluate.add_argument("--blocks", type=int, default=64, help="validation blocks (at most)")
+    evaluate.add_argument(
+        "--blocks", type=POSITIVE_INT, default=64, help="validation blocks (at most)"
+    )
     _block_size(evaluate)
     add_threads(evaluate)
 
@@ -286,11 +288,31 @@ def supernet_identity(args: argparse.Namespace) -> dict:
     """What a `supernet-train` run folder must have been started with to be continued: the
     parent and the text (the strategy and loop settings are checked by the training loop)."""
     return {
-        "model": str(args.model),
-        "data": str(args.data),
+        "model": _model_identity(args.model),
+        "data": text_identity(args.data),
         "valid_fraction": args.valid_fraction,
         "block_size": args.block_size,
     }
+
+
+def text_identity(spec: str) -> str | dict:
+    """A corpus name as given; a text file by its content (the same text under another name
+    or path is the same, an edited file is not)."""
+    from autofm.core.checkpoint import sha256_file
+
+    path = Path(spec)
+    return {"sha256": sha256_file(path)} if path.is_file() else str(spec)
+
+
+def _model_identity(spec: str) -> str:
+    """A model spec with a path made absolute (hf:DIR, autofm:PATH, or a checkpoint path)."""
+    from autofm.compress.parent import parse_model_spec
+
+    kind, location = parse_model_spec(spec)
+    path = Path(location)
+    if kind == "hf" or path.exists() or path.with_suffix(".json").exists():
+        return f"{kind}:{path.resolve()}"
+    return str(spec)  # a shipped name
 
 
 def trained_info(previous: dict | None, model: str, summary: dict) -> dict:
@@ -318,7 +340,7 @@ def _supernet_train(args: argparse.Namespace) -> None:
     result = train_supernet(
         supernet, train_tokens, valid_tokens, config, loop, args.run_dir, supernet_identity(args)
     )
-    summary = training_summary(config, loop, result)
+    summary = {**training_summary(config, loop, result), "inputs": supernet_identity(args)}
     info = trained_info(meta.get("supernet"), args.model, summary)
     stem = save_supernet(args.out, supernet, supernet_info=info, training=summary)
     emit({"checkpoint": str(stem), "complete": result.complete, **summary}, args.json)

@@ -215,7 +215,7 @@ def supernet_train(args: argparse.Namespace) -> None:
             supernet, train_tokens, valid_tokens, config, loop, args.run_dir,
             supernet_identity(args),
         )  # fmt: skip
-    summary = training_summary(config, loop, result)
+    summary = {**training_summary(config, loop, result), "inputs": supernet_identity(args)}
     if run is not None:  # a rerun of the same command continues it (and replaces --out)
         summary.update(run=run, complete=result.complete)
     info = trained_info(info["supernet"], args.model, summary)
@@ -277,15 +277,27 @@ def _recovered(
 
     if not args.recover_tokens:
         return {"recover_tokens": 0}
+    block_size = supernet.config.block_size
+    for part, stream in zip(("training", "held-out"), tokens, strict=True):
+        if len(stream) <= block_size + 1:  # checked before the fine-tuning starts
+            raise ValidationError(
+                f"the {part} part of --data {args.data} has {len(stream)} tokens; recovery "
+                f"fine-tuning needs more than --block-size + 1 = {block_size + 1}"
+            )
     status(f"recovery fine-tuning: {args.recover_tokens:,} tokens")
-    shape = replace(LlamaShape.from_config(model.config), block_size=supernet.config.block_size)
+    shape = replace(LlamaShape.from_config(model.config), block_size=block_size)
     with _in_float32(model):
         _, val_loss = recover(
             LlamaTrainee(model, shape), *tokens, tokens=args.recover_tokens, lr=args.lr,
             seed=args.seed,
         )  # fmt: skip
     # nats per token of the model's tokenizer on the held-out part of --data
-    return {"recover_tokens": args.recover_tokens, "val_loss": val_loss}
+    return {
+        "recover_tokens": args.recover_tokens,
+        "recover_data": str(args.data),
+        "block_size": block_size,
+        "val_loss": val_loss,
+    }
 
 
 @contextlib.contextmanager

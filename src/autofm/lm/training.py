@@ -386,7 +386,7 @@ def train(
                 break
     result.steps_done = done
     result.seconds = time.perf_counter() - started
-    result.tokens_seen = int(result.history[-1]["step"]) * tokens_per_step if result.history else 0
+    result.tokens_seen = done * tokens_per_step  # also when stopped between validations
     if result.diverged:
         result.final_val_loss = float("nan")
     elif result.history and result.history[-1].get("val_loss") is not None:
