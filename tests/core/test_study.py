@@ -141,3 +141,15 @@ def test_reading_a_file_that_is_not_a_study_refuses_it_and_leaves_it_untouched(t
     study = tmp_path / "study.db"
     optuna.create_study(storage=storage_url(study, create=True))
     assert storage_url(study) == f"sqlite:///{study.resolve()}"
+
+
+def test_a_study_of_other_settings_names_the_entries_that_differ(tmp_path):
+    from autofm.core.study import open_storage, open_study, storage_url
+
+    storage = open_storage(storage_url(tmp_path / "s.db", create=True))
+    parent = {"width": 64, "depth": 3, "heads": 4, "block_size": 128, "vocab_size": 512}
+    header = {"program": "test", "format_version": 1, "parent": parent}
+    open_study(storage, "s", ["minimize"], header, match=["parent"])
+    other = {**header, "parent": {**parent, "block_size": 64}}
+    with pytest.raises(ValidationError, match=r"another parent \(block_size 128, not 64\)"):
+        open_study(storage, "s", ["minimize"], other, match=["parent"])

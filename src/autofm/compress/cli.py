@@ -108,9 +108,19 @@ def register(subparsers: argparse._SubParsersAction, common: argparse.ArgumentPa
     search.add_argument(
         "--space", default="uniform", choices=CHOICES["space"], help="layerwise: not for hf:"
     )
-    search.add_argument("--trials", type=int, default=100)
+    search.add_argument(
+        "--trials",
+        type=int,
+        default=100,
+        help="trials in the study in all (a resumed study runs only the missing ones)",
+    )
     search.add_argument("--calibration-blocks", type=int, default=32)
-    search.add_argument("--run-dir", default="runs/compress", help="study folder (resumable)")
+    search.add_argument(
+        "--run-dir",
+        default="runs/compress",
+        help="study folder, resumable (default runs/compress under the current folder; give "
+        "each super-network its own)",
+    )
     declare_outputs(search, run_dir="folder")
     search.add_argument("--storage", help="Optuna storage URL (many workers share one)")
     add_threads(search)

@@ -329,13 +329,23 @@ def open_study(
         return study
     check_header(existing, study_name, program, version)
     for key in match:
-        if existing.get(key) != _as_json(header.get(key)):
+        before, now = existing.get(key), _as_json(header.get(key))
+        if before != now:
             raise ValidationError(
                 f"study {study_name!r} already holds a run with another {key} "
-                f"({_brief(existing.get(key))}, not {_brief(header.get(key))}); resume with the "
-                "same settings or use another study name"
+                f"({_difference(before, now)}); resume with the same settings, or use another "
+                "study name or storage (on the command line: another --run-dir or --storage)"
             )
     return study
+
+
+def _difference(before: Any, now: Any) -> str:
+    """'A, not B' for two values; for two dicts, only the entries that differ."""
+    if isinstance(before, dict) and isinstance(now, dict):
+        keys = [k for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k)]
+        if len(keys) <= 3:
+            return "; ".join(f"{k} {_brief(before.get(k))}, not {_brief(now.get(k))}" for k in keys)
+    return f"{_brief(before)}, not {_brief(now)}"
 
 
 def _brief(value: Any) -> str:
