@@ -325,6 +325,17 @@ def _model_identity(spec: str) -> str:
     return str(spec)  # a shipped name
 
 
+def note_if_unsorted(previous: dict | None, model: str) -> None:
+    """Say so when a parent trained as a super-network was never sorted by importance: its
+    sub-networks are its leading units as they happen to be (said after training, so that a
+    refused command prints only its error)."""
+    if not (previous or {}).get("sorted_by"):
+        status(
+            f"note: {model} is not sorted by importance; sub-networks are its first units as "
+            "they are (run `autofm compress importance` first for the paper's method)"
+        )
+
+
 def trained_info(previous: dict | None, model: str, summary: dict) -> dict:
     """The super-network description saved after training: what the parent's said (e.g. how it
     was sorted) without what training makes stale (a front searched before it; the layer order
@@ -351,6 +362,7 @@ def _supernet_train(args: argparse.Namespace) -> None:
         supernet, train_tokens, valid_tokens, config, loop, args.run_dir, supernet_identity(args)
     )
     summary = {**training_summary(config, loop, result), "inputs": supernet_identity(args)}
+    note_if_unsorted(meta.get("supernet"), args.model)
     info = trained_info(meta.get("supernet"), args.model, summary)
     stem = save_supernet(args.out, supernet, supernet_info=info, training=summary)
     emit({"checkpoint": str(stem), "complete": result.complete, **summary}, args.json)

@@ -194,7 +194,12 @@ def supernet_train(args: argparse.Namespace) -> None:
     """`supernet-train hf:DIR`: train the model as a super-network of the uniform space (the
     one a Llama sub-network is extracted from), save it to the --out folder with its layer order
     and training summary."""
-    from autofm.compress.cli import supernet_identity, supernet_settings, trained_info
+    from autofm.compress.cli import (
+        note_if_unsorted,
+        supernet_identity,
+        supernet_settings,
+        trained_info,
+    )
     from autofm.compress.training import train_supernet, training_summary
 
     if args.space == "layerwise":
@@ -216,6 +221,7 @@ def supernet_train(args: argparse.Namespace) -> None:
             supernet_identity(args),
         )  # fmt: skip
     summary = {**training_summary(config, loop, result), "inputs": supernet_identity(args)}
+    note_if_unsorted(info["supernet"], args.model)
     if run is not None:  # a rerun of the same command continues it (and replaces --out)
         summary.update(run=run, complete=result.complete)
     info = trained_info(info["supernet"], args.model, summary)
