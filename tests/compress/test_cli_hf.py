@@ -259,12 +259,12 @@ def test_a_stopped_hf_supernet_run_is_continued_by_rerunning_the_same_command(
     assert code == 0 and out["steps"] == 2
     elsewhere = ["--run-dir", str(tmp_path / "run2"), "--out", str(tmp_path / "elsewhere")]
     other_text = ["--data", str(files / "parent" / "tokenizer.json")]
-    _bad([*command, *other_text, *elsewhere], capsys, "another model or settings (['data'])")
+    _bad([*command, *other_text, *elsewhere], capsys, "another model or settings (['data']: data {")
     sorted_parent = tmp_path / "sorted-parent"
     code, _, _ = run(["importance", f"hf:{files / 'parent'}", "--data", str(files / "text.txt"),
                       *BLOCK, "--batches", "2", "--out", str(sorted_parent)], capsys)  # fmt: skip
     other_model = [command[0], f"hf:{sorted_parent}", *command[2:]]
-    _bad([*other_model, *elsewhere], capsys, "(['model'])")
+    _bad([*other_model, *elsewhere], capsys, "(['model']: model \"hf:")
     assert not (tmp_path / "elsewhere").exists()
 
 

@@ -402,8 +402,11 @@ def test_a_pruned_llama_is_the_uniform_shrink_slice_of_its_sorted_copy(method, v
     assert sub.layers == tuple(sorted(info["layer_order"][: len(sub.layers)]))
     with pytest.raises(ValidationError, match="params_fraction must be in"):
         prune_llama(supernet, method, 0.0, batches)
-    with pytest.raises(ValidationError, match="below the smallest uniform shrink"):
+    with pytest.raises(ValidationError, match="below the smallest uniform shrink") as refused:
         prune_llama(supernet, method, 0.01, batches)
+    least = float(str(refused.value).rsplit("at least ", 1)[1])  # what it asks for is accepted
+    smallest, info = prune_llama(supernet, method, least, batches)
+    assert info["params_fraction"] <= least < info["params_fraction"] + 1e-4
 
 
 @pytest.mark.parametrize("variant", sorted(VARIANTS))

@@ -155,3 +155,33 @@ def test_non_utf8_corpus_is_accepted_with_a_note(tmp_path, capsys):
     )
     assert code == 0, out.err
     assert "not valid UTF-8" in out.err and "fine" in out.err
+
+
+def test_a_run_folder_continues_under_any_spelling_of_its_inputs_but_not_on_other_ones(
+    tmp_path, capsys, monkeypatch
+):
+    text = "".join(f"def f{i}(x):\n    return x * {i}\n" for i in range(400))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "text.txt").write_text(text)
+    (tmp_path / "copy.txt").write_text(text)
+    (tmp_path / "edited.txt").write_text(text.replace("return", "yield"))
+    stem = tmp_path / "a" / "init"
+    code, out = _run(capsys, "lm", "train", "--corpus", str(tmp_path / "a" / "text.txt"), *MODEL,
+                     "--tokens", "256", "--batch-size", "4", "--out", str(stem))  # fmt: skip
+    assert code == 0, out.err
+    run = ["lm", "train", "--tokens", "1024", "--batch-size", "4", "--run-dir",
+           str(tmp_path / "run"), "--out", str(tmp_path / "out"), "--json"]  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    code, out = _run(
+        capsys, *run, "--corpus", "a/text.txt", "--init", "a/init", "--max-seconds", "0"
+    )
+    assert code == 0, out.err
+    # the same text and model named otherwise (another path, a copy, the .json, from inside a/)
+    monkeypatch.chdir(tmp_path / "a")
+    for corpus, init in (("../copy.txt", "init.json"), ("text.txt", str(stem))):
+        code, out = _run(capsys, *run, "--corpus", corpus, "--init", init, "--max-seconds", "0")
+        assert code == 0, out.err
+    code, out = _run(capsys, *run, "--corpus", "../edited.txt", "--init", "init")
+    assert code == 2 and "another model or settings (['corpus']: corpus {" in out.err, out.err
+    code, out = _run(capsys, *run, "--corpus", "text.txt")  # from scratch: no --init
+    assert code == 2 and "(['init']: init " in out.err and "not null" in out.err, out.err

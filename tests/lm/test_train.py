@@ -146,7 +146,9 @@ def test_a_run_folder_started_with_another_identity_is_not_resumed(corpus_tokens
     started = {"corpus": "stdlib", "init": None, "steps": (1, 2)}
     train(GPT(TINY, seed=0), corpus_tokens, None, config, run_dir=tmp_path, identity=started)
     for key, value in (("corpus", "other.txt"), ("init", "gpt-parent")):
-        with pytest.raises(CheckpointError, match=rf"another model or settings \(\['{key}'\]\)"):
+        with pytest.raises(
+            CheckpointError, match=rf"another model or settings \(\['{key}'\]: {key} "
+        ):
             other = {**started, key: value}
             train(GPT(TINY, seed=0), corpus_tokens, None, config, run_dir=tmp_path, identity=other)
     # the same identity (tuples read back as lists) continues it; so does a caller without one

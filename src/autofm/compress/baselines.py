@@ -58,10 +58,10 @@ def shrink_factor_for(space: SearchSpace, params_fraction: float) -> float:
     target = params_fraction * total
     smallest = count_parameters(space.parent, uniform_shrink(space, 0.0))
     if smallest > target:
+        least = math.ceil(smallest / total * 1e4) / 1e4  # rounded up: asking for it is accepted
         raise ValidationError(
             f"params_fraction {params_fraction:g} is below the smallest uniform shrink of this "
-            f"parent ({smallest:,} of {total:,} parameters, {smallest / total:.3g}); ask for at "
-            "least that"
+            f"parent ({smallest:,} of {total:,} parameters); ask for at least {least:g}"
         )
 
     def count(factor: float) -> int:

@@ -297,39 +297,33 @@ def supernet_settings(args: argparse.Namespace, space: str):
 def supernet_identity(args: argparse.Namespace) -> dict:
     """What a `supernet-train` run folder must have been started with to be continued: the
     parent and the text (the strategy and loop settings are checked by the training loop)."""
+    from autofm.data.text import corpus_identity
+
     return {
         "model": _model_identity(args.model),
-        "data": text_identity(args.data),
+        "data": corpus_identity(args.data),
         "valid_fraction": args.valid_fraction,
-        "block_size": args.block_size,
-    }
-
-
-def text_identity(spec: str) -> str | dict:
-    """A corpus name as given; a text file by its content (the same text under another name
-    or path is the same, an edited file is not)."""
-    from autofm.core.checkpoint import sha256_file
-
-    path = Path(spec)
-    return {"sha256": sha256_file(path)} if path.is_file() else str(spec)
+    }  # the block size is part of the model's config, which the loop checks
 
 
 def _model_identity(spec: str) -> str:
-    """A model spec with a path made absolute (hf:DIR, autofm:PATH, or a checkpoint path)."""
+    """One spelling of a model spec: hf: with the folder's absolute path, else the checkpoint's
+    (`checkpoint_identity`)."""
     from autofm.compress.parent import parse_model_spec
+    from autofm.core.checkpoint import checkpoint_identity
 
     kind, location = parse_model_spec(spec)
-    path = Path(location)
-    if kind == "hf" or path.exists() or path.with_suffix(".json").exists():
-        return f"{kind}:{path.resolve()}"
-    return str(spec)  # a shipped name
+    if kind == "hf":
+        return f"hf:{Path(location).resolve()}"
+    return f"autofm:{checkpoint_identity(location)}"
 
 
 def note_if_unsorted(previous: dict | None, model: str) -> None:
     """Say so when a parent trained as a super-network was never sorted by importance: its
     sub-networks are its leading units as they happen to be (said after training, so that a
     refused command prints only its error)."""
-    if not (previous or {}).get("sorted_by"):
+    previous = previous or {}
+    if not (previous.get("sorted_by") or previous.get("sort_seconds")):
         status(
             f"note: {model} is not sorted by importance; sub-networks are its first units as "
             "they are (run `autofm compress importance` first for the paper's method)"

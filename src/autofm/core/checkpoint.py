@@ -25,7 +25,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from autofm.checkpoints.registry import SHIPPED
-from autofm.core.errors import CheckpointError
+from autofm.core.errors import AutofmError, CheckpointError
 from autofm.core.io import atomic_path, atomic_write_json
 from autofm.core.migrate import migrate_meta
 from autofm.core.provenance import default_provenance, portable_values
@@ -402,6 +402,17 @@ def checkpoint_stem(name_or_path: str | os.PathLike) -> Path:
         verify_shipped(text, stem.parent)
         return stem
     return find_pretrained(text)
+
+
+def checkpoint_identity(name_or_path: str | os.PathLike) -> str:
+    """One spelling for every way of naming a checkpoint (a shipped name, a stem, its .json or
+    .safetensors, relative or absolute): its stem's absolute path; the spec as given when it
+    names no checkpoint (loading it says why)."""
+    try:
+        stem = checkpoint_stem(name_or_path)
+    except (AutofmError, OSError):
+        return str(name_or_path)
+    return str(stem.resolve()) if _with(stem, ".json").is_file() else str(name_or_path)
 
 
 def load_pretrained(name: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

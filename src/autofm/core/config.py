@@ -70,3 +70,19 @@ class ConfigMixin:
             return cls(**kwargs)
         except (TypeError, ValueError) as err:  # a config class's own checks (ValidationError)
             raise CheckpointError(f"{source} holds an invalid {cls.__name__}: {err}") from err
+
+
+def describe_difference(before: Any, now: Any) -> str:
+    """'A, not B' for two JSON values; for two dicts, only the entries that differ
+    ('key A, not B; …', up to three of them), values cut to 60 characters."""
+    import json
+
+    def brief(value: Any) -> str:
+        text = json.dumps(value, default=str)
+        return text if len(text) <= 60 else text[:57] + "..."
+
+    if isinstance(before, dict) and isinstance(now, dict):
+        keys = [k for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k)]
+        if len(keys) <= 3:
+            return "; ".join(f"{k} {brief(before.get(k))}, not {brief(now.get(k))}" for k in keys)
+    return f"{brief(before)}, not {brief(now)}"

@@ -24,6 +24,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from autofm.core.config import describe_difference
 from autofm.core.errors import DataNotFoundError, ValidationError
 
 SAMPLERS = ("auto", "nsga2", "nsga3", "random", "tpe")
@@ -333,21 +334,7 @@ def open_study(
         if before != now:
             raise ValidationError(
                 f"study {study_name!r} already holds a run with another {key} "
-                f"({_difference(before, now)}); resume with the same settings, or use another "
+                f"({describe_difference(before, now)}); resume with the same settings, or use another "
                 "study name or storage (on the command line: another --run-dir or --storage)"
             )
     return study
-
-
-def _difference(before: Any, now: Any) -> str:
-    """'A, not B' for two values; for two dicts, only the entries that differ."""
-    if isinstance(before, dict) and isinstance(now, dict):
-        keys = [k for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k)]
-        if len(keys) <= 3:
-            return "; ".join(f"{k} {_brief(before.get(k))}, not {_brief(now.get(k))}" for k in keys)
-    return f"{_brief(before)}, not {_brief(now)}"
-
-
-def _brief(value: Any) -> str:
-    text = json.dumps(value, default=str)
-    return text if len(text) <= 60 else text[:57] + "..."

@@ -93,6 +93,16 @@ def corpus_sources(spec: str | os.PathLike) -> list[tuple[str, bytes]]:
     return [(str(spec), data)]
 
 
+def corpus_identity(spec: str | os.PathLike) -> str | dict:
+    """A corpus name as given; a text file by its content (the same text under another name or
+    path is the same corpus, an edited file is not): for checking that a resumed run reads the
+    text it started on."""
+    from autofm.core.checkpoint import sha256_cached
+
+    path = Path(spec)
+    return {"sha256": sha256_cached(path)} if path.is_file() else str(spec)
+
+
 def load_corpus(spec: str | os.PathLike) -> np.ndarray:
     """Byte tokens of a corpus: a text file, or a name in `CORPORA` ('stdlib', 'stdlib+text').
 

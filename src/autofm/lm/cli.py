@@ -129,10 +129,13 @@ def _cmd_train(args: argparse.Namespace) -> None:
         model = GPT(_model_config(args), seed=args.seed)
     config = _train_config(args, args.lr)
     # a run folder started on other text or from another model is not continued
+    from autofm.core.checkpoint import checkpoint_identity
+    from autofm.data.text import corpus_identity
+
     identity = {
-        "corpus": str(args.corpus),
+        "corpus": corpus_identity(args.corpus),
         "valid_fraction": args.valid_fraction,
-        "init": args.init,
+        "init": checkpoint_identity(args.init) if args.init else None,
     }
     result = train(
         model, train_tokens, valid_tokens, config, run_dir=args.run_dir, identity=identity

@@ -36,6 +36,7 @@ from autofm.core.checkpoint import (
     restore_optimizer,
     save_checkpoint,
 )
+from autofm.core.config import describe_difference
 from autofm.core.errors import CheckpointError, ValidationError
 from autofm.core.progress import progress, status
 from autofm.core.provenance import default_provenance
@@ -233,9 +234,15 @@ def _resume(
         now = _as_json(identity)
         changed += [k for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k)]
     if meta["kind"] != model.checkpoint_kind or meta["model"] != model.config.to_dict() or changed:
+        given = {**dataclasses.asdict(config), **_as_json(identity or {})}
+        saved = {**stored, **(before or {})}
+        what = describe_difference(
+            {k: saved.get(k) for k in changed}, {k: given.get(k) for k in changed}
+        )
         raise CheckpointError(
-            f"{path} holds a run with another model or settings ({changed or 'model config'}); "
-            "use a new run folder, or the same settings to continue it"
+            f"{path} holds a run with another model or settings ({changed or 'model config'}"
+            f"{': ' + what if changed else ''}); use a new run folder, or the same settings to "
+            "continue it"
         )
     load_state_into(model, model_tensors(tensors, meta))
     restore_optimizer(optimizer, tensors, meta["training"]["optimizer_param_groups"])
