@@ -170,6 +170,17 @@ def pipeline(run: Settings, threads: int) -> dict:
             name = f"{key}-{fraction}"
             steps[name] = cli(name, [*command, *seed, "--out", str(work / name)], run)
             models[name] = {"folder": work / name, "fraction": fraction, "method": method}
+        # the baselines again at the searched model's own size (the uniform-shrink grid's
+        # nearest shape to the nominal fraction can be far from it on a model this small)
+        searched = steps[f"searched-{fraction}"]
+        matched = ["--params-fraction", f"{searched['params'] / parent_params(work):.6f}"]
+        for method in ("magnitude", "importance"):
+            name = f"{method}-matched-{fraction}"
+            command = ["prune", parent, *matched, "--method", method, "--recover-tokens", tokens,
+                       *data, *seed, "--out", str(work / name)]  # fmt: skip
+            steps[name] = cli(name, command, run)
+            label = f"{method} pruning + recovery, at the searched size"
+            models[name] = {"folder": work / name, "fraction": fraction, "method": label}
     rows = []
     for name, model in models.items():
         measured = cli(f"eval-{name}", ["eval", f"hf:{model['folder']}", *data, "--blocks",
@@ -185,6 +196,10 @@ def pipeline(run: Settings, threads: int) -> dict:
             }
         )
     return {"steps": steps, "rows": rows}
+
+
+def parent_params(work: Path) -> int:
+    return json.loads((work / "pretrain.json").read_text())["parameters"]
 
 
 def gap_closed(rows: list[dict], fraction: float) -> float:
