@@ -2,7 +2,8 @@
 `LlamaForCausalLM` (GQA, SwiGLU, RoPE; a byte-level BPE tokenizer trained here on standard-library
 source) pretrained here on 'stdlib+text', then `importance` → `supernet-train` → `search` →
 `extract --recover-tokens` against `prune --method magnitude|importance` with as many recovery
-tokens as the super-network stage read, every model measured by `eval` on the held-out text
+tokens as the super-network stage read (at the nominal fraction, and again at the searched
+model's own size), every model measured by `eval` on the held-out text
 (the last 5% of each source). It checks that the hf: path a user with real weights runs works end
 to end and compares the methods on a model small enough for this CPU; it is not the paper's
 scale, and no shipping decision rides on it.

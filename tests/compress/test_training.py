@@ -70,3 +70,10 @@ def test_super_network_training_resumes_exactly(tokens, tmp_path):
     train_supernet(resumed, train_tokens, None, config, loop, run_dir=tmp_path)
     for a, b in zip(straight.gpt.parameters(), resumed.gpt.parameters()):
         assert torch.equal(a, b)
+
+
+def test_distillation_is_recorded_only_where_it_applies():
+    assert SupernetTrainConfig("sandwich").distill
+    assert not SupernetTrainConfig("sandwich", distill=False).distill
+    for strategy in ("standard", "random"):  # no largest sub-network in the step to learn from
+        assert not SupernetTrainConfig(strategy, distill=True, random_samples=1).distill

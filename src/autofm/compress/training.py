@@ -55,6 +55,8 @@ class SupernetTrainConfig(ConfigMixin):
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValidationError(f"strategy must be one of {STRATEGIES}, got {self.strategy!r}")
+        if self.strategy != "sandwich":  # distillation needs the largest in the step
+            object.__setattr__(self, "distill", False)
         if self.sampling not in SAMPLINGS:
             raise ValidationError(f"sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
         if self.random_samples < (1 if self.strategy == "random" else 0):
