@@ -239,9 +239,9 @@ def test_a_stopped_hf_supernet_run_is_continued_by_rerunning_the_same_command(
     assert weights[0].keys() == weights[1].keys()
     assert all(weights[0][key].equal(weights[1][key]) for key in weights[0])
     # a finished run's folder, or one of another run, is not replaced
-    for out_dir in ("resumed", "whole"):
-        again = [*command, "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / out_dir)]
-        _bad(again, capsys, "is not an empty folder")
+    _bad(resumed, capsys, "already holds this run's finished super-network; nothing to do")
+    again = [*command, "--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "whole")]
+    _bad(again, capsys, "is not an empty folder")
     stopped = [*command, "--run-dir", str(tmp_path / "run2"), "--out", str(tmp_path / "stopped")]
     code, out, _ = run([*stopped, "--max-seconds", "0"], capsys)
     assert code == 0 and not out["complete"]

@@ -51,8 +51,14 @@ def check_new_folder(path: str | os.PathLike, *, unfinished_run: dict | None = N
     `autofm_supernet.json` records with `complete: false`) may be replaced by the rerun that
     continues it: returns True for such a folder."""
     folder = Path(path)
-    if unfinished_run is not None and _written_by_unfinished(folder, unfinished_run):
+    done = _written_by_run(folder, unfinished_run) if unfinished_run is not None else None
+    if done is False:
         return True
+    if done:
+        raise ValidationError(
+            f"--out {folder} already holds this run's finished super-network; nothing to do "
+            "(give another --out and --run-dir to train again)"
+        )
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise ValidationError(
             f"--out {folder} exists and is not an empty folder; give a new or empty folder for "
@@ -62,14 +68,18 @@ def check_new_folder(path: str | os.PathLike, *, unfinished_run: dict | None = N
     return False
 
 
-def _written_by_unfinished(folder: Path, run: dict) -> bool:
+def _written_by_run(folder: Path, run: dict) -> bool | None:
+    """Whether the super-network in `folder` is complete, if the run `run` wrote it (else
+    None)."""
     from autofm.compress.hf_extract import SUPERNET_FILE
 
     try:
         trained = json.loads((folder / SUPERNET_FILE).read_text(encoding="utf-8"))["trained"]
     except (OSError, ValueError, KeyError, TypeError):
-        return False
-    return trained.get("run") == run and trained.get("complete") is False
+        return None
+    if trained.get("run") != run or not isinstance(trained.get("complete"), bool):
+        return None
+    return trained["complete"]
 
 
 def run_identity(args: argparse.Namespace, config, loop) -> dict[str, Any]:
