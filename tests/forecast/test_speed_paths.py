@@ -211,3 +211,35 @@ def test_irregular_series_ending_on_a_shared_date_still_raises():
     gap = frame.index[(frame["unique_id"] == "s1")][3]  # s1 ends where s0 ended
     with pytest.raises(ValidationError, match="'s1' has timestamps that are not regular"):
         Mamba4CastForecaster(deep_model()).predict(frame.drop(index=gap), 4, freq="MS")
+
+
+def test_yearly_series_share_calendars_that_reach_before_1677(monkeypatch):
+    rng = np.random.default_rng(1)
+    frames = [
+        pd.DataFrame(
+            {
+                "unique_id": f"s{i}",
+                "ds": pd.date_range(end=f"{1988 - i % 2}-01-01", periods=n, freq="YS"),
+                "y": rng.normal(size=n).cumsum(),
+            }
+        )
+        for i, n in enumerate([20, 14, 30, 25, 18, 41])
+    ]
+    frame = pd.concat(frames, ignore_index=True)
+    model = deep_model()
+    calls = []
+    original = forecaster_module.series_calendar
+    monkeypatch.setattr(
+        forecaster_module, "series_calendar", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
+    # a 512-year context window starts in the 15th century: the calendars are still shared,
+    # one per distinct last year, and the forecasts equal those of one calendar per series
+    fast = Mamba4CastForecaster(model, context_length=512).predict(frame, 6, freq="YS")
+    assert len(calls) == 2
+    monkeypatch.setattr(
+        forecaster_module._Calendars,
+        "of_naive",
+        lambda self, uid, steps, freq: self.of(uid, pd.DatetimeIndex(steps), freq),
+    )
+    plain = Mamba4CastForecaster(model, context_length=512).predict(frame, 6, freq="YS")
+    pd.testing.assert_frame_equal(fast, plain, check_exact=False, rtol=0, atol=1e-9)

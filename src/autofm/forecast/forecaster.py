@@ -406,11 +406,9 @@ class _Calendars:
         dates = series_calendar(uid, index, freq, self.n_context, self.h, self.date_cache)
         key = (index[-1], freq)
         if key not in self.shared:
-            context = dates[: self.n_context]
-            try:  # in the series' unit, as numpy compares them
-                context = context.as_unit(index.unit).to_numpy()
-            except (OverflowError, ValueError):  # out of that unit's range: no numpy check
-                context = None
+            # at the calendar's second resolution: a yearly window of 512 steps reaches back
+            # before 1677, out of nanoseconds' range
+            context = dates[: self.n_context].as_unit("s").to_numpy()
             self.shared[key] = dates, dates[self.n_context :].as_unit(index.unit), context
         return self.shared[key][:2]
 
@@ -420,7 +418,10 @@ class _Calendars:
         """`of` for tz-naive timestamps given as a datetime64 array."""
         known = self.shared.get((pd.Timestamp(steps[-1]), freq))
         if known is not None and known[2] is not None and len(steps) <= self.n_context:
-            if np.array_equal(steps, known[2][self.n_context - len(steps) :]):
+            seconds = steps.astype("datetime64[s]")  # exact unless steps hold sub-seconds
+            if (seconds == steps).all() and np.array_equal(
+                seconds, known[2][self.n_context - len(steps) :]
+            ):
                 return known[:2]
         return self.of(uid, pd.DatetimeIndex(steps), freq)
 
