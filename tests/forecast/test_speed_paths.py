@@ -192,16 +192,20 @@ def monthly_frame() -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def test_numpy_calendar_check_equals_series_calendar(monkeypatch):
-    frame = monthly_frame()
-    model = deep_model()
-    fast = Mamba4CastForecaster(model, context_length=40).predict(frame, 4, freq="MS")
-    # every series through series_calendar, as before the shared calendars
+def one_calendar_per_series(monkeypatch):
+    """Every series through series_calendar, as before the shared calendars."""
     monkeypatch.setattr(
         forecaster_module._Calendars,
         "of_naive",
         lambda self, uid, steps, freq: self.of(uid, pd.DatetimeIndex(steps), freq),
     )
+
+
+def test_numpy_calendar_check_equals_series_calendar(monkeypatch):
+    frame = monthly_frame()
+    model = deep_model()
+    fast = Mamba4CastForecaster(model, context_length=40).predict(frame, 4, freq="MS")
+    one_calendar_per_series(monkeypatch)
     plain = Mamba4CastForecaster(model, context_length=40).predict(frame, 4, freq="MS")
     pd.testing.assert_frame_equal(fast, plain, check_exact=False, rtol=0, atol=1e-9)
 
@@ -236,10 +240,6 @@ def test_yearly_series_share_calendars_that_reach_before_1677(monkeypatch):
     # one per distinct last year, and the forecasts equal those of one calendar per series
     fast = Mamba4CastForecaster(model, context_length=512).predict(frame, 6, freq="YS")
     assert len(calls) == 2
-    monkeypatch.setattr(
-        forecaster_module._Calendars,
-        "of_naive",
-        lambda self, uid, steps, freq: self.of(uid, pd.DatetimeIndex(steps), freq),
-    )
+    one_calendar_per_series(monkeypatch)
     plain = Mamba4CastForecaster(model, context_length=512).predict(frame, 6, freq="YS")
     pd.testing.assert_frame_equal(fast, plain, check_exact=False, rtol=0, atol=1e-9)

@@ -350,12 +350,13 @@ def _supernet_train(args: argparse.Namespace) -> None:
 
     supernet, meta = _load_gpt(args)
     config, loop = supernet_settings(args, args.space or "layerwise")
+    inputs = supernet_identity(args)
     train_tokens, valid_tokens = _tokens(args)
     supernet.gpt.train()
     result = train_supernet(
-        supernet, train_tokens, valid_tokens, config, loop, args.run_dir, supernet_identity(args)
+        supernet, train_tokens, valid_tokens, config, loop, args.run_dir, inputs
     )
-    summary = {**training_summary(config, loop, result), "inputs": supernet_identity(args)}
+    summary = {**training_summary(config, loop, result), "inputs": inputs}
     note_if_unsorted(meta.get("supernet"), args.model)
     info = trained_info(meta.get("supernet"), args.model, summary)
     stem = save_supernet(args.out, supernet, supernet_info=info, training=summary)

@@ -1,9 +1,10 @@
 """The Hugging Face branches of `autofm compress` (MODEL = hf:DIR, a Llama `save_pretrained`
 folder saved with its tokenizer): text becomes tokens with the model's own tokenizer, blocks are
 `--block-size` tokens long, the model runs on the GPU when there is one, and outputs are folders
-that `transformers` loads unchanged. Training (super-network training, recovery fine-tuning) runs
-`autofm.lm`'s loop in float32; the result is saved in the precision the model was loaded in. Imported by `autofm.compress.cli` for hf: models only, so
-that the other commands never import `transformers`.
+that `transformers` loads unchanged. Training (super-network training, recovery fine-tuning)
+runs `autofm.lm`'s loop in float32; the result is saved in the precision the model was loaded
+in. Imported by `autofm.compress.cli` for hf: models only, so that the other commands never
+import `transformers`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from autofm.compress.hf_text import (
     token_split,
 )
 from autofm.compress.parent import parse_model_spec
+from autofm.core.config import as_json
 from autofm.core.errors import ValidationError
 from autofm.core.io import check_writable
 from autofm.core.output import emit
@@ -82,20 +84,18 @@ def _written_by_run(folder: Path, run: dict) -> bool | None:
     return trained["complete"]
 
 
-def run_identity(args: argparse.Namespace, config, loop) -> dict[str, Any]:
-    """What makes a `supernet-train` rerun the same run: the model, data, block size, run folder
-    and every training setting but the time budget and threads (JSON-comparable)."""
-    from autofm.compress.cli import supernet_identity
-
+def run_identity(args: argparse.Namespace, inputs: dict, config, loop) -> dict[str, Any]:
+    """What makes a `supernet-train` rerun the same run: its `inputs` (`supernet_identity`),
+    run folder and every training setting but the time budget and threads (JSON-comparable)."""
     ignored = ("max_seconds", "threads")
     settings = {k: v for k, v in dataclasses.asdict(loop).items() if k not in ignored}
     run = {
-        **supernet_identity(args),
+        **inputs,
         "run_dir": str(Path(args.run_dir).resolve()),
         "supernet": config.to_dict(),
         "loop": settings,
     }
-    return json.loads(json.dumps(run))
+    return as_json(run)
 
 
 def load_model(
@@ -218,7 +218,8 @@ def supernet_train(args: argparse.Namespace) -> None:
             "one head count and one MLP width for all layers; use --space uniform (the default)"
         )
     config, loop = supernet_settings(args, "uniform")
-    run = run_identity(args, config, loop) if args.run_dir is not None else None
+    inputs = supernet_identity(args)
+    run = run_identity(args, inputs, config, loop) if args.run_dir is not None else None
     unfinished = check_new_folder(args.out, unfinished_run=run)
     supernet, info, tokenizer = load_model(
         args.model, with_tokenizer=True, device=setup_torch(args.threads)
@@ -227,10 +228,9 @@ def supernet_train(args: argparse.Namespace) -> None:
     train_tokens, valid_tokens = token_split(tokenizer, args.data, args.valid_fraction)
     with _in_float32(supernet.model):
         result = train_supernet(
-            supernet, train_tokens, valid_tokens, config, loop, args.run_dir,
-            supernet_identity(args),
-        )  # fmt: skip
-    summary = {**training_summary(config, loop, result), "inputs": supernet_identity(args)}
+            supernet, train_tokens, valid_tokens, config, loop, args.run_dir, inputs
+        )
+    summary = {**training_summary(config, loop, result), "inputs": inputs}
     note_if_unsorted(info["supernet"], args.model)
     if run is not None:  # a rerun of the same command continues it (and replaces --out)
         summary.update(run=run, complete=result.complete)

@@ -72,6 +72,13 @@ class ConfigMixin:
             raise CheckpointError(f"{source} holds an invalid {cls.__name__}: {err}") from err
 
 
+def as_json(value: Any) -> Any:
+    """`value` as it reads back from JSON (tuples as lists): for comparing with stored JSON."""
+    import json
+
+    return json.loads(json.dumps(value))
+
+
 def describe_difference(before: Any, now: Any) -> str:
     """'A, not B' for two JSON values; for two dicts, only the entries that differ
     ('key A, not B; …', up to three of them), values cut to 60 characters."""

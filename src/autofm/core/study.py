@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import os
 import socket
 import time
@@ -24,7 +23,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from autofm.core.config import describe_difference
+from autofm.core.config import as_json, describe_difference
 from autofm.core.errors import DataNotFoundError, ValidationError
 
 SAMPLERS = ("auto", "nsga2", "nsga3", "random", "tpe")
@@ -285,10 +284,6 @@ def check_header(header: Any, name: str, program: str, format_version: int) -> N
         )
 
 
-def _as_json(value: Any) -> Any:
-    return json.loads(json.dumps(value))
-
-
 def stored_header(study: optuna.Study, key: str = HEADER) -> tuple[Any, bool]:
     """(the study's header or None, whether it holds trials). A worker that creates a study sets
     its header before any trial, but another worker's first read of the header may predate it
@@ -326,11 +321,11 @@ def open_study(
         if metric_names is not None:
             with experimental_features():
                 study.set_metric_names(list(metric_names))
-        study.set_user_attr(HEADER, _as_json(dict(header)))
+        study.set_user_attr(HEADER, as_json(dict(header)))
         return study
     check_header(existing, study_name, program, version)
     for key in match:
-        before, now = existing.get(key), _as_json(header.get(key))
+        before, now = existing.get(key), as_json(header.get(key))
         if before != now:
             raise ValidationError(
                 f"study {study_name!r} already holds a run with another {key} "

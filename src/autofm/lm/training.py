@@ -16,7 +16,6 @@ blocks and the token budget counts all ranks together.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import time
@@ -36,7 +35,7 @@ from autofm.core.checkpoint import (
     restore_optimizer,
     save_checkpoint,
 )
-from autofm.core.config import describe_difference
+from autofm.core.config import as_json, describe_difference
 from autofm.core.errors import CheckpointError, ValidationError
 from autofm.core.progress import progress, status
 from autofm.core.provenance import default_provenance
@@ -210,11 +209,6 @@ def _save_state(
     )
 
 
-def _as_json(value: dict) -> dict:
-    """`value` as it reads back from the state's JSON (tuples as lists)."""
-    return json.loads(json.dumps(value))
-
-
 def _resume(
     path: Path,
     model: GPT,
@@ -231,10 +225,10 @@ def _resume(
     changed = [key for key in _RESUME_KEYS if stored.get(key) != getattr(config, key)]
     before = meta["training"].get("identity")  # None: an older run folder, or no identity given
     if identity is not None and before is not None:
-        now = _as_json(identity)
+        now = as_json(identity)
         changed += [k for k in sorted(set(before) | set(now)) if before.get(k) != now.get(k)]
     if meta["kind"] != model.checkpoint_kind or meta["model"] != model.config.to_dict() or changed:
-        given = {**dataclasses.asdict(config), **_as_json(identity or {})}
+        given = {**dataclasses.asdict(config), **as_json(identity or {})}
         saved = {**stored, **(before or {})}
         what = describe_difference(
             {k: saved.get(k) for k in changed}, {k: given.get(k) for k in changed}
