@@ -73,7 +73,7 @@ def pretrain_parent(run: Settings, threads: int) -> dict:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from autofm.compress.hf_supernet import LlamaShape, LlamaTrainee
-    from autofm.compress.hf_text import train_byte_bpe
+    from autofm.compress.hf_text import token_split, train_byte_bpe
     from autofm.data.text import stdlib_corpus
     from autofm.lm.training import TrainConfig, train
 
@@ -81,8 +81,6 @@ def pretrain_parent(run: Settings, threads: int) -> dict:
     summary_path = run.work / "pretrain.json"
     if summary_path.is_file() and folder.is_dir():
         return json.loads(summary_path.read_text())
-    from autofm.compress.hf_text import token_split
-
     text = stdlib_corpus(3_000_000).decode("utf-8", errors="replace")
     tokenizer = train_byte_bpe(text, run.vocab_size)
     torch.manual_seed(0)

@@ -110,8 +110,9 @@ def train_supernet(
     run_dir: str | os.PathLike | None = None,
     identity: dict | None = None,
 ) -> TrainResult:
-    """Train `supernet`'s parent weights (an autofm GPT's or a Hugging Face Llama's) in place with `config`'s strategy for `loop`'s token
-    budget (resumable in `run_dir`); the validation loss tracked is the full model's. Sampled
+    """Train `supernet`'s parent weights (an autofm GPT's or a Hugging Face Llama's) in place
+    with `config`'s strategy for `loop`'s token budget (resumable in `run_dir`); the validation
+    loss tracked is the full model's. Sampled
     sub-networks are drawn from the loop's own generator (seeded by `loop.seed`, saved with the
     run), so a resumed run equals an uninterrupted one. `identity`: as `train`'s (a run folder
     of another parent or data is not resumed); the strategy settings are part of it."""
