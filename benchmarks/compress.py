@@ -5,12 +5,14 @@ Phases (each cached under the git-ignored runs/benchmarks/compress, so a killed 
    of 'stdlib+text', then sandwich-train it (in-place distillation, calibrated sampling) for
    `supernet_tokens` of text (a fraction of the parent's pretraining tokens, reported).
 2. search: NSGA-II, multi-objective TPE, random and local search, `n_trials` evaluations each, `seeds`
-   seeds; KL to the parent on calibration blocks vs parameters; hypervolume with one fixed
+   seeds; KL to the parent on calibration blocks vs parameters and vs measured latency;
+   hypervolume with one fixed
    reference point for all (1.1 × the smallest sub-network's KL, 1.1 × the parent's parameters).
 3. compare: at 50% and 25% of the parent's parameters, bits per byte on validation text held
    apart from training (the last 5% of each source) of the best searched sub-network and of every
    baseline (magnitude / importance pruning, the unsorted leading slice = uniform shrink, and the
-   same architecture from scratch), each after `recovery_tokens` of recovery fine-tuning.
+   same architecture from scratch), each after as many recovery fine-tuning tokens as the
+   super-network stage read.
 4. latency: the parent and the extracted 50% model side by side (median of warm forward passes,
    one thread, batch 1, full block).
 
@@ -19,6 +21,9 @@ Phases (each cached under the git-ignored runs/benchmarks/compress, so a killed 
     python -m benchmarks.compress --phase search --supernet-tokens 4000000
         # a longer super-network stage in its own cache folder (compress-4000000) and results
         # (compress.supernet4000000), never shipped from here: benchmarks.compress_longer decides
+    python -m benchmarks.compress --phase search --parent gpt-parent-supernet --supernet-tokens 6000000
+        # the shipped super-network trained on for 6M more tokens (not sorted again), in
+        # compress-6000000-from-gpt-parent-supernet; benchmarks.compress_longer --stage decides
 """
 
 from __future__ import annotations
@@ -74,7 +79,6 @@ class Settings:
     parent: str = "gpt-parent"
     work: Path = CACHE_DIR / "compress"
     supernet_tokens: int = 1_000_000
-    recovery_tokens: int = 250_000
     n_trials: int = 100
     seeds: tuple[int, ...] = (0, 1, 2)
     eval_blocks: int = 256
@@ -83,7 +87,6 @@ class Settings:
 QUICK = dict(
     work=CACHE_DIR / "compress-quick",
     supernet_tokens=16_384,
-    recovery_tokens=8192,
     n_trials=8,
     seeds=(0,),
     eval_blocks=16,
@@ -130,11 +133,13 @@ def supernet_phase(run: Settings, train_tokens) -> dict:
         print(f"reusing the trained super-network {stem}", file=sys.stderr)
         return load_supernet(stem)[1]["supernet"]
     supernet, meta = load_supernet(run.parent)
-    batches = calibration_batches(train_tokens, supernet.config.block_size, 10, seed=0)
+    earlier = meta.get("supernet")  # a trained super-network: continue it, already sorted
     started = time.perf_counter()
-    gpt, layer_order, _ = sort_parent(supernet.gpt, batches)
+    if earlier is None:
+        batches = calibration_batches(train_tokens, supernet.config.block_size, 10, seed=0)
+        gpt, layer_order, _ = sort_parent(supernet.gpt, batches)
+        supernet = type(supernet)(gpt, layer_order)
     sort_seconds = time.perf_counter() - started
-    supernet = type(supernet)(gpt, layer_order)
     config = SupernetTrainConfig("sandwich", distill=True, sampling="calibrated")
     loop = TrainConfig(
         lr=3e-4,
@@ -157,13 +162,23 @@ def supernet_phase(run: Settings, train_tokens) -> dict:
         "parent_pretraining_tokens": meta["training"].get("tokens"),
         "strategy": config.to_dict(),
     }
+    if earlier is not None:  # the whole stage: the earlier one's tokens and this one's
+        info.update(
+            parent=earlier["parent"],
+            parent_pretraining_tokens=earlier["parent_pretraining_tokens"],
+            continued_from={"checkpoint": run.parent, "sha256": meta["sha256"]},
+            continued_tokens=result.tokens_seen,
+            supernet_tokens=earlier["supernet_tokens"] + result.tokens_seen,
+            supernet_seconds=earlier["supernet_seconds"] + result.seconds,
+        )
     save_supernet(stem, supernet, supernet_info=info, training={"tokens": result.tokens_seen})
     return {**info, "layer_order": list(layer_order)}
 
 
 def search_phase(run: Settings, train_tokens) -> list[dict]:
-    """Every method × seed on KL vs parameters, and every method (first seed, half the trials) on
-    KL vs measured latency; hypervolumes against one fixed reference per size objective."""
+    """Every method × seed on KL vs parameters and on KL vs measured latency (the same trials
+    and seeds; before 2026-12-02's continued stage the latency searches ran one seed at half
+    the trials); hypervolumes against one fixed reference per size objective."""
     from autofm.compress.objectives import Evaluator
 
     supernet, _ = load_supernet(run.work / "supernet")
@@ -177,8 +192,7 @@ def search_phase(run: Settings, train_tokens) -> list[dict]:
         "params": (1.1 * smallest_kl, 1.1 * evaluator.value(space.largest(), "params")),
         "latency_ms": (1.1 * smallest_kl, 1.1 * evaluator.value(space.largest(), "latency_ms")),
     }
-    runs = [("params", seed, run.n_trials) for seed in run.seeds]
-    runs.append(("latency_ms", run.seeds[0], max(4, run.n_trials // 2)))
+    runs = [(size, seed, run.n_trials) for size in references for seed in run.seeds]
     results = []
     for size, seed, n_trials in runs:
         for method in METHODS:
@@ -526,12 +540,16 @@ def main() -> None:
     budgets = dict(QUICK) if args.quick else {}
     results_name = "compress"
     other_length = args.supernet_tokens and args.supernet_tokens != Settings.supernet_tokens
-    if other_length:  # an experiment: its own folder and results, never shipped by this script
+    # another parent (e.g. the shipped super-network, continued) is an experiment too
+    continued = args.parent != Settings.parent and not args.quick
+    if other_length or continued:  # an experiment: its own folder and results, never shipped
+        name = f"{args.supernet_tokens or Settings.supernet_tokens}"
+        name += f"-from-{Path(args.parent).name}" if continued else ""
         budgets.update(
-            supernet_tokens=args.supernet_tokens,
-            work=CACHE_DIR / f"compress-{args.supernet_tokens}",
+            supernet_tokens=args.supernet_tokens or Settings.supernet_tokens,
+            work=CACHE_DIR / f"compress-{name}",
         )
-        results_name = f"compress.supernet{args.supernet_tokens}"
+        results_name = f"compress.supernet{name}"
         args.no_ship = True
     run = Settings(parent=args.parent, **budgets)
     setup_torch(args.threads)

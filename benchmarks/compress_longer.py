@@ -1,29 +1,34 @@
-"""A longer super-network stage (4M tokens instead of 1M) against the shipped one (issue #16).
+"""A longer super-network stage against the shipped one (issue #16).
 
     python -m benchmarks.compress --phase search --supernet-tokens 4000000 --threads 1
     python -m benchmarks.compress_longer [--threads 2] [--equal-total]
+    python -m benchmarks.compress --phase search --parent gpt-parent-supernet \
+        --supernet-tokens 6000000 --threads 1
+    python -m benchmarks.compress_longer --stage compress-6000000-from-gpt-parent-supernet \
+        --results compress.continued
 
-The shipped `gpt-parent-supernet` was sandwich-trained on 1M tokens (1/16 of the parent's
+The first shipped `gpt-parent-supernet` was sandwich-trained on 1M tokens (1/16 of the parent's
 pretraining); with 1M recovery tokens its searched sub-networks beat every pruning baseline but
 closed only 0.38 of the magnitude-pruning gap at 50% (target 0.5). The first thing the paper
-would change is a longer super-network stage; this script judges one, 4× longer, with the same
-recipe (the first command trains and searches it in runs/benchmarks/compress-4000000).
+would change is a longer super-network stage; this script judges one candidate stage (a
+`benchmarks.compress` cache folder under runs/benchmarks, `--stage`: by default the 4M stage
+trained from the parent, which was shipped on 2026-12-02; then the shipped 4M super-network
+trained on for 6M more tokens with the same recipe, 10M in all) against the shipped one.
 
-**Shipping rule, fixed before the 4M results existed**: the 4M super-network replaces the
-shipped one if, at both 50% and 25% of the parent's parameters, the best point of its searched
-front under that budget (chosen by the front's own objective, as `autofm compress extract`
-does) has a lower KL to the *original parent* on the 16 calibration blocks of the training text
-than the shipped front's point. (Each front's own objective is KL to its super-network's full
-model, which drifts from the parent during training, so the two are re-measured against the
-parent.) Nothing is decided on the held-out text.
+**Shipping rule, fixed before the candidates' results existed** (the same for every stage): the
+candidate replaces the shipped super-network if, at both 50% and 25% of the parent's parameters,
+the best point of its searched front under that budget (chosen by the front's own objective, as
+`autofm compress extract` does) has a lower KL to the *original parent* on the 16 calibration
+blocks of the training text than the shipped front's point. (Each front's own objective is KL to
+its super-network's full model, which drifts from the parent during training, so the two are
+re-measured against the parent.) Nothing is decided on the held-out text.
 
 Reported after the decision, on the held-out text of `benchmarks.compress` (bits per byte):
-both super-networks' points as extracted and after the same 1M recovery tokens as the
-baselines' (`benchmarks/results/compress.json` rows, 1M recovery), the gap to magnitude pruning
-closed at 50%, and with `--equal-total` importance pruning with as many recovery tokens as the
-4M stage plus recovery (5M; equal total tokens after the parent).
-Writes benchmarks/results/compress.longer.{json,md}; rows cached in
-runs/benchmarks/compress/longer.json.
+the candidate's points as extracted and after the same 1M recovery tokens as the baselines'
+(`benchmarks/results/compress.json` rows, 1M recovery), the gap to magnitude pruning closed at
+50%, and with `--equal-total` importance pruning with as many recovery tokens as the stage plus
+recovery (equal total tokens after the parent). Writes benchmarks/results/<--results>.{json,md};
+the decision and rows are cached in the stage's folder (`longer.json`).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import torch
 
@@ -57,31 +63,47 @@ from benchmarks.compress import (
 from benchmarks.compress_recovery import recovered_row
 
 SHIPPED = "gpt-parent-supernet"
-LONGER_TOKENS = 4_000_000
-LONGER = CACHE_DIR / f"compress-{LONGER_TOKENS}"
+FIRST_STAGE = "compress-4000000"  # the 4M stage from the parent, shipped on 2026-12-02
 RECOVERY = 1_000_000
 
 
-def fronts() -> dict[str, tuple[str, list[dict]]]:
-    """Super-network checkpoint and front of each candidate."""
+def millions(tokens: int) -> str:
+    return f"{tokens / 1e6:.0f}M"
+
+
+def fronts(stage: Path) -> tuple[dict[str, tuple[str, list[dict]]], str, str]:
+    """Super-network checkpoint and front of the shipped stage and the candidate, and their
+    names."""
     _, meta = load_supernet(SHIPPED)
-    if meta["supernet"]["supernet_tokens"] >= LONGER_TOKENS:
+    _, candidate_meta = load_supernet(stage / "supernet")
+    shipped_tokens = meta["supernet"]["supernet_tokens"]
+    candidate_tokens = candidate_meta["supernet"]["supernet_tokens"]
+    if shipped_tokens >= candidate_tokens:
         raise SystemExit(
-            f"{SHIPPED} is already the longer super-network (shipped by this script's rule on "
-            "2026-12-02); to judge again, restore the 1M one from git (commit e01dcbe)"
+            f"{SHIPPED} ({millions(shipped_tokens)} tokens) is already at least as long as "
+            f"{stage.name} ({millions(candidate_tokens)}): that stage was judged before (see "
+            "benchmarks/results/compress.longer.md and git history)"
         )
-    searches = json.loads((LONGER / "search.json").read_text())
-    longer = [
+    searches = json.loads((stage / "search.json").read_text())
+    candidate = [
         {"sub_network": p["sub_network"], "objective": p["objective"], "params": p["params"]}
         for p in union_front(searches)
     ]
-    return {
-        "1M (shipped)": (SHIPPED, meta["supernet"]["front"]),
-        "4M": (str(LONGER / "supernet"), longer),
-    }
+    shipped_name, candidate_name = (
+        f"{millions(shipped_tokens)} (shipped)",
+        millions(candidate_tokens),
+    )
+    return (
+        {
+            shipped_name: (SHIPPED, meta["supernet"]["front"]),
+            candidate_name: (str(stage / "supernet"), candidate),
+        },
+        shipped_name,
+        candidate_name,
+    )
 
 
-def decide(parent, train_tokens, candidates) -> dict:
+def decide(parent, train_tokens, candidates, shipped: str, candidate: str) -> dict:
     """The shipping rule: KL to the original parent of each front's point under each budget."""
     calibration = Calibration.from_tokens(parent, train_tokens, CALIBRATION_BLOCKS)
     full = parent.gpt.n_parameters()
@@ -95,11 +117,12 @@ def decide(parent, train_tokens, candidates) -> dict:
             sub = SubNetwork.from_dict(front[index]["sub_network"])
             chosen[name, fraction] = front[index]
             kl[name, fraction] = kl_to_parent(supernet, sub, calibration)
-    ship = all(kl["4M", f] < kl["1M (shipped)", f] for f in FRACTIONS)
     return {
+        "shipped": shipped,
+        "candidate": candidate,
         "kl_to_parent": {f"{name} @ {fraction:.0%}": v for (name, fraction), v in kl.items()},
         "chosen": {f"{name} @ {fraction:.0%}": p for (name, fraction), p in chosen.items()},
-        "ship_4M": ship,
+        "ship": all(kl[candidate, f] < kl[shipped, f] for f in FRACTIONS),
     }
 
 
@@ -107,35 +130,49 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
-        "--equal-total", action="store_true", help="also importance pruning with 5M tokens"
+        "--stage", default=FIRST_STAGE, help="the candidate's cache folder under runs/benchmarks"
+    )
+    parser.add_argument("--results", default="compress.longer", help="results file name")
+    parser.add_argument(
+        "--equal-total",
+        action="store_true",
+        help="also importance pruning with as many recovery tokens as the stage plus recovery",
     )
     args = parser.parse_args()
     setup_torch(args.threads)
     torch.set_flush_denormal(True)
     run = Settings()
-    cache = run.work / "longer.json"
+    stage = CACHE_DIR / args.stage
+    cache = stage / "longer.json"
     state = json_or_empty(cache) or {}
     train_tokens, valid_tokens = load_corpus_split(CORPUS, VALID_FRACTION)
     parent, _ = load_supernet(run.parent)
     parent.gpt.float()
-    search = sha256_file(LONGER / "search.json")
+    search = sha256_file(stage / "search.json")
     if state.get("search_sha256") != search:  # a cached decision is for one searched front
-        state = {"search_sha256": search, "decision": decide(parent, train_tokens, fronts())}
+        state = {"search_sha256": search, "decision": decide(parent, train_tokens, *fronts(stage))}
         atomic_write_json(cache, state)
-    print(json.dumps(state["decision"]["kl_to_parent"], indent=1), file=sys.stderr)
-    print(f"ship the 4M super-network: {state['decision']['ship_4M']}", file=sys.stderr)
+    decision = state["decision"]
+    shipped, candidate = decision["shipped"], decision["candidate"]
+    print(json.dumps(decision["kl_to_parent"], indent=1), file=sys.stderr)
+    print(f"ship the {candidate} super-network: {decision['ship']}", file=sys.stderr)
 
     rows = state.setdefault("rows", [])
     done = {(r["fraction"], r["method"]) for r in rows}
     batches = calibration_batches(train_tokens, parent.config.block_size, 10, seed=0)
+    _, stage_meta = load_supernet(stage / "supernet")
+    stage_tokens = stage_meta["supernet"]["supernet_tokens"]
+    total = stage_tokens + RECOVERY
     jobs = []
-    stem = str(LONGER / "supernet")
+    stem = str(stage / "supernet")
     for fraction in FRACTIONS:
-        point = state["decision"]["chosen"][f"4M @ {fraction:.0%}"]
+        point = decision["chosen"][f"{candidate} @ {fraction:.0%}"]
         sub = SubNetwork.from_dict(point["sub_network"])
-        jobs.append((fraction, "searched (4M super-network) + recovery", stem, sub, RECOVERY))
+        method = f"searched ({candidate} super-network) + recovery"
+        jobs.append((fraction, method, stem, sub, RECOVERY))
         if args.equal_total:
-            jobs.append((fraction, "importance pruning, 5M recovery", None, None, 5 * RECOVERY))
+            method = f"importance pruning, {millions(total)} recovery"
+            jobs.append((fraction, method, None, None, total))
     for fraction, method, stem, sub, tokens in jobs:
         if (fraction, method) in done:
             continue
@@ -153,14 +190,20 @@ def main() -> None:
         atomic_write_json(cache, state)
         print(rows[-1], file=sys.stderr)
 
-    if "latency" not in state:  # the 4M front's 50% point beside the parent (as in compress)
-        searches = json.loads((LONGER / "search.json").read_text())
+    searches = json.loads((stage / "search.json").read_text())
+    if "latency" not in state:  # the candidate front's 50% point beside the parent
         state["latency"] = latency_phase(
-            Settings(work=LONGER, supernet_tokens=LONGER_TOKENS), searches
+            Settings(work=stage, supernet_tokens=stage_tokens), searches
         )
         atomic_write_json(cache, state)
-    hypervolumes = hypervolume_table(json.loads((LONGER / "search.json").read_text()))
-    earlier = json.loads((RESULTS_DIR / "compress.recovery.json").read_text())["rows"]
+    hypervolumes = hypervolume_table(searches)
+    earlier = [
+        r
+        for name in ("compress.recovery", "compress.longer")
+        if args.results != name
+        for r in json.loads((RESULTS_DIR / f"{name}.json").read_text())["rows"]
+        if r["method"].startswith("searched")
+    ]
     baselines = json.loads((RESULTS_DIR / "compress.json").read_text())["compare"]
     bpb = {(r["fraction"], r["method"]): r["bpb"] for r in baselines["rows"]}
     gap = None
@@ -169,27 +212,31 @@ def main() -> None:
         magnitude, parent_bpb = bpb[0.5, "magnitude pruning"], bpb[1.0, "parent"]
         gap = (magnitude - searched[0]["bpb"]) / (magnitude - parent_bpb)
     text = (
-        "## A 4M-token super-network stage against the shipped 1M one (issue #16)\n\n"
+        f"## A {candidate}-token super-network stage against the shipped "
+        f"{shipped.removesuffix(' (shipped)')} one "
+        "(issue #16)\n\n"
         "Shipping rule (fixed before the results): KL to the original parent on 16 calibration "
-        "blocks of the training text, of each front's point under the budget; ship the 4M "
-        f"super-network if lower at both sizes. Verdict: **ship = {state['decision']['ship_4M']}**"
+        "blocks of the training text, of each front's point under the budget; ship the "
+        f"{candidate} super-network if lower at both sizes. Verdict: **ship = {decision['ship']}**"
         "\n\n"
         + markdown_table(
-            [{"point": k, "KL to parent": v} for k, v in state["decision"]["kl_to_parent"].items()],
+            [{"point": k, "KL to parent": v} for k, v in decision["kl_to_parent"].items()],
             digits=4,
         )
         + "\n\nHeld-out bits per byte (after the decision; recovery lr 3e-4, seed 0):\n\n"
-        + markdown_table(rows + [r for r in earlier if r["method"] == "searched + recovery"])
+        + markdown_table(rows + earlier)
         + (f"\n\nGap to magnitude pruning closed at 50%: {gap:.3f}\n" if gap is not None else "\n")
-        + "\nSearches on the 4M super-network (hypervolume against its own reference box; "
-        "mean ± std over seeds):\n\n"
+        + f"\nSearches on the {candidate} super-network (hypervolume against its own reference "
+        "box; mean ± std over seeds):\n\n"
         + markdown_table(hypervolumes)
         + f"\n\nLatency of its 50% point: {json.dumps(state['latency'])}\n"
     )
     save_results(
-        "compress.longer",
+        args.results,
         {
-            "decision": state["decision"],
+            "stage": args.stage,
+            "stage_supernet": {k: v for k, v in stage_meta["supernet"].items() if k != "front"},
+            "decision": decision,
             "rows": rows,
             "gap_closed_at_50": gap,
             "search_hypervolumes": hypervolumes,

@@ -41,3 +41,14 @@ def test_bin_batch_matches_per_task_binning():
         np.testing.assert_array_equal(context_bins[b].numpy(), expected_context)
         np.testing.assert_array_equal(query_bins[b].numpy(), expected_query)
     assert int(context_bins.max()) <= 7
+
+
+def test_a_rare_top_value_shares_the_last_bin_with_the_value_below_it():
+    # the documented defect (binning.py): 1 in fewer than 1/n_bins of the rows has no edge of
+    # its own; at 1/n_bins or more it gets the last bin alone
+    rare = np.array([0.0] * 99 + [1.0])
+    edges = bin_edges(rare, n_bins=32)
+    assert set(apply_bins(np.array([0.0, 1.0]), edges, 32)) == {31}
+    common = np.array([0.0] * 90 + [1.0] * 10)
+    edges = bin_edges(common, n_bins=32)
+    assert list(apply_bins(np.array([0.0, 1.0]), edges, 32)) == [29, 31]

@@ -37,7 +37,7 @@ from autofm.core.checkpoint import (
 )
 from autofm.core.config import as_json, describe_difference
 from autofm.core.errors import CheckpointError, ValidationError
-from autofm.core.progress import progress, status
+from autofm.core.progress import is_quiet, progress, status
 from autofm.core.provenance import default_provenance
 from autofm.core.runtime import init_distributed, setup_torch
 from autofm.core.validation import check_number
@@ -148,6 +148,10 @@ def validation_starts(n_tokens: int, block_size: int, n_blocks: int) -> np.ndarr
     return np.unique(np.linspace(0, last, n_blocks).astype(np.int64))
 
 
+# evaluations of at least this many batches show a progress bar
+EVALUATION_BAR_BATCHES = 8
+
+
 @torch.no_grad()
 def evaluate(model: GPT, tokens: np.ndarray, n_blocks: int = 64, batch_size: int = 32) -> float:
     """Mean next-byte cross-entropy (nats) on `n_blocks` fixed blocks of `tokens`."""
@@ -158,7 +162,10 @@ def evaluate(model: GPT, tokens: np.ndarray, n_blocks: int = 64, batch_size: int
     model.eval()
     total, count = 0.0, 0
     offsets = np.arange(block_size + 1)
-    for begin in range(0, len(starts), batch_size):
+    batches = range(0, len(starts), batch_size)
+    # a bar for a long evaluation (e.g. `compress eval --blocks 1024`), none inside training
+    long = len(batches) >= EVALUATION_BAR_BATCHES
+    for begin in progress(batches, desc="evaluate", disable=is_quiet() or not long):
         blocks = torch.from_numpy(tokens[starts[begin : begin + batch_size, None] + offsets])
         blocks = blocks.long().to(device)
         _, loss = model(blocks[:, :-1], blocks[:, 1:])
