@@ -11,7 +11,8 @@ Rows (each: our seconds, the anchor's seconds, their ratio, and what bounds our 
 - ManyFairHPO trials per minute (random forest on COMPAS) and the speed-up of 2 worker
   processes over 1 on one study.
 
-Every timing is the median of SPEED_REPEATS runs after one warm-up run; run it on an otherwise
+Every timing is the median of SPEED_REPEATS runs after one warm-up run (the forecast rows: 3 of
+ours, one of AutoETS, which is deterministic and minutes long); run it on an otherwise
 idle machine (`make bench-speed`). Writes benchmarks/results/speed.{json,md}. SPEED_ONLY=name,...
 runs a subset of the sections (cli, greedy, forecast, pfn, lm, gam, fairness); the other
 sections' rows are kept from the last results, each with the date it was measured.
@@ -98,7 +99,10 @@ def greedy_rows() -> list[dict]:
     numpy_logs = median_seconds(lambda: [np.log(true_class) for _ in range(rounds)])
     as_tensor = torch.from_numpy(true_class)
     torch_logs = median_seconds(lambda: [torch.log(as_tensor) for _ in range(rounds)])
-    bound = f"{torch.get_num_threads()} threads; target < 0.5 s"
+    bound = (
+        "compute: per round one log pass over the N×M true-class probabilities (the anchors) "
+        f"plus the candidates' mean; {torch.get_num_threads()} threads; target < 0.5 s"
+    )
     return [
         row("greedy 50 rounds, NLL (M=200, N=20k, C=10)", ours, "50 numpy log passes",
             numpy_logs, bound, target_met=ours < 0.5),
@@ -297,7 +301,8 @@ def fairness_rows(n_trials: int = 60) -> list[dict]:
             60 / rate["trials_per_minute"],
             "1 worker, sequential folds (s per trial)",
             60 / base["trials_per_minute"],
-            f"{rate['trials_per_minute']:.0f} trials/min; target 2 workers ≥ 1.7×",
+            f"compute: the folds' random-forest fits; {rate['trials_per_minute']:.0f} "
+            "trials/min; target 2 workers ≥ 1.7×",
             target_met=(60 / base["trials_per_minute"]) / (60 / rate["trials_per_minute"]) >= 1.7
             if name.startswith("2 workers")
             else None,
@@ -385,8 +390,10 @@ def main() -> None:
     markdown = (
         "# Speed: each system's main operation beside its anchor\n\n"
         f"Each row's two sides in one run on one machine ({os.cpu_count()} CPUs; the date of "
-        f"the run in `measured`), median of {REPEATS} repeats after a warm-up. ratio = anchor "
-        "s / ours s (above 1: autofm is faster).\n\n" + markdown_table(rows, columns, digits=3)
+        f"the run in `measured`), median of {REPEATS} repeats after a warm-up (forecast rows: "
+        "3 repeats of ours; AutoETS, deterministic and minutes long on M3 monthly, is timed "
+        "once). ratio = anchor s / ours s (above 1: autofm is faster).\n\n"
+        + markdown_table(rows, columns, digits=3)
     )
     save_results("speed", {"rows": rows, "repeats": REPEATS}, markdown, [SEED])
 
