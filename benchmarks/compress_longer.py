@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -48,6 +49,7 @@ from autofm.core.io import atomic_write_json
 from autofm.core.pareto import best_under
 from autofm.core.runtime import setup_torch
 from autofm.data.text import load_corpus_split
+from autofm.lm.training import evaluate
 from benchmarks.common import CACHE_DIR, RESULTS_DIR, markdown_table, save_results
 from benchmarks.compress import (
     CALIBRATION_BLOCKS,
@@ -55,6 +57,7 @@ from benchmarks.compress import (
     FRACTIONS,
     VALID_FRACTION,
     Settings,
+    bpb_hypervolume_table,
     hypervolume_table,
     json_or_empty,
     latency_phase,
@@ -65,6 +68,7 @@ from benchmarks.compress_recovery import recovered_row
 SHIPPED = "gpt-parent-supernet"
 FIRST_STAGE = "compress-4000000"  # the 4M stage from the parent, shipped on 2026-12-02
 RECOVERY = 1_000_000
+FRONT_BLOCKS = 64  # held-out blocks per front point (as compress's union front)
 
 
 def millions(tokens: int) -> str:
@@ -197,6 +201,7 @@ def main() -> None:
         )
         atomic_write_json(cache, state)
     hypervolumes = hypervolume_table(searches)
+    bpb_hypervolumes = fronts_in_bpb(state, cache, stage, searches, valid_tokens)
     earlier = [
         r
         for name in ("compress.recovery", "compress.longer")
@@ -229,6 +234,9 @@ def main() -> None:
         + f"\nSearches on the {candidate} super-network (hypervolume against its own reference "
         "box; mean ± std over seeds):\n\n"
         + markdown_table(hypervolumes)
+        + "\n\nThe same fronts with each point's held-out bits per byte (64 blocks; after the "
+        "decision):\n\n"
+        + markdown_table(bpb_hypervolumes)
         + f"\n\nLatency of its 50% point: {json.dumps(state['latency'])}\n"
     )
     save_results(
@@ -240,12 +248,35 @@ def main() -> None:
             "rows": rows,
             "gap_closed_at_50": gap,
             "search_hypervolumes": hypervolumes,
+            "search_hypervolumes_bpb": bpb_hypervolumes,
             "latency": state["latency"],
             "baselines_1M": baselines["rows"],
         },
         text,
         [0],
     )
+
+
+def fronts_in_bpb(state: dict, cache: Path, stage: Path, searches, valid_tokens) -> list[dict]:
+    """`bpb_hypervolume_table` of the stage's searches; each distinct sub-network's held-out
+    bits per byte measured once (cached in the stage's longer.json)."""
+    supernet, _ = load_supernet(stage / "supernet")
+    supernet.gpt.half().float()  # as it would ship
+    measured = state.setdefault("bpb_by_sub_network", {})
+
+    def bpb_of(sub_network: dict) -> float:
+        key = json.dumps(sub_network, sort_keys=True)
+        if key not in measured:
+            model = extract(supernet, SubNetwork.from_dict(sub_network)).eval()
+            measured[key] = evaluate(model, valid_tokens, FRONT_BLOCKS) / math.log(2)
+            if len(measured) % 25 == 0:
+                atomic_write_json(cache, state)
+        return measured[key]
+
+    smallest = supernet.space("uniform").smallest().to_dict()
+    table = bpb_hypervolume_table(searches, bpb_of, bpb_of(smallest))
+    atomic_write_json(cache, state)
+    return table
 
 
 if __name__ == "__main__":
