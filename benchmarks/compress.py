@@ -136,6 +136,13 @@ def supernet_phase(run: Settings, train_tokens) -> dict:
         return load_supernet(stem)[1]["supernet"]
     supernet, meta = load_supernet(run.parent)
     earlier = meta.get("supernet")  # a trained super-network: continue it, already sorted
+    stage_keys = ("parent", "parent_sha256", "parent_pretraining_tokens", "sort_seconds")
+    stage_keys += ("supernet_tokens", "supernet_seconds")
+    if earlier is not None and not all(key in earlier for key in stage_keys):
+        raise SystemExit(
+            f"{run.parent} is a super-network this benchmark did not train (no record of its "
+            "stage): continue one made by benchmarks.compress, e.g. gpt-parent-supernet"
+        )
     started = time.perf_counter()
     if earlier is None:
         batches = calibration_batches(train_tokens, supernet.config.block_size, 10, seed=0)
@@ -167,20 +174,22 @@ def supernet_phase(run: Settings, train_tokens) -> dict:
     if earlier is not None:  # the whole stage: the earlier one's tokens and this one's
         info.update(
             parent=earlier["parent"],
+            parent_sha256=earlier["parent_sha256"],
             parent_pretraining_tokens=earlier["parent_pretraining_tokens"],
+            sort_seconds=earlier["sort_seconds"],
             continued_from={"checkpoint": run.parent, "sha256": meta["sha256"]},
             continued_tokens=result.tokens_seen,
             supernet_tokens=earlier["supernet_tokens"] + result.tokens_seen,
             supernet_seconds=earlier["supernet_seconds"] + result.seconds,
         )
     save_supernet(stem, supernet, supernet_info=info, training={"tokens": result.tokens_seen})
-    return {**info, "layer_order": list(layer_order)}
+    return {**info, "layer_order": list(supernet.layer_order)}
 
 
 def search_phase(run: Settings, train_tokens) -> list[dict]:
     """Every method × seed on KL vs parameters and on KL vs measured latency (the same trials
-    and seeds; before 2026-12-02's continued stage the latency searches ran one seed at half
-    the trials); hypervolumes against one fixed reference per size objective."""
+    and seeds; the 1M and 4M stages' latency searches ran the first seed at half the trials);
+    hypervolumes against one fixed reference per size objective."""
     from autofm.compress.objectives import Evaluator
 
     supernet, _ = load_supernet(run.work / "supernet")
@@ -260,7 +269,8 @@ def ship_supernet(run: Settings, searches: list[dict]) -> dict:
     ]
     info["front_note"] = (
         "objective = KL to the parent (nats per byte position) on 16 calibration blocks of the "
-        f"training text; union of {len(searches)} searches' fronts"
+        f"training text; union of {sum(s['size'] == 'params' for s in searches)} searches' "
+        "fronts (KL vs parameters)"
     )
     stem = PACKAGE_CHECKPOINT_DIR / f"{run.parent}-supernet"
     save_supernet(
@@ -562,7 +572,8 @@ def main() -> None:
         "--supernet-tokens",
         type=int,
         default=None,
-        help="super-network stage length (default 1M; another length caches in its own folder)",
+        help="super-network stage length (default 1M; another length caches in its own "
+        "folder); with --parent a trained super-network, the tokens added to its stage",
     )
     parser.add_argument(
         "--no-ship", action="store_true", help="do not ship the searched super-network"
@@ -573,9 +584,16 @@ def main() -> None:
     budgets = dict(QUICK) if args.quick else {}
     results_name = "compress"
     other_length = args.supernet_tokens and args.supernet_tokens != Settings.supernet_tokens
-    # another parent (e.g. the shipped super-network, continued) is an experiment too
-    continued = args.parent != Settings.parent and not args.quick
-    if other_length or continued:  # an experiment: its own folder and results, never shipped
+    if args.quick and args.parent != Settings.parent:  # a dry run of that parent, apart
+        budgets["work"] = CACHE_DIR / f"compress-quick-from-{Path(args.parent).name}"
+    # a trained super-network as --parent: its stage continued (an experiment too)
+    continued = args.parent != Settings.parent and "supernet" in load_supernet(args.parent)[1]
+    if continued and not args.quick and args.phase not in ("supernet", "search"):
+        parser.error(
+            "a super-network --parent is trained on and searched here (--phase supernet or "
+            "search) and judged by benchmarks.compress_longer; the baselines prune gpt-parent"
+        )
+    if (other_length or continued) and not args.quick:  # its own folder and results, not shipped
         name = f"{args.supernet_tokens or Settings.supernet_tokens}"
         name += f"-from-{Path(args.parent).name}" if continued else ""
         budgets.update(

@@ -1,11 +1,12 @@
 """A longer super-network stage against the shipped one (issue #16).
 
     python -m benchmarks.compress --phase search --supernet-tokens 4000000 --threads 1
-    python -m benchmarks.compress_longer [--threads 2] [--equal-total]
+    python -m benchmarks.compress_longer --stage compress-4000000 --results compress.longer \
+        [--threads 2] [--equal-total]
     python -m benchmarks.compress --phase search --parent gpt-parent-supernet \
         --supernet-tokens 6000000 --threads 1
     python -m benchmarks.compress_longer --stage compress-6000000-from-gpt-parent-supernet \
-        --results compress.continued
+        --results compress.continued [--ship]
 
 The first shipped `gpt-parent-supernet` was sandwich-trained on 1M tokens (1/16 of the parent's
 pretraining); with 1M recovery tokens its searched sub-networks beat every pruning baseline but
@@ -61,6 +62,7 @@ from benchmarks.compress import (
     hypervolume_table,
     json_or_empty,
     latency_phase,
+    ship_supernet,
     union_front,
 )
 from benchmarks.compress_recovery import recovered_row
@@ -134,9 +136,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument(
-        "--stage", default=FIRST_STAGE, help="the candidate's cache folder under runs/benchmarks"
+        "--stage",
+        required=True,
+        help=f"the candidate's cache folder under runs/benchmarks ({FIRST_STAGE} was shipped)",
     )
-    parser.add_argument("--results", default="compress.longer", help="results file name")
+    parser.add_argument(
+        "--results",
+        required=True,
+        help="results name under benchmarks/results (compress.longer holds the 4M judgment)",
+    )
+    parser.add_argument(
+        "--ship",
+        action="store_true",
+        help="ship the candidate as gpt-parent-supernet (with its union front) if the rule says so",
+    )
     parser.add_argument(
         "--equal-total",
         action="store_true",
@@ -152,14 +165,30 @@ def main() -> None:
     train_tokens, valid_tokens = load_corpus_split(CORPUS, VALID_FRACTION)
     parent, _ = load_supernet(run.parent)
     parent.gpt.float()
-    search = sha256_file(stage / "search.json")
-    if state.get("search_sha256") != search:  # a cached decision is for one searched front
-        state = {"search_sha256": search, "decision": decide(parent, train_tokens, *fronts(stage))}
+    # a cached decision is for one searched front of one candidate super-network
+    key = {
+        "search_sha256": sha256_file(stage / "search.json"),
+        "candidate_sha256": load_supernet(stage / "supernet")[1]["sha256"],
+    }
+    shipped_now = load_supernet(SHIPPED)[1]["sha256"]
+    if state.get("key") != key:
+        decision = decide(parent, train_tokens, *fronts(stage))
+        state = {"key": key, "shipped_sha256_at_decision": shipped_now, "decision": decision}
         atomic_write_json(cache, state)
+    elif state["shipped_sha256_at_decision"] != shipped_now:
+        print(
+            f"note: {SHIPPED} changed since this decision (shipped by it, or replaced): the "
+            f"cached verdict compares the candidate with the one shipped then",
+            file=sys.stderr,
+        )
     decision = state["decision"]
     shipped, candidate = decision["shipped"], decision["candidate"]
     print(json.dumps(decision["kl_to_parent"], indent=1), file=sys.stderr)
     print(f"ship the {candidate} super-network: {decision['ship']}", file=sys.stderr)
+
+    if args.ship and decision["ship"]:
+        searched = json.loads((stage / "search.json").read_text())
+        print(ship_supernet(Settings(work=stage), searched), file=sys.stderr)
 
     rows = state.setdefault("rows", [])
     done = {(r["fraction"], r["method"]) for r in rows}

@@ -44,11 +44,12 @@ def test_bin_batch_matches_per_task_binning():
 
 
 def test_a_rare_top_value_shares_the_last_bin_with_the_value_below_it():
-    # the documented defect (binning.py): 1 in fewer than 1/n_bins of the rows has no edge of
-    # its own; at 1/n_bins or more it gets the last bin alone
-    rare = np.array([0.0] * 99 + [1.0])
-    edges = bin_edges(rare, n_bins=32)
-    assert set(apply_bins(np.array([0.0, 1.0]), edges, 32)) == {31}
+    # the documented defect (binning.py): with k ones in n rows and k ≤ n − 1 − ⌊(n − 1)·31/32⌋
+    # (4 of 100 here) the 1 has no edge of its own; with one more it gets the last bin alone
+    for ones, expected in ((1, [31, 31]), (4, [31, 31]), (5, [30, 31])):
+        column = np.array([0.0] * (100 - ones) + [1.0] * ones)
+        edges = bin_edges(column, n_bins=32)
+        assert list(apply_bins(np.array([0.0, 1.0]), edges, 32)) == expected
     common = np.array([0.0] * 90 + [1.0] * 10)
     edges = bin_edges(common, n_bins=32)
     assert list(apply_bins(np.array([0.0, 1.0]), edges, 32)) == [29, 31]

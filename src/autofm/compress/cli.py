@@ -593,7 +593,7 @@ def _eval(args: argparse.Namespace) -> None:
     config = model.config
     result = {
         "model": str(args.model),
-        "bits_per_byte": evaluate(model, text, args.blocks) / math.log(2),
+        "bits_per_byte": evaluate(model, text, args.blocks, progress_bar=True) / math.log(2),
         "params": model.n_parameters(),
         "flops": count_flops(config, SubNetwork.full(config)),  # per token
         "latency_ms": measure_latency(model),

@@ -3,8 +3,9 @@
 Every feature is cut at the n_bins - 1 quantiles of its training rows; a value's bin index is the
 number of edges at or below it (0 … n_bins - 1). Distinct values share a bin when more than n_bins
 of them compete, and also when one value fills the quantiles above it: the rarer, larger values
-then have no edge of their own. A 0/1 column whose 1 is in fewer than 1/n_bins of the rows puts
-both values in the last bin, so the model cannot see it (a known defect, kept because the trained
+then have no edge of their own. A 0/1 column whose 1 is in at most about 1/n_bins of the rows
+(exactly: k ones in n rows with k ≤ n − 1 − ⌊(n − 1)(n_bins − 1)/n_bins⌋) puts both values in
+the last bin, so the model cannot see it (a known defect, kept because the trained
 model was worse with such columns made visible: docs/gam.md, diagnosis item 6). Missing values
 (NaN) get their own bin, index `n_bins`, which the model embeds and gives its own shape value.
 """

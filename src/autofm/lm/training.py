@@ -148,13 +148,17 @@ def validation_starts(n_tokens: int, block_size: int, n_blocks: int) -> np.ndarr
     return np.unique(np.linspace(0, last, n_blocks).astype(np.int64))
 
 
-# evaluations of at least this many batches show a progress bar
-EVALUATION_BAR_BATCHES = 8
-
-
 @torch.no_grad()
-def evaluate(model: GPT, tokens: np.ndarray, n_blocks: int = 64, batch_size: int = 32) -> float:
-    """Mean next-byte cross-entropy (nats) on `n_blocks` fixed blocks of `tokens`."""
+def evaluate(
+    model: GPT,
+    tokens: np.ndarray,
+    n_blocks: int = 64,
+    batch_size: int = 32,
+    progress_bar: bool = False,
+) -> float:
+    """Mean next-byte cross-entropy (nats) on `n_blocks` fixed blocks of `tokens`;
+    `progress_bar` shows one over the batches (for a command's own evaluation, not inside
+    training)."""
     block_size = model.config.block_size
     starts = validation_starts(len(tokens), block_size, n_blocks)
     device = next(model.parameters()).device
@@ -163,9 +167,7 @@ def evaluate(model: GPT, tokens: np.ndarray, n_blocks: int = 64, batch_size: int
     total, count = 0.0, 0
     offsets = np.arange(block_size + 1)
     batches = range(0, len(starts), batch_size)
-    # a bar for a long evaluation (e.g. `compress eval --blocks 1024`), none inside training
-    long = len(batches) >= EVALUATION_BAR_BATCHES
-    for begin in progress(batches, desc="evaluate", disable=is_quiet() or not long):
+    for begin in progress(batches, desc="evaluate", disable=is_quiet() or not progress_bar):
         blocks = torch.from_numpy(tokens[starts[begin : begin + batch_size, None] + offsets])
         blocks = blocks.long().to(device)
         _, loss = model(blocks[:, :-1], blocks[:, 1:])
