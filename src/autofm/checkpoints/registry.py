@@ -44,8 +44,8 @@ SHIPPED: dict[str, dict[str, str]] = {
         "gpt-parent.safetensors": "ed457b5d99ae22f397cd799e6f4960ebb09d2b818efd582aa10266eb1ba8135c",
     },
     "gpt-parent-supernet": {
-        "gpt-parent-supernet.json": "a50b32779a78093e8994affc171eb38ad5a6fbbcac6cf57f91451615a8844303",
-        "gpt-parent-supernet.safetensors": "5cdb209685f537c0989ae1eceb5994d9c89890343f59b7caf65c347fcffd2993",
+        "gpt-parent-supernet.json": "9e46204ecb3d46e5a790b433f9c80370ebc0bc51faad949391070d2c16449703",
+        "gpt-parent-supernet.safetensors": "7c983ae51ceccad3b7c94c2914013f283e6b32a319aa4771216a93c0f68663ed",
     },
     "icl-counting": {
         "icl-counting.json": "71d17a641ce50b0b2a519fbd30d26d419bb57911d537ca9ab721c76fa603f61a",
