@@ -223,6 +223,9 @@ def main() -> None:
         atomic_write_json(cache, state)
         print(rows[-1], file=sys.stderr)
 
+    if "full_model_bpb" not in state:  # is a gain the sub-networks' or a better-trained parent's?
+        state["full_model_bpb"] = full_model_bpb(stage, parent, valid_tokens, run.eval_blocks)
+        atomic_write_json(cache, state)
     searches = json.loads((stage / "search.json").read_text())
     if "latency" not in state:  # the candidate front's 50% point beside the parent
         state["latency"] = latency_phase(
@@ -267,6 +270,8 @@ def main() -> None:
         "decision):\n\n"
         + markdown_table(bpb_hypervolumes)
         + f"\n\nLatency of its 50% point: {json.dumps(state['latency'])}\n"
+        + "\nHeld-out bits per byte of the full models (the parent's and each stage's largest "
+        f"sub-network, through float16): {json.dumps(state['full_model_bpb'])}\n"
     )
     save_results(
         args.results,
@@ -279,11 +284,27 @@ def main() -> None:
             "search_hypervolumes": hypervolumes,
             "search_hypervolumes_bpb": bpb_hypervolumes,
             "latency": state["latency"],
+            "full_model_bpb": state["full_model_bpb"],
             "baselines_1M": baselines["rows"],
         },
         text,
         [0],
     )
+
+
+def full_model_bpb(stage: Path, parent, valid_tokens, blocks: int) -> dict[str, float]:
+    """Held-out bits per byte of the original parent and of the candidate's (and, when its
+    folder is there, the first longer stage's) full model, through float16 as shipped."""
+    models = {"parent": parent.gpt}
+    for path in dict.fromkeys([CACHE_DIR / FIRST_STAGE, stage]):
+        if (path / "supernet.json").exists():
+            supernet, meta = load_supernet(path / "supernet")
+            name = f"{millions(meta['supernet']['supernet_tokens'])} super-network"
+            models[name] = supernet.gpt.half().float()
+    return {
+        name: evaluate(model.eval(), valid_tokens, blocks) / math.log(2)
+        for name, model in models.items()
+    }
 
 
 def fronts_in_bpb(state: dict, cache: Path, stage: Path, searches, valid_tokens) -> list[dict]:
