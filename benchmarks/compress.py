@@ -458,45 +458,29 @@ def json_or_empty(path: Path):
     return json.loads(path.read_text()) if path.exists() else []
 
 
-def bpb_hypervolume_table(
-    searches: list[dict], bpb_of: Callable[[dict], float], smallest_bpb: float
+def bpb_hypervolume(search: dict, bpb_of: Callable[[dict], float], smallest_bpb: float) -> float:
+    """A search's fixed-reference hypervolume with every front point's quality re-measured as
+    held-out bits per byte (`bpb_of(sub_network dict)`): the fronts as the issue asks for them.
+    The reference: 1.1 × the smallest sub-network's bits per byte and the search's own size
+    reference (1.1 × the parent's parameters or latency); the points stay those the KL search
+    found (points it kept that bits per byte dominates add nothing)."""
+    reference = (1.1 * smallest_bpb, search["fixed_reference"][1])
+    points = [(bpb_of(p["sub_network"]), p[search["size"]]) for p in search["front"]]
+    return hypervolume_2d(points, reference) / (reference[0] * reference[1])
+
+
+def hypervolume_table(
+    searches: list[dict],
+    value: Callable[[dict], float] = lambda search: search["fixed_hypervolume"],
+    column: str = "hypervolume",
 ) -> list[dict]:
-    """`hypervolume_table` with every front point's quality re-measured as held-out bits per
-    byte (`bpb_of(sub_network dict)`): the fronts as the issue asks for them. The reference:
-    1.1 × the smallest sub-network's bits per byte and each search's own size reference (1.1 ×
-    the parent's parameters or latency); the searched points stay those the KL search found
-    (points it kept that bits per byte dominates add nothing)."""
-    table = []
-    for size in ("params", "latency_ms"):
-        for method in METHODS:
-            values, trials = [], 0
-            for found in (s for s in searches if s["method"] == method and s["size"] == size):
-                reference = (1.1 * smallest_bpb, found["fixed_reference"][1])
-                points = [(bpb_of(p["sub_network"]), p[size]) for p in found["front"]]
-                box = reference[0] * reference[1]
-                values.append(hypervolume_2d(points, reference) / box)
-                trials = found["n_trials"]
-            spread = f" ± {np.std(values, ddof=1):.4f}" if len(values) > 1 else ""
-            table.append(
-                {
-                    "size objective": size,
-                    "method": method,
-                    "trials": trials,
-                    "seeds": len(values),
-                    "hypervolume (bits per byte)": f"{np.mean(values):.4f}{spread}",
-                }
-            )
-    return table
-
-
-def hypervolume_table(searches: list[dict]) -> list[dict]:
     """Rows per size objective and method: trials, seeds and the fixed-reference hypervolume
-    (mean ± std over seeds)."""
+    (mean ± std over seeds); `value` of a search, under `column` (e.g. `bpb_hypervolume`)."""
     table = []
     for size in ("params", "latency_ms"):
         for method in METHODS:
             found = [s for s in searches if s["method"] == method and s["size"] == size]
-            values = [s["fixed_hypervolume"] for s in found]
+            values = [value(s) for s in found]
             spread = f" ± {np.std(values, ddof=1):.4f}" if len(values) > 1 else ""
             table.append(
                 {
@@ -504,7 +488,7 @@ def hypervolume_table(searches: list[dict]) -> list[dict]:
                     "method": method,
                     "trials": found[0]["n_trials"] if found else 0,
                     "seeds": len(values),
-                    "hypervolume": f"{np.mean(values):.4f}{spread}",
+                    column: f"{np.mean(values):.4f}{spread}",
                 }
             )
     return table

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -50,7 +49,6 @@ from autofm.core.io import atomic_write_json
 from autofm.core.pareto import best_under
 from autofm.core.runtime import setup_torch
 from autofm.data.text import load_corpus_split
-from autofm.lm.training import evaluate
 from benchmarks.common import CACHE_DIR, RESULTS_DIR, markdown_table, save_results
 from benchmarks.compress import (
     CALIBRATION_BLOCKS,
@@ -58,14 +56,14 @@ from benchmarks.compress import (
     FRACTIONS,
     VALID_FRACTION,
     Settings,
-    bpb_hypervolume_table,
+    bpb_hypervolume,
     hypervolume_table,
     json_or_empty,
     latency_phase,
     ship_supernet,
     union_front,
 )
-from benchmarks.compress_recovery import recovered_row
+from benchmarks.compress_recovery import bits_per_byte, recovered_row
 
 SHIPPED = "gpt-parent-supernet"
 FIRST_STAGE = "compress-4000000"  # the 4M stage from the parent, shipped on 2026-12-02
@@ -301,14 +299,11 @@ def full_model_bpb(stage: Path, parent, valid_tokens, blocks: int) -> dict[str, 
             supernet, meta = load_supernet(path / "supernet")
             name = f"{millions(meta['supernet']['supernet_tokens'])} super-network"
             models[name] = supernet.gpt.half().float()
-    return {
-        name: evaluate(model.eval(), valid_tokens, blocks) / math.log(2)
-        for name, model in models.items()
-    }
+    return {name: bits_per_byte(model, valid_tokens, blocks) for name, model in models.items()}
 
 
 def fronts_in_bpb(state: dict, cache: Path, stage: Path, searches, valid_tokens) -> list[dict]:
-    """`bpb_hypervolume_table` of the stage's searches; each distinct sub-network's held-out
+    """`hypervolume_table` of the stage's searches in held-out bits per byte (`bpb_hypervolume`); each distinct sub-network's held-out
     bits per byte measured once (cached in the stage's longer.json)."""
     supernet, _ = load_supernet(stage / "supernet")
     supernet.gpt.half().float()  # as it would ship
@@ -318,13 +313,17 @@ def fronts_in_bpb(state: dict, cache: Path, stage: Path, searches, valid_tokens)
         key = json.dumps(sub_network, sort_keys=True)
         if key not in measured:
             model = extract(supernet, SubNetwork.from_dict(sub_network)).eval()
-            measured[key] = evaluate(model, valid_tokens, FRONT_BLOCKS) / math.log(2)
+            measured[key] = bits_per_byte(model, valid_tokens, FRONT_BLOCKS)
             if len(measured) % 25 == 0:
                 atomic_write_json(cache, state)
         return measured[key]
 
-    smallest = supernet.space("uniform").smallest().to_dict()
-    table = bpb_hypervolume_table(searches, bpb_of, bpb_of(smallest))
+    smallest = bpb_of(supernet.space("uniform").smallest().to_dict())
+    table = hypervolume_table(
+        searches,
+        lambda search: bpb_hypervolume(search, bpb_of, smallest),
+        "hypervolume (bits per byte)",
+    )
     atomic_write_json(cache, state)
     return table
 
